@@ -1,0 +1,48 @@
+import { loadRunConfig } from "../config/index.js";
+import { createLogger } from "../log/index.js";
+import { createArchiver } from "../service/index.js";
+
+/** A clean shutdown finishes writes in flight; past this, something hangs and we exit anyway. */
+const SHUTDOWN_TIMEOUT_MS = 10_000;
+
+export async function runCommand(input: { flags: Record<string, string | undefined>; configFile: string | undefined }): Promise<void> {
+  const config = loadRunConfig({ flags: input.flags, env: process.env, configFile: input.configFile });
+  const logger = createLogger({ level: config.logLevel });
+  let stopping: Promise<void> | undefined;
+
+  const archiver = createArchiver({
+    config,
+    logger,
+    onFatal: (err) => {
+      logger.fatal({ code: err.code }, err.message);
+      process.exitCode = 1;
+      void shutdown("fatal");
+    },
+  });
+
+  function shutdown(why: string): Promise<void> {
+    stopping ??= (async () => {
+      logger.info({ signal: why }, "shutting down");
+      const timer = setTimeout(() => {
+        logger.error({ timeoutMs: SHUTDOWN_TIMEOUT_MS }, "shutdown timed out; exiting");
+        process.exit(1);
+      }, SHUTDOWN_TIMEOUT_MS);
+      timer.unref();
+      await archiver.stop();
+      logger.info("stopped");
+      logger.flush();
+      process.removeListener("SIGTERM", onSignal);
+      process.removeListener("SIGINT", onSignal);
+    })();
+    return stopping;
+  }
+  const onSignal = (signal: NodeJS.Signals) => void shutdown(signal);
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+
+  logger.info(
+    { domain: config.domain, userDomain: config.userDomain, maildir: config.maildir, xmpp: `${config.xmppHost}:${config.xmppPort}` },
+    "starting",
+  );
+  archiver.start();
+}

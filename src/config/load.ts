@@ -1,0 +1,151 @@
+// Flags, environment and a TOML file → one validated RunConfig. Precedence: flag > env > file >
+// default. Every error names the key, where the value came from, and how to fix it.
+import { readFileSync } from "node:fs";
+import { parse as parseToml } from "smol-toml";
+import { ConfigError } from "../errors.js";
+import { compileTemplate } from "../maildir/index.js";
+import {
+  CONFIG_ENV, LOG_LEVELS, RUN_OPTIONS, SECRET_ENV, envName,
+  type LogLevel, type OptionSpec, type RunConfig,
+} from "./options.js";
+
+export interface ConfigSources {
+  /** Values from the command line, keyed by option name ("xmpp-port"); undefined when not given. */
+  readonly flags: Readonly<Record<string, string | undefined>>;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** Path of the TOML file, if any (--config). Falls back to XMPP_MAILDIR_CONFIG. */
+  readonly configFile?: string | undefined;
+  readonly readFile?: (path: string) => string;
+}
+
+type Raw = { value: unknown; origin: string };
+
+export function loadRunConfig(sources: ConfigSources): RunConfig {
+  const readFile = sources.readFile ?? ((p: string) => readFileSync(p, "utf8"));
+  const known = new Set<string>(RUN_OPTIONS.map((o) => o.name));
+  const file = readConfigFile(sources.configFile ?? sources.env[CONFIG_ENV], readFile, known);
+  checkEnv(sources.env, known);
+
+  const pick = (spec: OptionSpec): Raw | undefined => {
+    const flag = sources.flags[spec.name];
+    if (flag !== undefined) return { value: flag, origin: `--${spec.name}` };
+    const env = sources.env[envName(spec.name)];
+    if (env !== undefined) return { value: env, origin: envName(spec.name) };
+    if (file && spec.name in file.values) return { value: file.values[spec.name], origin: `${spec.name} in ${file.path}` };
+    if (spec.default !== undefined) return { value: spec.default, origin: "default" };
+    if (spec.required) {
+      throw new ConfigError(spec.name, `is required; pass --${spec.name} <${spec.valueName}>, set ${envName(spec.name)}, or add ${spec.name} = ... to the config file`);
+    }
+    return undefined;
+  };
+
+  const values: Record<string, unknown> = {};
+  for (const spec of RUN_OPTIONS) {
+    const raw = pick(spec);
+    if (raw) values[spec.key] = convert(spec, raw);
+  }
+  const domain = values.domain as string;
+  const userDomain = (values.userDomain as string | undefined) ?? deriveUserDomain(domain);
+  const secret = readSecret(sources.env, values.secretFile as string | undefined, readFile);
+  return {
+    xmppHost: values.xmppHost as string,
+    xmppPort: values.xmppPort as number,
+    domain,
+    maildir: values.maildir as string,
+    userDomain,
+    secret,
+    logLevel: values.logLevel as LogLevel,
+  };
+}
+
+function readConfigFile(path: string | undefined, readFile: (p: string) => string, known: Set<string>) {
+  if (!path) return undefined;
+  let text: string;
+  try {
+    text = readFile(path);
+  } catch (err) {
+    throw new ConfigError("config", `cannot read ${path}: ${(err as Error).message}; check the path given to --config`);
+  }
+  let values: Record<string, unknown>;
+  try {
+    values = parseToml(text) as Record<string, unknown>;
+  } catch (err) {
+    throw new ConfigError("config", `${path} is not valid TOML: ${(err as Error).message.split("\n")[0]}`);
+  }
+  for (const key of Object.keys(values)) {
+    if (key === "secret") {
+      throw new ConfigError("secret", `is not read from ${path}; put the secret in its own file and set secret-file, or set ${SECRET_ENV}`);
+    }
+    if (!known.has(key)) {
+      throw new ConfigError(key, `unknown key in ${path}; known keys: ${[...known].join(", ")}`);
+    }
+  }
+  return { path, values };
+}
+
+/** A misspelt XMPP_MAILDIR_ variable would otherwise be ignored without a word. */
+function checkEnv(env: Readonly<Record<string, string | undefined>>, known: Set<string>): void {
+  const allowed = new Set([SECRET_ENV, CONFIG_ENV, ...[...known].map(envName)]);
+  for (const name of Object.keys(env)) {
+    if (name.startsWith("XMPP_MAILDIR_") && !allowed.has(name)) {
+      throw new ConfigError(name, `unknown environment variable; known: ${[...allowed].join(", ")}`);
+    }
+  }
+}
+
+const DOMAIN = /^(?=.{1,253}$)[\p{L}\p{N}]([\p{L}\p{N}-]{0,61}[\p{L}\p{N}])?(\.[\p{L}\p{N}]([\p{L}\p{N}-]{0,61}[\p{L}\p{N}])?)*$/u;
+
+function convert(spec: OptionSpec, raw: Raw): unknown {
+  const fail = (what: string): never => {
+    throw new ConfigError(spec.name, `${what}, got ${JSON.stringify(raw.value)} (from ${raw.origin})`);
+  };
+  const text = typeof raw.value === "string" ? raw.value.trim() : raw.value;
+  switch (spec.kind) {
+    case "port": {
+      const n = typeof text === "number" ? text : typeof text === "string" && /^\d+$/.test(text) ? Number(text) : NaN;
+      if (!Number.isInteger(n) || n < 1 || n > 65535) fail("must be a whole number from 1 to 65535");
+      return n;
+    }
+    case "level":
+      if (typeof text !== "string" || !(LOG_LEVELS as readonly string[]).includes(text)) fail(`must be one of ${LOG_LEVELS.join(", ")}`);
+      return text;
+    case "domain":
+      if (typeof text !== "string" || !DOMAIN.test(text)) fail("must be a domain name such as archive.example.org");
+      return (text as string).toLowerCase();
+    case "template":
+      if (typeof text !== "string" || !text) fail("must be a path template such as /var/vmail/%d/%n/Maildir");
+      compileTemplate(text as string, spec.name);
+      return text;
+    case "host":
+    case "file":
+      if (typeof text !== "string" || !text) fail("must not be empty");
+      return text;
+  }
+}
+
+/** archive.example.org → example.org: the component normally sits one label below its server. */
+function deriveUserDomain(domain: string): string {
+  const dot = domain.indexOf(".");
+  if (dot === -1) {
+    throw new ConfigError("user-domain", `cannot be derived from domain '${domain}'; set --user-domain to your users' domain, e.g. example.org`);
+  }
+  return domain.slice(dot + 1);
+}
+
+function readSecret(env: Readonly<Record<string, string | undefined>>, file: string | undefined, readFile: (p: string) => string): string {
+  let secret: string | undefined;
+  if (file) {
+    try {
+      // A trailing newline from `echo secret > file` is not part of the secret.
+      secret = readFile(file).replace(/\r?\n$/, "");
+    } catch (err) {
+      throw new ConfigError("secret-file", `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}; check the path and that the mail user may read it`);
+    }
+  } else {
+    secret = env[SECRET_ENV];
+  }
+  if (!secret) {
+    throw new ConfigError("secret", `is missing; set ${SECRET_ENV} or point secret-file at a file holding the component_secret from the server config`);
+  }
+  return secret;
+}

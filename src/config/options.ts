@@ -1,0 +1,54 @@
+// Every setting, declared once. This table feeds commander (flags and --help), the TOML loader
+// (keys are the flag names), and the environment reader (XMPP_MAILDIR_<NAME>).
+
+export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export type OptionKind = "host" | "port" | "domain" | "template" | "level" | "file";
+
+export interface OptionSpec {
+  /** Property of Config. */
+  readonly key: string;
+  /** Flag name without dashes, and the TOML key. */
+  readonly name: string;
+  readonly kind: OptionKind;
+  readonly description: string;
+  readonly valueName: string;
+  readonly required?: boolean;
+  readonly default?: string | number;
+}
+
+export const RUN_OPTIONS = [
+  { key: "xmppHost", name: "xmpp-host", kind: "host", valueName: "host", default: "127.0.0.1",
+    description: "XMPP server to connect to (its component port)" },
+  { key: "xmppPort", name: "xmpp-port", kind: "port", valueName: "port", default: 5347,
+    description: "the server's component port (XEP-0114)" },
+  { key: "domain", name: "domain", kind: "domain", valueName: "domain", required: true,
+    description: "the component's JID, e.g. archive.example.org" },
+  { key: "maildir", name: "maildir", kind: "template", valueName: "template", required: true,
+    description: "Maildir path template, Dovecot variables %u %n %d, e.g. /var/vmail/%d/%n/Maildir" },
+  { key: "userDomain", name: "user-domain", kind: "domain", valueName: "domain",
+    description: "the users' domain (default: --domain minus its first label)" },
+  { key: "secretFile", name: "secret-file", kind: "file", valueName: "path",
+    description: "file holding the component secret (or set XMPP_MAILDIR_SECRET)" },
+  { key: "logLevel", name: "log-level", kind: "level", valueName: "level", default: "info",
+    description: `log level: ${LOG_LEVELS.join(", ")}` },
+] as const satisfies readonly OptionSpec[];
+
+/** The component secret never comes from a flag: flags show up in `ps` and shell history. */
+export const SECRET_ENV = "XMPP_MAILDIR_SECRET";
+export const CONFIG_ENV = "XMPP_MAILDIR_CONFIG";
+
+export function envName(name: string): string {
+  return `XMPP_MAILDIR_${name.toUpperCase().replaceAll("-", "_")}`;
+}
+
+export interface RunConfig {
+  readonly xmppHost: string;
+  readonly xmppPort: number;
+  readonly domain: string;
+  readonly maildir: string;
+  readonly userDomain: string;
+  readonly secret: string;
+  readonly logLevel: LogLevel;
+}

@@ -1,0 +1,95 @@
+// One catalogue of error codes (after nodemailer's lib/errors.js). Every failure that crosses a
+// module boundary is one of these classes, and exactly one place (src/xmpp/stanza-error.ts) turns
+// them into protocol replies; only src/cli turns them into exit codes.
+
+export const ErrorCodes = {
+  /** A config key or flag is missing or invalid. CLI exit code 2. */
+  CONFIG: "ECONFIG",
+  /** A JID that cannot be mapped to a safe Maildir path (`..`, `/`, NUL, control characters). */
+  BAD_ADDRESS: "EBADADDRESS",
+  /** A stanza we will not store: wrong sender for a copy, malformed copy, unsupported type. */
+  REFUSED: "EREFUSED",
+  /** The disk said no: ENOSPC, EDQUOT, EACCES, EROFS, or another I/O failure while delivering. */
+  STORAGE: "ESTORAGE",
+  /** The XMPP server rejected the component itself (bad secret, unknown host). Not retried. */
+  XMPP_AUTH: "EXMPPAUTH",
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+/** RFC 6120 §8.3.2 error types and the §8.3.3 conditions we use. */
+export type StanzaErrorType = "cancel" | "modify" | "wait" | "auth";
+export type StanzaErrorCondition =
+  | "bad-request"
+  | "jid-malformed"
+  | "not-allowed"
+  | "forbidden"
+  | "service-unavailable"
+  | "resource-constraint"
+  | "internal-server-error"
+  | "policy-violation"
+  | "item-not-found";
+
+export class XmppMaildirError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** A bad config key: the message names the key and says how to fix it. */
+export class ConfigError extends XmppMaildirError {
+  readonly key: string;
+  constructor(key: string, message: string) {
+    super(ErrorCodes.CONFIG, `${key}: ${message}`);
+    this.key = key;
+  }
+}
+
+/** A stanza we refuse to store. Carries the stanza error the sender gets back. */
+export class RefusedError extends XmppMaildirError {
+  readonly stanzaError: { type: StanzaErrorType; condition: StanzaErrorCondition };
+  constructor(
+    message: string,
+    stanzaError: { type: StanzaErrorType; condition: StanzaErrorCondition },
+    code: ErrorCode = ErrorCodes.REFUSED,
+  ) {
+    super(code, message);
+    this.stanzaError = stanzaError;
+  }
+}
+
+/** An address that would leave the Maildir root, or cannot name a mailbox at all. */
+export class BadAddressError extends RefusedError {
+  constructor(message: string) {
+    super(message, { type: "modify", condition: "jid-malformed" }, ErrorCodes.BAD_ADDRESS);
+  }
+}
+
+/**
+ * Delivery failed on disk. `transient` is true for conditions that clear by themselves once an
+ * admin acts (full disk, quota, read-only remount, permissions), so the sender should retry.
+ */
+export class StorageError extends XmppMaildirError {
+  readonly path: string;
+  readonly transient: boolean;
+  readonly reason: string;
+  constructor(path: string, cause: NodeJS.ErrnoException) {
+    const reason = cause.code ?? "EIO";
+    super(ErrorCodes.STORAGE, `cannot store into ${path}: ${reason} (${cause.message})`, { cause });
+    this.path = path;
+    this.reason = reason;
+    this.transient = TRANSIENT_DISK_ERRORS.has(reason);
+  }
+}
+
+/** Disk conditions an admin can fix without losing the message: answer `wait`, never confirm. */
+const TRANSIENT_DISK_ERRORS = new Set(["ENOSPC", "EDQUOT", "EACCES", "EPERM", "EROFS", "EIO", "EMFILE", "ENFILE"]);
+
+export class XmppAuthError extends XmppMaildirError {
+  constructor(message: string) {
+    super(ErrorCodes.XMPP_AUTH, message);
+  }
+}

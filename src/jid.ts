@@ -1,0 +1,35 @@
+// A JID as plain data. Parsing follows RFC 7622 §3.1: [ localpart "@" ] domainpart [ "/" resourcepart ].
+// We do not run PRECIS here; the XMPP server already prepared every address it routed to us.
+// Local and domain parts are case-folded to lower case so one user maps to one Maildir.
+
+export interface Jid {
+  readonly local: string;
+  readonly domain: string;
+  readonly resource: string;
+}
+
+/** Returns null for anything that is not a syntactically valid JID. */
+export function parseJid(input: string | undefined): Jid | null {
+  if (!input) return null;
+  const slash = input.indexOf("/");
+  const bare = slash === -1 ? input : input.slice(0, slash);
+  const resource = slash === -1 ? "" : input.slice(slash + 1);
+  const at = bare.indexOf("@");
+  if (at !== bare.lastIndexOf("@")) return null;
+  const local = at === -1 ? "" : bare.slice(0, at);
+  const domain = at === -1 ? bare : bare.slice(at + 1);
+  if (!domain || (at !== -1 && !local) || (slash !== -1 && !resource)) return null;
+  // RFC 7622 §3.2-3.4: each part is at most 1023 octets.
+  for (const part of [local, domain, resource]) {
+    if (Buffer.byteLength(part) > 1023) return null;
+  }
+  return { local: local.toLowerCase(), domain: domain.toLowerCase(), resource };
+}
+
+export function bare(jid: Jid): string {
+  return jid.local ? `${jid.local}@${jid.domain}` : jid.domain;
+}
+
+export function full(jid: Jid): string {
+  return jid.resource ? `${bare(jid)}/${jid.resource}` : bare(jid);
+}

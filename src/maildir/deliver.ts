@@ -1,0 +1,101 @@
+// Atomic Maildir delivery (https://cr.yp.to/proto/maildir.html):
+//   write the whole message into tmp/, fsync it, rename it into new/, fsync new/.
+// A reader (Dovecot) only ever looks at new/ and cur/, and rename(2) is atomic within one file
+// system, so it never sees a half-written message; after a crash a partial file can only be
+// left in tmp/, which readers ignore and Dovecot cleans up after 36 hours.
+import { mkdir, open, rename, unlink } from "node:fs/promises";
+import path from "node:path";
+import { StorageError } from "../errors.js";
+import { createNameSource, type NameSource } from "./name.js";
+
+/** Directories 0700 and files 0600: mail is private to the mail user. */
+const DIR_MODE = 0o700;
+const FILE_MODE = 0o600;
+const SUBDIRS = ["tmp", "new", "cur"] as const;
+
+export interface Delivered {
+  /** The final path in new/. */
+  readonly path: string;
+  readonly size: number;
+}
+
+export interface MaildirWriter {
+  deliver(maildir: string, message: Buffer): Promise<Delivered>;
+}
+
+export interface MaildirWriterOptions {
+  /** Skip fsync only for throwaway data (benchmarks of the rest of the pipeline). Default true. */
+  fsync?: boolean;
+  names?: NameSource;
+}
+
+export function createMaildirWriter(options: MaildirWriterOptions = {}): MaildirWriter {
+  const fsync = options.fsync ?? true;
+  const names = options.names ?? createNameSource();
+  // Maildirs known to exist, so the common case costs no mkdir. A Maildir removed behind our back
+  // is caught by ENOENT below and created again.
+  const created = new Set<string>();
+
+  async function ensure(maildir: string): Promise<void> {
+    if (created.has(maildir)) return;
+    await mkdir(maildir, { recursive: true, mode: DIR_MODE });
+    for (const sub of SUBDIRS) await mkdir(path.join(maildir, sub), { recursive: true, mode: DIR_MODE });
+    if (fsync) await syncDir(path.dirname(maildir));
+    created.add(maildir);
+  }
+
+  async function writeOnce(maildir: string, message: Buffer): Promise<Delivered> {
+    await ensure(maildir);
+    const name = names.next(message.length);
+    const tmp = path.join(maildir, "tmp", name);
+    const final = path.join(maildir, "new", name);
+    // 'wx' = O_CREAT|O_EXCL: never overwrite, even if a name ever repeated.
+    const file = await open(tmp, "wx", FILE_MODE);
+    try {
+      await file.writeFile(message);
+      if (fsync) await file.sync();
+    } catch (err) {
+      await file.close().catch(() => undefined);
+      await unlink(tmp).catch(() => undefined);
+      throw err;
+    }
+    await file.close();
+    try {
+      await rename(tmp, final);
+    } catch (err) {
+      await unlink(tmp).catch(() => undefined);
+      throw err;
+    }
+    // Without this the rename itself may not survive a power cut, and we would have confirmed
+    // a message that is gone.
+    if (fsync) await syncDir(path.dirname(final));
+    return { path: final, size: message.length };
+  }
+
+  return {
+    async deliver(maildir, message) {
+      try {
+        return await writeOnce(maildir, message);
+      } catch (err) {
+        const e = err as NodeJS.ErrnoException;
+        if (e.code === "ENOENT" && created.delete(maildir)) {
+          try {
+            return await writeOnce(maildir, message);
+          } catch (again) {
+            throw new StorageError(maildir, again as NodeJS.ErrnoException);
+          }
+        }
+        throw new StorageError(maildir, e);
+      }
+    },
+  };
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

@@ -1,0 +1,1 @@
+export { createArchiver, type Archiver, type ArchiverOptions } from "./archiver.js";

@@ -1,0 +1,88 @@
+// The XEP-0114 connection: xmpp.js's component, plus exponential backoff on reconnect (xmpp.js
+// retries at a fixed 1 s), and a clear fatal error when the server refuses our handshake.
+import { component, type Component } from "@xmpp/component";
+import type { Logger } from "../log/index.js";
+import { XmppAuthError } from "../errors.js";
+
+/** First retry soon (a server restart takes a second or two), then back off to spare the logs. */
+const RECONNECT_INITIAL_MS = 500;
+const RECONNECT_MAX_MS = 30_000;
+/** Stream errors that no retry can fix (RFC 6120 §4.9.3): a wrong secret or an unknown domain. */
+const FATAL_STREAM_ERRORS = new Set(["not-authorized", "host-unknown", "improper-addressing"]);
+
+export interface ConnectionOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly domain: string;
+  readonly secret: string;
+  readonly logger: Logger;
+  /** Called once when the server refuses the component for good. */
+  readonly onFatal: (err: XmppAuthError) => void;
+}
+
+export interface Connection {
+  readonly xmpp: Component;
+  start(): void;
+  stop(): Promise<void>;
+}
+
+export function createConnection(options: ConnectionOptions): Connection {
+  const { logger } = options;
+  const xmpp = component({
+    service: `xmpp://${options.host}:${options.port}`,
+    domain: options.domain,
+    password: options.secret,
+  });
+  let delay = RECONNECT_INITIAL_MS;
+  let stopped = false;
+  xmpp.reconnect.delay = delay;
+
+  const listeners = {
+    online: () => {
+      delay = RECONNECT_INITIAL_MS;
+      xmpp.reconnect.delay = delay;
+      logger.info({ host: options.host, port: options.port, domain: options.domain }, "connected to the XMPP server");
+    },
+    // xmpp.js's reconnect listener has already read reconnect.delay for this attempt; set the next one.
+    disconnect: () => {
+      if (stopped) return;
+      logger.warn({ retryInMs: delay }, "not connected to the XMPP server; retrying");
+      delay = Math.min(delay * 2, RECONNECT_MAX_MS);
+      xmpp.reconnect.delay = delay + Math.floor(Math.random() * (delay / 4));
+    },
+    error: (err: Error & { condition?: string; code?: string }) => {
+      if (err.condition && FATAL_STREAM_ERRORS.has(err.condition)) {
+        stopped = true;
+        xmpp.reconnect.stop();
+        const hint = err.condition === "not-authorized" ? "check that the secret matches component_secret" : "check --domain against the server's Component entry";
+        options.onFatal(new XmppAuthError(`the XMPP server refused the component (${err.condition}): ${hint}`));
+        return;
+      }
+      // Connection refused/reset while the server is down: the disconnect listener reports it.
+      logger.debug({ err: { message: err.message, code: err.code, condition: err.condition } }, "xmpp connection error");
+    },
+  };
+
+  return {
+    xmpp,
+    start() {
+      xmpp.on("online", listeners.online);
+      xmpp.on("disconnect", listeners.disconnect);
+      xmpp.on("error", listeners.error);
+      // If the server is not up yet, start() rejects but the reconnect module keeps trying.
+      xmpp.start().catch(() => undefined);
+    },
+    async stop() {
+      stopped = true;
+      xmpp.reconnect.stop();
+      if (xmpp.status === "online") {
+        await xmpp.stop().catch((err: Error) => logger.debug({ err: err.message }, "error while closing the stream"));
+      } else if (xmpp.status !== "offline") {
+        await xmpp.stop().catch(() => undefined);
+      }
+      xmpp.removeListener("online", listeners.online);
+      xmpp.removeListener("disconnect", listeners.disconnect);
+      xmpp.removeListener("error", listeners.error);
+    },
+  };
+}
