@@ -1,5 +1,5 @@
 // Reads what the archive needs out of one <message/> element. Pure: no I/O, no clock.
-import type { Element } from "@xmpp/xml";
+import xml, { type Element } from "@xmpp/xml";
 import { BadAddressError, RefusedError } from "../errors.js";
 import { type Jid, parseJid } from "../jid.js";
 import { NS_CLIENT, NS_DELAY, NS_SID } from "./namespaces.js";
@@ -72,8 +72,8 @@ export function delayStamp(element: Element): Date | undefined {
  * so a replay can hand it to any client unchanged.
  */
 function standaloneXml(message: Element): string {
-  const copy = message.clone();
-  copy.parent = null;
-  copy.attrs.xmlns = NS_CLIENT;
+  // A new top element sharing the (unmodified) children: the received stanza is never mutated.
+  const copy = new xml.Element(message.name, { ...message.attrs, xmlns: NS_CLIENT });
+  copy.children = message.children;
   return `<?xml version='1.0' encoding='utf-8'?>\n${copy.toString()}`;
 }

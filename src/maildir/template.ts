@@ -22,16 +22,18 @@ export function compileTemplate(template: string, key = "maildir"): MaildirResol
   if (!path.isAbsolute(template)) {
     throw new ConfigError(key, `must be an absolute path, got '${template}'; for example /var/vmail/%d/%n/Maildir`);
   }
-  for (const [, v] of template.matchAll(VARIABLE)) {
+  const tokens = [...template.matchAll(VARIABLE)];
+  for (const [, v] of tokens) {
     if (!KNOWN.has(v!)) {
       throw new ConfigError(key, `unknown variable '%${v}' in '${template}'; use %u (user@domain), %n (local part), %d (domain)`);
     }
   }
-  if (!/%[un]/.test(template.replaceAll("%%", ""))) {
+  if (!tokens.some(([, v]) => v === "n" || v === "u")) {
     throw new ConfigError(key, `'${template}' has no %n or %u, so every user would share one Maildir; for example /var/vmail/%d/%n/Maildir`);
   }
   // The directory that holds every user's Maildir: the static part of the template up to its last '/'.
-  const prefix = template.slice(0, template.search(/%[und]/));
+  const firstVariable = tokens.find(([, v]) => v !== "%")!.index;
+  const prefix = template.slice(0, firstVariable).replaceAll("%%", "%");
   const root = path.resolve(prefix.endsWith("/") ? prefix : path.dirname(prefix));
   const rootWithSep = root.endsWith(path.sep) ? root : root + path.sep;
 

@@ -15,7 +15,6 @@ declare module "@xmpp/xml" {
     getText(): string;
     text(): string;
     append(...nodes: Array<Element | string>): Element;
-    clone(): Element;
     toString(): string;
   }
   type Child = Element | string | null | undefined | false;

@@ -1,0 +1,93 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { loadRunConfig } from "../../src/config/index.js";
+import { ConfigError } from "../../src/errors.js";
+
+const files: Record<string, string> = {
+  "/etc/xmd.toml": 'domain = "archive.example.org"\nmaildir = "/var/vmail/%d/%n/Maildir"\nxmpp-port = 5400\n',
+  "/etc/secret": "s3cret\n",
+};
+const readFile = (p: string) => {
+  const text = files[p];
+  if (text === undefined) throw Object.assign(new Error(`ENOENT: no such file, open '${p}'`), { code: "ENOENT" });
+  return text;
+};
+const load = (flags: Record<string, string>, env: Record<string, string> = { XMPP_MAILDIR_SECRET: "x" }, configFile?: string) =>
+  loadRunConfig({ flags, env, configFile, readFile });
+
+function configError(key: string, pattern: RegExp) {
+  return (err: unknown) => err instanceof ConfigError && err.key === key && pattern.test(err.message);
+}
+
+test("defaults, derived user domain, and the secret from the environment", () => {
+  const config = load({ domain: "archive.example.org", maildir: "/var/vmail/%d/%n/Maildir" });
+  assert.deepEqual(config, {
+    xmppHost: "127.0.0.1",
+    xmppPort: 5347,
+    domain: "archive.example.org",
+    maildir: "/var/vmail/%d/%n/Maildir",
+    userDomain: "example.org",
+    secret: "x",
+    logLevel: "info",
+  });
+});
+
+test("flags beat the environment, which beats the file", () => {
+  const fromFile = load({}, { XMPP_MAILDIR_SECRET: "x" }, "/etc/xmd.toml");
+  assert.equal(fromFile.xmppPort, 5400);
+  const fromEnv = load({}, { XMPP_MAILDIR_SECRET: "x", XMPP_MAILDIR_XMPP_PORT: "5401" }, "/etc/xmd.toml");
+  assert.equal(fromEnv.xmppPort, 5401);
+  const fromFlag = load({ "xmpp-port": "5402" }, { XMPP_MAILDIR_SECRET: "x", XMPP_MAILDIR_XMPP_PORT: "5401" }, "/etc/xmd.toml");
+  assert.equal(fromFlag.xmppPort, 5402);
+  assert.equal(load({ "user-domain": "Example.NET" }, { XMPP_MAILDIR_SECRET: "x" }, "/etc/xmd.toml").userDomain, "example.net");
+});
+
+test("the secret comes from a file, trailing newline removed", () => {
+  assert.equal(load({ "secret-file": "/etc/secret" }, {}, "/etc/xmd.toml").secret, "s3cret");
+});
+
+test("each bad value names its key, its source and the fix", () => {
+  const base = { domain: "archive.example.org", maildir: "/m/%d/%n" };
+  assert.throws(() => load({ ...base, "xmpp-port": "http" }), configError("xmpp-port", /1 to 65535.*--xmpp-port/));
+  assert.throws(() => load({ ...base, "log-level": "loud" }), configError("log-level", /one of/));
+  assert.throws(() => load({ ...base, domain: "bad domain" }), configError("domain", /domain name/));
+  assert.throws(() => load({ domain: "archive.example.org" }), configError("maildir", /required.*--maildir/));
+  assert.throws(() => load({ ...base, maildir: "relative/%n" }), configError("maildir", /absolute/));
+  assert.throws(() => load({ ...base, domain: "archive" }), configError("user-domain", /--user-domain/));
+  assert.throws(() => load(base, {}), configError("secret", /XMPP_MAILDIR_SECRET/));
+  assert.throws(() => load({ ...base, "secret-file": "/nope" }, {}), configError("secret-file", /ENOENT/));
+  assert.throws(() => load(base, { XMPP_MAILDIR_SECRET: "x", XMPP_MAILDIR_XMPP_PROT: "1" }), configError("XMPP_MAILDIR_XMPP_PROT", /unknown/));
+});
+
+test("the config file is checked: unknown keys, a secret in it, bad TOML, a missing file", () => {
+  files["/etc/typo.toml"] = 'domian = "x"\n';
+  files["/etc/secret.toml"] = 'secret = "x"\n';
+  files["/etc/broken.toml"] = "domain = \n";
+  assert.throws(() => load({}, undefined, "/etc/typo.toml"), configError("domian", /unknown key.*known keys/));
+  assert.throws(() => load({}, undefined, "/etc/secret.toml"), configError("secret", /secret-file/));
+  assert.throws(() => load({}, undefined, "/etc/broken.toml"), configError("config", /not valid TOML/));
+  assert.throws(() => load({}, undefined, "/etc/missing.toml"), configError("config", /cannot read/));
+});
+
+const cli = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
+
+test("the CLI exits 2 with one line naming the key for a bad config", () => {
+  const result = spawnSync(process.execPath, [cli, "run", "--domain", "archive.example.org", "--maildir", "/m/%d/%n", "--xmpp-port", "0"], {
+    env: { PATH: process.env.PATH, XMPP_MAILDIR_SECRET: "x" },
+    encoding: "utf8",
+  });
+  assert.equal(result.status, 2);
+  assert.equal(result.stderr.trim().split("\n").length, 1);
+  assert.match(result.stderr, /^xmpp-maildir: xmpp-port: must be a whole number from 1 to 65535, got "0" \(from --xmpp-port\)/);
+});
+
+test("the CLI refuses unknown flags with exit 2 and lists every command in --help", () => {
+  const bad = spawnSync(process.execPath, [cli, "run", "--secret", "x"], { encoding: "utf8" });
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /unknown option '--secret'/);
+  const help = spawnSync(process.execPath, [cli, "--help"], { encoding: "utf8" });
+  assert.equal(help.status, 0);
+  assert.match(help.stdout, /^\s+run \[options\]/m);
+});

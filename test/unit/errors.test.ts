@@ -1,0 +1,25 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import * as errors from "../../src/errors.js";
+
+test("every error code in the catalogue is unique and every error class uses one", () => {
+  const codes = Object.values(errors.ErrorCodes);
+  assert.equal(new Set(codes).size, codes.length);
+  const samples = [
+    new errors.ConfigError("k", "m"),
+    new errors.RefusedError("m", { type: "cancel", condition: "bad-request" }),
+    new errors.BadAddressError("m"),
+    new errors.StorageError("/p", Object.assign(new Error("full"), { code: "ENOSPC" })),
+    new errors.XmppAuthError("m"),
+  ];
+  for (const err of samples) {
+    assert.ok(codes.includes(err.code), `${err.name} has code ${err.code}`);
+    assert.equal(err.name, err.constructor.name);
+  }
+});
+
+test("disk conditions an admin can fix are transient; others are not", () => {
+  const mk = (code: string) => new errors.StorageError("/p", Object.assign(new Error(code), { code }));
+  for (const code of ["ENOSPC", "EDQUOT", "EACCES", "EROFS"]) assert.equal(mk(code).transient, true, code);
+  assert.equal(mk("ENAMETOOLONG").transient, false);
+});

@@ -1,0 +1,15 @@
+// The ltx trap: @xmpp/xml 0.13 requires 'ltx/lib/Element.js', which ltx 3.1's exports map no
+// longer resolves. package.json pins ltx 3.0.0 through overrides; this proves a clean install loads.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createRequire } from "node:module";
+
+test("the XMPP component and xml libraries load from this install", async () => {
+  const mod = await import("@xmpp/component");
+  assert.equal(typeof mod.component, "function");
+  const xmlMod = await import("@xmpp/xml");
+  assert.equal(xmlMod.default("a", { b: "c" }).toString(), '<a b="c"/>');
+  const require = createRequire(import.meta.url);
+  const ltxVersion = (require("ltx/package.json") as { version: string }).version;
+  assert.equal(ltxVersion, "3.0.0", "ltx must stay pinned to 3.0.0 (see package.json overrides)");
+});

@@ -1,0 +1,113 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { chmod, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { watch } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { createMaildirWriter, createNameSource } from "../../src/maildir/index.js";
+import { StorageError } from "../../src/errors.js";
+
+async function withTmp(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), "xmd-unit-"));
+  try {
+    await fn(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+test("names are unique, carry ,S=<size>, and escape / and : in the host name", () => {
+  const names = createNameSource({ hostname: "mail/host:1", pid: 42 });
+  const seen = new Set<string>();
+  for (let i = 0; i < 10_000; i++) seen.add(names.next(i));
+  assert.equal(seen.size, 10_000);
+  const name = names.next(1234);
+  assert.match(name, /^\d+\.M\d+P42Q\d+R[0-9a-f]{8}\.mail\\057host\\0721,S=1234$/);
+  assert.ok(!name.includes("/") && !name.includes(":"));
+});
+
+test("delivers into new/ with 0600 files in 0700 cur/new/tmp, and leaves tmp/ empty", async () => {
+  await withTmp(async (dir) => {
+    const maildir = path.join(dir, "example.org", "alice", "Maildir");
+    const writer = createMaildirWriter();
+    const message = Buffer.from("Subject: hi\r\n\r\nbody\r\n");
+    const delivered = await writer.deliver(maildir, message);
+    assert.equal(path.dirname(delivered.path), path.join(maildir, "new"));
+    assert.match(path.basename(delivered.path), new RegExp(`,S=${message.length}$`));
+    assert.deepEqual(await readFile(delivered.path), message);
+    assert.equal((await stat(delivered.path)).mode & 0o777, 0o600);
+    for (const sub of ["cur", "new", "tmp"]) {
+      assert.equal((await stat(path.join(maildir, sub))).mode & 0o777, 0o700, sub);
+    }
+    assert.deepEqual(await readdir(path.join(maildir, "tmp")), []);
+  });
+});
+
+test("a reader watching new/ never sees a partial message", async () => {
+  await withTmp(async (dir) => {
+    const maildir = path.join(dir, "Maildir");
+    const writer = createMaildirWriter();
+    await writer.deliver(maildir, Buffer.from("warm-up\r\n"));
+    const newDir = path.join(maildir, "new");
+    const checks: Promise<void>[] = [];
+    const watcher = watch(newDir, (_event, name) => {
+      if (!name) return;
+      checks.push(
+        readFile(path.join(newDir, name)).then(
+          (bytes) => {
+            const size = Number(/,S=(\d+)$/.exec(name)?.[1]);
+            assert.equal(bytes.length, size, `${name} is complete when visible`);
+          },
+          (err: NodeJS.ErrnoException) => assert.equal(err.code, "ENOENT"),
+        ),
+      );
+    });
+    try {
+      // Large messages make a torn write likely to be visible if we ever wrote in place.
+      const big = Buffer.alloc(2 * 1024 * 1024, "x");
+      await Promise.all(Array.from({ length: 20 }, (_, i) => writer.deliver(maildir, Buffer.concat([big, Buffer.from(String(i))]))));
+    } finally {
+      watcher.close();
+    }
+    await Promise.all(checks);
+    assert.ok(checks.length >= 20, `watched ${checks.length} events`);
+    const files = await readdir(newDir);
+    assert.equal(files.length, 21);
+    assert.deepEqual(await readdir(path.join(maildir, "tmp")), []);
+  });
+});
+
+test("a Maildir removed behind our back is created again", async () => {
+  await withTmp(async (dir) => {
+    const maildir = path.join(dir, "Maildir");
+    const writer = createMaildirWriter();
+    await writer.deliver(maildir, Buffer.from("one\r\n"));
+    await rm(maildir, { recursive: true });
+    await writer.deliver(maildir, Buffer.from("two\r\n"));
+    assert.equal((await readdir(path.join(maildir, "new"))).length, 1);
+  });
+});
+
+test("a disk refusal is a StorageError that names the path and leaves nothing behind", { skip: process.getuid?.() === 0 ? "root ignores permissions" : false }, async () => {
+  await withTmp(async (dir) => {
+    const maildir = path.join(dir, "Maildir");
+    const writer = createMaildirWriter();
+    await writer.deliver(maildir, Buffer.from("one\r\n"));
+    await chmod(path.join(maildir, "tmp"), 0o500);
+    await assert.rejects(writer.deliver(maildir, Buffer.from("two\r\n")), (err: unknown) => err instanceof StorageError && err.transient && err.path === maildir && err.reason === "EACCES");
+    assert.equal((await readdir(path.join(maildir, "new"))).length, 1);
+  });
+});
+
+test("any I/O failure surfaces as a StorageError and nothing lands in new/", async () => {
+  await withTmp(async (dir) => {
+    const maildir = path.join(dir, "Maildir");
+    const writer = createMaildirWriter();
+    await writer.deliver(maildir, Buffer.from("one\r\n"));
+    // Replace tmp/ by a plain file: opening tmp/<name> now fails with ENOTDIR, even for root.
+    await rm(path.join(maildir, "tmp"), { recursive: true });
+    await writeFile(path.join(maildir, "tmp"), "");
+    await assert.rejects(writer.deliver(maildir, Buffer.from("two\r\n")), (err: unknown) => err instanceof StorageError && err.reason === "ENOTDIR" && !err.transient);
+    assert.equal((await readdir(path.join(maildir, "new"))).length, 1);
+  });
+});

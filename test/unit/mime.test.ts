@@ -1,0 +1,131 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { simpleParser, type ParsedMail } from "mailparser";
+import { captureCopy, captureDirect, type ArchiveRecord } from "../../src/capture/index.js";
+import { renderMail, XMPP_CONTENT_TYPE } from "../../src/mail/index.js";
+import { copyIq, parseStanza } from "../support/stanzas.js";
+
+const ctx = { componentDomain: "archive.example.org", userDomain: "example.org", now: new Date("2026-05-06T07:08:09Z") };
+
+function recordOf(inner: string, reason = "offline"): ArchiveRecord {
+  const result = captureCopy(copyIq({ inner, reason }), ctx);
+  assert.equal(result.kind, "archive");
+  return (result as { record: ArchiveRecord }).record;
+}
+
+async function roundTrip(record: ArchiveRecord): Promise<{ parsed: ParsedMail; raw: string; messageId: string }> {
+  const mail = await renderMail(record, { domain: "archive.example.org" });
+  return { parsed: await simpleParser(mail.bytes), raw: mail.bytes.toString("utf8"), messageId: mail.messageId };
+}
+
+/** The application/xmpp+xml part, decoded, found by walking the raw MIME parts. */
+function xmlPart(raw: string): string {
+  const boundary = /boundary="?([^";\r\n]+)"?/.exec(raw)?.[1];
+  assert.ok(boundary, "has a multipart boundary");
+  const part = raw.split(`--${boundary}`).find((p) => p.includes("Content-Type: application/xmpp+xml"));
+  assert.ok(part, "has an application/xmpp+xml part");
+  const [head, ...rest] = part.split("\r\n\r\n");
+  assert.match(head!, /Content-Transfer-Encoding: quoted-printable/);
+  const body = rest.join("\r\n\r\n").replace(/\r\n$/, "");
+  return Buffer.from(
+    body.replace(/=\r\n/g, "").replace(/=([0-9A-F]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))),
+    "latin1",
+  ).toString("utf8");
+}
+
+test("renders multipart/alternative with the text first and the stanza second", async () => {
+  const inner =
+    "<message xmlns='jabber:client' from='bob@example.net/phone' to='alice@example.org' type='chat' id='m1'>" +
+    "<body>Grüße, Alice! ☕</body><thread>t-42</thread></message>";
+  const record = recordOf(inner);
+  const { parsed, raw, messageId } = await roundTrip(record);
+
+  assert.match(raw, /^Content-Type: multipart\/alternative;/m);
+  assert.equal(parsed.text?.trim(), "Grüße, Alice! ☕");
+  assert.equal(parsed.from?.value[0]?.address, "bob@example.net");
+  assert.equal((Array.isArray(parsed.to) ? parsed.to[0] : parsed.to)?.value[0]?.address, "alice@example.org");
+  assert.equal(parsed.subject, "Grüße, Alice! ☕");
+  assert.equal(parsed.messageId, messageId);
+  assert.equal(parsed.headers.get("x-xmpp-type"), "chat");
+  assert.equal(parsed.headers.get("x-xmpp-from"), "bob@example.net/phone");
+  assert.equal(parsed.headers.get("jabber-id"), "bob@example.net");
+  assert.equal(parsed.inReplyTo, parsed.references);
+  assert.match(String(parsed.inReplyTo), /^<thread\.[0-9a-f]{32}@archive\.example\.org>$/);
+  // The delay on the <forwarded/> is the time the server received it.
+  assert.equal(parsed.date?.toISOString(), "2026-01-02T03:04:05.000Z");
+
+  const textAt = raw.indexOf("Content-Type: text/plain; charset=utf-8");
+  const xmlAt = raw.indexOf(`Content-Type: ${XMPP_CONTENT_TYPE}`);
+  assert.ok(textAt > 0 && xmlAt > textAt, "text/plain comes before application/xmpp+xml");
+  assert.match(raw.slice(textAt, xmlAt), /Content-Transfer-Encoding: quoted-printable/);
+  // The raw header block carries the subject RFC 2047-encoded, never 8-bit.
+  const headerBlock = raw.slice(0, raw.indexOf("\r\n\r\n"));
+  assert.match(headerBlock, /^Subject: =\?UTF-8\?Q\?/m);
+
+  const xmlText = xmlPart(raw);
+  assert.equal(xmlText, `<?xml version='1.0' encoding='utf-8'?>\n${inner.replaceAll("'", '"')}`);
+});
+
+test("the stanza's own delay wins over the server's receive time", async () => {
+  const record = recordOf(
+    "<message xmlns='jabber:client' from='bob@example.net/x' to='alice@example.org'><body>hi</body>" +
+      "<delay xmlns='urn:xmpp:delay' stamp='2020-02-03T04:05:06.789Z'/></message>",
+  );
+  const { parsed } = await roundTrip(record);
+  assert.equal(parsed.date?.toISOString(), "2020-02-03T04:05:06.000Z");
+});
+
+test("CR, LF and NUL from the stanza never reach a header", async () => {
+  const record = recordOf(
+    "<message xmlns='jabber:client' from='bob@example.net/a&#10;Bcc: evil@x' to='alice@example.org' id='x'>" +
+      "<subject>Hello&#13;&#10;Bcc: victim@example.com</subject><body>b</body><thread>t&#10;X-Evil: 1</thread></message>",
+  );
+  const { parsed, raw } = await roundTrip(record);
+  const headerBlock = raw.slice(0, raw.indexOf("\r\n\r\n"));
+  assert.doesNotMatch(headerBlock, /^Bcc:/im);
+  assert.doesNotMatch(headerBlock, /^X-Evil:/im);
+  assert.equal(parsed.bcc, undefined);
+  assert.equal(parsed.subject, "Hello Bcc: victim@example.com");
+  assert.equal(parsed.headers.get("x-xmpp-from"), "bob@example.net/a Bcc: evil@x");
+});
+
+test("subject falls back to a short first line of the body", async () => {
+  const long = "x".repeat(200);
+  const { parsed } = await roundTrip(recordOf(`<message xmlns='jabber:client' from='b@example.net' to='alice@example.org'><body>\n\n${long}\nsecond</body></message>`));
+  assert.equal(parsed.subject, `${"x".repeat(60)}…`);
+  assert.equal(parsed.text?.replace(/\n$/, ""), `\n\n${long}\nsecond`);
+});
+
+test("a 100,000-character single-line body survives quoted-printable line limits", async () => {
+  const body = "ä".repeat(50_000) + "b".repeat(50_000);
+  const { parsed, raw } = await roundTrip(recordOf(`<message xmlns='jabber:client' from='b@example.net' to='alice@example.org'><body>${body}</body></message>`));
+  assert.equal(parsed.text?.replace(/\n$/, ""), body);
+  // RFC 5322 §2.1.1: no line longer than 998 characters.
+  assert.ok(raw.split("\r\n").every((line) => line.length <= 998));
+});
+
+test("Message-ID is stable per stanza and follows origin-id, stanza-id, then id", async () => {
+  const base = (extra: string, id = "abc") =>
+    `<message xmlns='jabber:client' from='bob@example.net/r1' to='alice@example.org' id='${id}'><body>x</body>${extra}</message>`;
+  const a = await renderMail(recordOf(base("")), { domain: "archive.example.org" });
+  const b = await renderMail(recordOf(base("")), { domain: "archive.example.org" });
+  assert.equal(a.messageId, b.messageId, "same stanza, same Message-ID");
+  assert.match(a.messageId, /^<[0-9a-f]{32}@archive\.example\.org>$/);
+  const otherId = await renderMail(recordOf(base("", "abd")), { domain: "archive.example.org" });
+  assert.notEqual(otherId.messageId, a.messageId);
+  const withOrigin1 = await renderMail(recordOf(base("<origin-id xmlns='urn:xmpp:sid:0' id='o1'/>", "1")), { domain: "archive.example.org" });
+  const withOrigin2 = await renderMail(recordOf(base("<origin-id xmlns='urn:xmpp:sid:0' id='o1'/>", "2")), { domain: "archive.example.org" });
+  assert.equal(withOrigin1.messageId, withOrigin2.messageId, "origin-id wins over the id attribute");
+});
+
+test("a direct message keeps its recipient and is stored in jabber:client", async () => {
+  const stanza = parseStanza("<message from='carol@example.net/x' to='alice@archive.example.org' id='d1'><body>note</body></message>");
+  const result = captureDirect(stanza, ctx);
+  assert.equal(result.kind, "archive");
+  const record = (result as { record: ArchiveRecord }).record;
+  assert.deepEqual(record.owner, { local: "alice", domain: "example.org", resource: "" });
+  assert.equal(record.time.toISOString(), ctx.now.toISOString());
+  const { parsed, raw } = await roundTrip(record);
+  assert.equal(parsed.headers.get("x-xmpp-type"), "normal");
+  assert.match(xmlPart(raw), /^<\?xml version='1.0' encoding='utf-8'\?>\n<message from="carol@example.net\/x" to="alice@archive.example.org" id="d1" xmlns="jabber:client">/);
+});
