@@ -1,0 +1,21 @@
+-- Prosody 0.12: the parts xmpp-maildir needs. Merge into /etc/prosody/prosody.cfg.lua.
+
+-- Where mod_xmpp_maildir.lua lives. Either copy server/prosody/mod_xmpp_maildir.lua into
+-- /usr/lib/prosody/modules/, or point plugin_paths at the installed package's server/prosody.
+plugin_paths = { "/usr/lib/node_modules/xmpp-maildir/server/prosody" }
+
+-- The component port: keep it on loopback, the component runs on the same machine.
+component_ports = { 5347 }
+component_interfaces = { "127.0.0.1" }
+
+VirtualHost "example.org"
+	modules_enabled = { "xmpp_maildir" }
+	-- Copies of offline and normal messages go to this component.
+	xmpp_maildir_component = "archive.example.org"
+	-- Optional: seconds to wait for the component's confirmation before logging a warning.
+	-- xmpp_maildir_confirm_timeout = 60
+
+-- The archive component. Users can also send to user@archive.example.org directly.
+Component "archive.example.org"
+	-- The same secret goes to xmpp-maildir via XMPP_MAILDIR_SECRET or secret-file.
+	component_secret = "change-me"

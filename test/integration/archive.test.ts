@@ -1,0 +1,236 @@
+// End to end: a real Prosody with our module, the real CLI as the mail user, a real Dovecot, a real
+// XMPP client sending, and an IMAP client reading what landed.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { readdir } from "node:fs/promises";
+import path from "node:path";
+import { simpleParser } from "mailparser";
+import { startComponent, type ComponentProcess } from "../harness/component.js";
+import { startDovecot } from "../harness/dovecot.js";
+import { listMailbox, waitForMessages } from "../harness/imap.js";
+import { mailUser } from "../harness/mail-user.js";
+import { repoRoot } from "../harness/paths.js";
+import { startProsody } from "../harness/prosody.js";
+import { makeTempDir, removeDir } from "../harness/tmp.js";
+import { connectClient } from "../harness/xmpp-client.js";
+
+const DOMAIN = "example.test";
+const COMPONENT = "archive.example.test";
+const PASSWORD = "pw-" + randomBytes(4).toString("hex");
+const USERS = ["alice", "bob", "carol"].map((username) => ({ username, password: PASSWORD }));
+
+type Prosody = Awaited<ReturnType<typeof startProsody>>;
+type Dovecot = Awaited<ReturnType<typeof startDovecot>>;
+
+async function startServers(dir: string, secret: string): Promise<{ prosody: Prosody; dovecot: Dovecot; template: string }> {
+  const user = mailUser();
+  const template = path.join(dir, "mail", "%d", "%n", "Maildir");
+  const dovecot = await startDovecot({
+    dir: path.join(dir, "dovecot"),
+    maildirTemplate: template,
+    users: [{ user: `alice@${DOMAIN}`, password: PASSWORD }],
+    uid: user.uid,
+    gid: user.gid,
+  });
+  const prosody = await startProsody({
+    dir: path.join(dir, "prosody"),
+    domain: DOMAIN,
+    componentDomain: COMPONENT,
+    componentSecret: secret,
+    users: USERS,
+    pluginPath: path.join(repoRoot(), "server", "prosody"),
+    modules: ["xmpp_maildir"],
+    extraHostConfig: `xmpp_maildir_component = "${COMPONENT}"`,
+  }).catch(async (err: unknown) => {
+    await dovecot.stop();
+    throw err;
+  });
+  return { prosody, dovecot, template };
+}
+
+function isStored(user: string, reason: string) {
+  return (line: { msg: string; [k: string]: unknown }) => line.msg === "stored" && line.user === user && line.reason === reason;
+}
+
+describe("archiving through a real Prosody into a Maildir that Dovecot serves", () => {
+  let dir: string;
+  let prosody: Prosody;
+  let dovecot: Dovecot;
+  let component: ComponentProcess;
+  const secret = randomBytes(12).toString("hex");
+  const imap = () => ({ port: dovecot.imapPort, user: `alice@${DOMAIN}`, password: PASSWORD });
+  const client = (username: string) => connectClient({ port: prosody.c2sPort, domain: DOMAIN, username, password: PASSWORD });
+
+  before(async () => {
+    dir = await makeTempDir("xmd-archive-");
+    ({ prosody, dovecot } = await startServers(dir, secret));
+    const user = mailUser();
+    component = startComponent({
+      xmppPort: prosody.componentPort,
+      domain: COMPONENT,
+      maildir: path.join(dir, "mail", "%d", "%n", "Maildir"),
+      secret,
+      uid: user.uid,
+      gid: user.gid,
+    });
+    await component.waitForLog((l) => l.msg === "connected to the XMPP server");
+  });
+
+  after(async () => {
+    const code = await component?.stop("SIGTERM");
+    await prosody?.stop();
+    await dovecot?.stop();
+    await removeDir(dir);
+    assert.equal(code, 0, `component exits 0 on SIGTERM; stderr: ${component?.stderr()}`);
+  });
+
+  test("a chat to an offline user is archived, and Prosody still delivers it at login", async () => {
+    const bob = await client("bob");
+    try {
+      await bob.sendMessage({ to: `alice@${DOMAIN}`, type: "chat", body: "offline hello ☕", id: "off-1" });
+      await component.waitForLog(isStored(`alice@${DOMAIN}`, "offline"));
+      const [mail] = await waitForMessages({ ...imap(), count: 1 });
+      assert.ok(mail);
+      assert.equal(mail.subject, "offline hello ☕");
+      const parsed = await simpleParser(mail.source);
+      assert.equal(parsed.text?.trim(), "offline hello ☕");
+      assert.equal(parsed.from?.value[0]?.address, `bob@${DOMAIN}`);
+      assert.equal(parsed.headers.get("x-xmpp-type"), "chat");
+      assert.match(mail.source.toString(), /Content-Type: application\/xmpp\+xml; charset=utf-8/);
+    } finally {
+      await bob.stop();
+    }
+    // mod_offline kept it: alice gets it, with a XEP-0203 delay, when she comes online.
+    const alice = await client("alice");
+    try {
+      const got = await alice.waitForStanza((s: { is(n: string): boolean; getChildText(n: string): string | null }) => s.is("message") && s.getChildText("body") === "offline hello ☕");
+      assert.ok(got.getChild("delay", "urn:xmpp:delay"), "delivered from offline storage");
+    } finally {
+      await alice.stop();
+    }
+  });
+
+  test("a normal message to an online user is delivered and archived; an online chat is not archived", async () => {
+    const alice = await client("alice");
+    const bob = await client("bob");
+    try {
+      const before = (await listMailbox(imap())).length;
+      await bob.sendMessage({ to: `alice@${DOMAIN}`, type: "chat", body: "live chat, not archived" });
+      await alice.waitForStanza((s: { getChildText(n: string): string | null }) => s.getChildText("body") === "live chat, not archived");
+      await bob.sendMessage({ to: `alice@${DOMAIN}`, type: "normal", body: "normal while online", subject: "A normal one" });
+      await alice.waitForStanza((s: { getChildText(n: string): string | null }) => s.getChildText("body") === "normal while online");
+      await component.waitForLog(isStored(`alice@${DOMAIN}`, "normal"));
+      // The normal message was sent after the chat over the same path, so once it is in the
+      // mailbox the chat would have been too.
+      const mails = await waitForMessages({ ...imap(), count: before + 1 });
+      assert.equal(mails.length, before + 1);
+      const subjects = mails.map((m) => m.subject);
+      assert.ok(subjects.includes("A normal one"), `subjects: ${subjects.join(", ")}`);
+      assert.ok(!mails.some((m) => m.source.toString().includes("live chat, not archived")));
+    } finally {
+      await bob.stop();
+      await alice.stop();
+    }
+  });
+
+  test("a message to user@component is archived into that user's mailbox", async () => {
+    const carol = await client("carol");
+    try {
+      const before = (await listMailbox(imap())).length;
+      await carol.sendMessage({ to: `alice@${COMPONENT}`, body: "straight to the archive", subject: "Direct" });
+      await component.waitForLog(isStored(`alice@${DOMAIN}`, "direct"));
+      const mails = await waitForMessages({ ...imap(), count: before + 1 });
+      const direct = mails.find((m) => m.subject === "Direct");
+      assert.ok(direct, "the direct message is in INBOX");
+      assert.match(direct.source.toString(), new RegExp(`^To: alice@${COMPONENT.replaceAll(".", "\\.")}`, "m"));
+    } finally {
+      await carol.stop();
+    }
+  });
+
+  test("a <forwarded/> from a user and an address that escapes the root are refused with stanza errors", async () => {
+    const bob = await client("bob");
+    try {
+      const maildirs = await readdir(path.join(dir, "mail", DOMAIN));
+      await bob.sendMessage({
+        to: `alice@${COMPONENT}`,
+        id: "forged-1",
+        body: "trust me",
+        extra: `<forwarded xmlns='urn:xmpp:forward:0'><message xmlns='jabber:client' from='boss@${DOMAIN}' to='alice@${DOMAIN}'><body>forged</body></message></forwarded>`,
+      });
+      const forged = await bob.waitForStanza((s: { attrs: Record<string, string> }) => s.attrs.id === "forged-1" && s.attrs.type === "error");
+      assert.ok(forged.getChild("error").getChild("not-allowed", "urn:ietf:params:xml:ns:xmpp-stanzas"));
+      await component.waitForLog((l) => l.msg === "refused" && l.id === "forged-1");
+
+      await bob.sendMessage({ to: `..@${COMPONENT}`, id: "escape-1", body: "climb out" });
+      const escape = await bob.waitForStanza((s: { attrs: Record<string, string> }) => s.attrs.id === "escape-1" && s.attrs.type === "error");
+      assert.ok(escape.getChild("error").getChild("jid-malformed", "urn:ietf:params:xml:ns:xmpp-stanzas"));
+      await component.waitForLog((l) => l.msg === "refused" && l.id === "escape-1" && l.condition === "jid-malformed");
+      assert.deepEqual(await readdir(path.join(dir, "mail", DOMAIN)), maildirs, "no new Maildir was created");
+      assert.deepEqual(await readdir(path.join(dir, "mail")), [DOMAIN]);
+    } finally {
+      await bob.stop();
+    }
+  });
+});
+
+describe("connection handling", () => {
+  test("a component started before Prosody connects once it is up, and reconnects after a restart", async () => {
+    const dir = await makeTempDir("xmd-conn-");
+    const secret = randomBytes(12).toString("hex");
+    let servers: Awaited<ReturnType<typeof startServers>> | undefined;
+    let component: ComponentProcess | undefined;
+    try {
+      servers = await startServers(dir, secret);
+      const { prosody, dovecot, template } = servers;
+      await prosody.stop();
+      const user = mailUser();
+      component = startComponent({ xmppPort: prosody.componentPort, domain: COMPONENT, maildir: template, secret, uid: user.uid, gid: user.gid });
+      await component.waitForLog((l) => l.msg === "not connected to the XMPP server; retrying");
+      await prosody.start();
+      await component.waitForLog((l) => l.msg === "connected to the XMPP server");
+
+      await prosody.stop();
+      await prosody.start();
+      await waitForCount(component, (l) => l.msg === "connected to the XMPP server", 2);
+
+      const bob = await connectClient({ port: prosody.c2sPort, domain: DOMAIN, username: "bob", password: PASSWORD });
+      try {
+        await bob.sendMessage({ to: `alice@${DOMAIN}`, type: "chat", body: "after the restart" });
+      } finally {
+        await bob.stop();
+      }
+      await component.waitForLog(isStored(`alice@${DOMAIN}`, "offline"));
+      const mails = await waitForMessages({ port: dovecot.imapPort, user: `alice@${DOMAIN}`, password: PASSWORD, count: 1 });
+      assert.equal(mails[0]?.subject, "after the restart");
+    } finally {
+      const code = await component?.stop();
+      await servers?.prosody.stop();
+      await servers?.dovecot.stop();
+      await removeDir(dir);
+      assert.equal(code, 0);
+    }
+  });
+
+  test("a wrong secret is fatal: one clear log line and exit code 1", async () => {
+    const dir = await makeTempDir("xmd-auth-");
+    let servers: Awaited<ReturnType<typeof startServers>> | undefined;
+    try {
+      servers = await startServers(dir, "right-secret");
+      const component = startComponent({ xmppPort: servers.prosody.componentPort, domain: COMPONENT, maildir: servers.template, secret: "wrong-secret" });
+      const line = await component.waitForLog((l) => l.level === 60);
+      assert.match(line.msg, /refused the component \(not-authorized\).*secret/);
+      assert.equal(await component.stop(), 1);
+      assert.ok(!component.logs.some((l) => JSON.stringify(l).includes("wrong-secret")), "the secret never reaches a log");
+    } finally {
+      await servers?.prosody.stop();
+      await servers?.dovecot.stop();
+      await removeDir(dir);
+    }
+  });
+});
+
+async function waitForCount(component: ComponentProcess, pred: (l: { msg: string }) => boolean, count: number): Promise<void> {
+  await component.waitForLog(() => component.logs.filter(pred).length >= count);
+}
