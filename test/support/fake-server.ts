@@ -1,0 +1,86 @@
+// A minimal XEP-0114 server on 127.0.0.1, port 0, for in-process tests of the component's
+// protocol handling: it speaks the stream header and handshake of XEP-0114 §3 and then lets the
+// test send stanzas and wait for the component's answers. Not a stand-in for Prosody: the
+// integration tests run the real one.
+import { createHash, randomBytes } from "node:crypto";
+import net from "node:net";
+import xml, { type Element } from "@xmpp/xml";
+
+export interface FakeServer {
+  readonly port: number;
+  /** Resolves once a component has completed the handshake. */
+  connected(): Promise<void>;
+  send(stanza: string): void;
+  waitFor(pred: (el: Element) => boolean, timeoutMs?: number): Promise<Element>;
+  readonly received: Element[];
+  close(): Promise<void>;
+}
+
+const WAIT_TIMEOUT_MS = 10_000;
+
+export async function startFakeServer(options: { domain: string; secret: string }): Promise<FakeServer> {
+  const received: Element[] = [];
+  const waiters = new Set<() => void>();
+  let socket: net.Socket | undefined;
+  let onConnected: () => void = () => undefined;
+  const connectedPromise = new Promise<void>((resolve) => (onConnected = resolve));
+
+  const server = net.createServer((s) => {
+    socket = s;
+    const streamId = randomBytes(8).toString("hex");
+    const parser = new xml.Parser();
+    parser.on("start", () => {
+      s.write(`<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' xmlns='jabber:component:accept' from='${options.domain}' id='${streamId}'>`);
+    });
+    parser.on("element", (el: Element) => {
+      if (el.name === "handshake") {
+        const expected = createHash("sha1").update(streamId + options.secret).digest("hex");
+        if (el.text() === expected) {
+          s.write("<handshake/>");
+          onConnected();
+        } else {
+          s.end("<stream:error><not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>");
+        }
+        return;
+      }
+      received.push(el);
+      for (const wake of waiters) wake();
+    });
+    parser.on("end", () => s.end("</stream:stream>"));
+    s.setEncoding("utf8").on("data", (d: string) => parser.write(d));
+    s.on("error", () => undefined);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as net.AddressInfo).port;
+
+  return {
+    port,
+    received,
+    connected: () => connectedPromise,
+    send(stanza) {
+      if (!socket) throw new Error("no component connected");
+      socket.write(stanza);
+    },
+    waitFor(pred, timeoutMs = WAIT_TIMEOUT_MS) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const found = received.find(pred);
+          if (!found) return;
+          clearTimeout(timer);
+          waiters.delete(check);
+          resolve(found);
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`timed out; received: ${received.map(String).join("\n")}`));
+        }, timeoutMs);
+        waiters.add(check);
+        check();
+      });
+    },
+    async close() {
+      socket?.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
