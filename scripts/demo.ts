@@ -71,6 +71,8 @@ async function main(): Promise<void> {
     console.log(`    Text:       ${parsed.text?.trim() ?? ""}`);
     const types = [...mail.source.toString().matchAll(/^Content-Type: ([^;\r\n]+)/gm)].map((m) => m[1]);
     console.log(`    MIME parts: ${types.join(", ")}`);
+    const stanza = parsed.attachments.find((a) => a.contentType === "application/xmpp+xml");
+    console.log(`    Stanza:     ${stanza ? stanza.content.toString("utf8").replace(/\n/g, "\n                ") : "(missing)"}`);
     console.log("\nDemo OK: the offline message was archived and read back over IMAP.");
   } finally {
     if (component) await component.stop();

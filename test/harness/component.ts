@@ -68,7 +68,7 @@ export function startComponent(options: ComponentOptions): ComponentProcess {
     for (const wake of waiters) wake();
   });
   child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => {
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code: number | null) => {
     for (const wake of waiters) wake();
     resolve(code);
   }));

@@ -1,0 +1,131 @@
+/**
+ * A real Dovecot (IMAP only) for integration tests, serving Maildirs from
+ * a temp dir on a free loopback port.
+ */
+import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { chmod, chown, mkdir, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { freePort, waitForPort } from "./ports.js";
+import { logTail } from "./log-tail.js";
+import {
+  dovecotConfig,
+  dovecotPasswdFile,
+  dovecotPaths,
+  type DovecotPaths,
+  type DovecotUser,
+} from "./dovecot-config.js";
+import { describeExit, spawnServer, type ServerProcess } from "./server-process.js";
+
+/** Dovecot listens within ~0.1 s here; generous for a loaded 2-core CI machine. */
+const START_TIMEOUT_MS = 20_000;
+/** The Debian package's unprivileged users (see /usr/share/doc/dovecot-core). */
+const DEBIAN_LOGIN_USER = "dovenull";
+const DEBIAN_INTERNAL_USER = "dovecot";
+const DEBIAN_INTERNAL_GROUP = "dovecot";
+
+/** Without root, Dovecot can only give its sockets to our own primary group. */
+function currentGroupName(): string {
+  return execFileSync("id", ["-gn"], { encoding: "utf8" }).trim();
+}
+
+export type { DovecotUser };
+
+export interface DovecotOptions {
+  dir: string;
+  /** e.g. `${dir}/mail/%d/%n/Maildir`; Dovecot variables %d %n %u. */
+  maildirTemplate: string;
+  users: DovecotUser[];
+  /** Owner of the Maildirs; Dovecot's mail processes run as this. */
+  uid: number;
+  gid: number;
+}
+
+export interface DovecotServer {
+  imapPort: number;
+  logPath: string;
+  configPath: string;
+  /** The fixed directory part of maildirTemplate (before the first %). */
+  mailRoot: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * The directory part of a template before its first variable:
+ * "/t/mail/%d/%n/Maildir" -> "/t/mail", "/t/mail/u-%n" -> "/t/mail".
+ */
+export function mailRootOf(template: string): string {
+  const cut = template.indexOf("%");
+  if (cut === -1) return path.dirname(template);
+  const prefix = template.slice(0, cut);
+  return prefix.endsWith("/") ? prefix.slice(0, -1) : path.dirname(prefix);
+}
+
+async function prepare(opts: DovecotOptions, paths: DovecotPaths, imapPort: number): Promise<string> {
+  const root = mailRootOf(opts.maildirTemplate);
+  const fromRoot = path.relative(root, path.resolve(opts.dir));
+  if (!fromRoot.startsWith("..")) {
+    // chown/chmod 0700 of the server dir itself would lock Dovecot's own
+    // unprivileged processes out of base_dir.
+    throw new Error(`maildirTemplate must put Maildirs in a subdirectory of ${opts.dir}, not ${root}`);
+  }
+  // Dovecot (as uid/gid) creates <root>/<domain>/<user>/Maildir on first
+  // login, so it must own the root. 0700: mail is private, and only the
+  // mail user (and root) need to enter.
+  await mkdir(root, { recursive: true });
+  await chown(root, opts.uid, opts.gid);
+  await chmod(root, 0o700);
+  await mkdir(paths.stateDir, { recursive: true });
+  // Dovecot 2.3's auth process runs as default_internal_user (dovecot), not
+  // root, and must read this; the test passwords are no secret.
+  await writeFile(paths.passwd, dovecotPasswdFile(opts.users), { mode: 0o644 });
+
+  const asRoot = process.getuid?.() === 0;
+  const me = os.userInfo().username;
+  await writeFile(
+    paths.config,
+    dovecotConfig({
+      paths,
+      // instance_name shows in process titles and state_dir/instances;
+      // unique so parallel test servers are told apart.
+      instanceName: `xmpp-maildir-test-${process.pid}-${randomBytes(3).toString("hex")}`,
+      imapPort,
+      maildirTemplate: opts.maildirTemplate,
+      uid: opts.uid,
+      gid: opts.gid,
+      loginUser: asRoot ? DEBIAN_LOGIN_USER : me,
+      internalUser: asRoot ? DEBIAN_INTERNAL_USER : me,
+      internalGroup: asRoot ? DEBIAN_INTERNAL_GROUP : currentGroupName(),
+      chroot: asRoot,
+    }),
+  );
+  return root;
+}
+
+export async function startDovecot(opts: DovecotOptions): Promise<DovecotServer> {
+  const paths = dovecotPaths(opts.dir);
+  const imapPort = await freePort();
+  const mailRoot = await prepare(opts, paths, imapPort);
+
+  const proc: ServerProcess = spawnServer({ command: "dovecot", args: ["-F", "-c", paths.config], cwd: opts.dir });
+  const aborter = new AbortController();
+  void proc.exited.then((info) => aborter.abort(new Error(`dovecot ${describeExit(info)}`)));
+  try {
+    await waitForPort(imapPort, { timeoutMs: START_TIMEOUT_MS, signal: aborter.signal });
+  } catch (err) {
+    await proc.stop();
+    throw new Error(
+      `Dovecot did not start: ${(err as Error).message}\n` +
+        `--- dovecot output ---\n${proc.output()}\n--- last lines of ${paths.log} ---\n${await logTail(paths.log)}`,
+      { cause: err },
+    );
+  }
+  return {
+    imapPort,
+    logPath: paths.log,
+    configPath: paths.config,
+    mailRoot,
+    stop: () => proc.stop(),
+  };
+}
