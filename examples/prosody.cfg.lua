@@ -2,7 +2,8 @@
 
 -- Where mod_xmpp_maildir.lua lives. Either copy server/prosody/mod_xmpp_maildir.lua into
 -- /usr/lib/prosody/modules/, or point plugin_paths at the installed package's server/prosody.
-plugin_paths = { "/usr/lib/node_modules/xmpp-maildir/server/prosody" }
+-- ($(npm root -g)/xmpp-maildir/server/prosody after a global npm install)
+plugin_paths = { "/usr/local/lib/node_modules/xmpp-maildir/server/prosody" }
 
 -- The component port: keep it on loopback, the component runs on the same machine.
 component_ports = { 5347 }

@@ -1,6 +1,6 @@
 // Runs the real CLI (`xmpp-maildir run`) as a child process, as the mail user, the way the systemd
 // unit does, and collects its JSON log lines so tests can wait on what it reports.
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import path from "node:path";
 import { repoRoot } from "./paths.js";
 
@@ -38,7 +38,19 @@ export function cliPath(): string {
   return path.join(repoRoot(), "dist", "src", "cli", "main.js");
 }
 
+/**
+ * The component runs as the mail user; if that user cannot read this checkout (a clone under
+ * /root, say) the child would die with a bare EACCES. Say what is wrong instead.
+ */
+function assertReadableAs(uid: number, gid: number): void {
+  const probe = spawnSync(process.execPath, ["-e", `require("fs").accessSync(${JSON.stringify(cliPath())}, 4)`], { uid, gid, encoding: "utf8" });
+  if (probe.status !== 0) {
+    throw new Error(`the mail user (uid ${uid}) cannot read ${cliPath()}: put the checkout where every user may read it (e.g. not under /root). ${probe.stderr.split("\n")[0] ?? ""}`);
+  }
+}
+
 export function startComponent(options: ComponentOptions): ComponentProcess {
+  if (options.uid !== undefined && options.uid !== process.getuid?.()) assertReadableAs(options.uid, options.gid ?? options.uid);
   const child = spawn(
     process.execPath,
     [cliPath(), "run", "--xmpp-port", String(options.xmppPort), "--domain", options.domain, "--maildir", options.maildir, "--log-level", "debug", ...(options.args ?? [])],
