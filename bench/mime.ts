@@ -12,7 +12,7 @@ import { copyIq } from "../test/support/stanzas.js";
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 2000);
 /** Deliveries in flight for the disk baseline: 16–64 is where fsync'd writes peak here. */
 const DISK_CONCURRENCY = 32;
-const ctx = { componentDomain: "archive.example.org", userDomain: "example.org", now: new Date() };
+const ctx = { componentDomain: "archive.example.org", userDomain: "example.org", now: new Date(), maxStanzaBytes: 1_048_576 };
 
 function records(n: number): ArchiveRecord[] {
   const out: ArchiveRecord[] = [];

@@ -9,8 +9,11 @@
 -- Never copied: headlines, errors, groupchat, and anything to or from the component (no loops).
 -- Nothing here changes delivery: mod_offline still stores, and online users still receive.
 --
--- A copy is an IQ set from the host to the component carrying a XEP-0297 <forwarded/> of the
--- original stanza; the component answers with an IQ result once the mail is safely in new/.
+-- Delivery to the component is at-least-once. Each copy is written to Prosody's storage (the
+-- "xmpp_maildir_outbox" store) before it is sent, and deleted only when the component answers
+-- with an IQ result, which it sends once the mail is durably in the Maildir. Unconfirmed copies
+-- are re-sent in order when the component (re)connects, after a `wait` error (with backoff),
+-- after a timeout, and when Prosody restarts. The component drops repeats by the copy's id.
 
 local st = require "util.stanza";
 local jid_bare = require "util.jid".bare;
@@ -30,8 +33,113 @@ end
 local xmlns_copy = "urn:xmpp-maildir:copy:0";
 local xmlns_forward = "urn:xmpp:forward:0";
 local xmlns_delay = "urn:xmpp:delay";
--- How long to wait for the component's confirmation before logging the copy as unconfirmed.
-local confirm_timeout = module:get_option_number("xmpp_maildir_confirm_timeout", 60);
+
+-- Seconds to wait for a confirmation before sending the copy again (the component dedupes).
+local confirm_timeout = module:get_option_number("xmpp_maildir_confirm_timeout", 30);
+-- Copies sent and not yet confirmed, at most: keeps a reconnect with a long backlog from
+-- flooding the component, which would only answer `wait` to the excess.
+local window = module:get_option_number("xmpp_maildir_window", 64);
+-- Backoff after a `wait` error or an unreachable component: doubling, capped.
+local retry_min = module:get_option_number("xmpp_maildir_retry_min", 1);
+local retry_max = module:get_option_number("xmpp_maildir_retry_max", 60);
+
+-- One entry per unconfirmed copy, keyed by the copy id: { seq = n, reason = "...", copy = <preserialized iq> }.
+local outbox = module:open_store("xmpp_maildir_outbox");
+
+local pending = {};        -- id -> { seq, iq }
+local queue = {};          -- ids waiting to be sent, in seq order, from index qhead
+local qhead = 1;
+local inflight = {};       -- id -> timer
+local inflight_count = 0;
+local next_seq = 0;
+local paused = false;
+local retry_delay = retry_min;
+local retry_timer = nil;
+
+local pump; -- forward declaration
+
+local function queue_length() return #queue - qhead + 1; end
+
+-- Puts ids back at the front of the queue, keeping seq order.
+local function requeue(ids)
+	for i = qhead, #queue do ids[#ids + 1] = queue[i]; end
+	table.sort(ids, function (a, b) return pending[a].seq < pending[b].seq; end);
+	queue, qhead = ids, 1;
+end
+
+local function take_inflight()
+	local ids = {};
+	for id, timer in pairs(inflight) do
+		timer:stop();
+		if pending[id] then ids[#ids + 1] = id; end
+	end
+	inflight, inflight_count = {}, 0;
+	return ids;
+end
+
+local function pause_and_retry(why)
+	if paused then return; end
+	paused = true;
+	requeue(take_inflight());
+	module:log("info", "Pausing copies to %s (%s); %d waiting, retrying in %ds", component, why, queue_length(), retry_delay);
+	retry_timer = module:add_timer(retry_delay, function ()
+		retry_timer = nil;
+		paused = false;
+		pump();
+	end);
+	retry_delay = math.min(retry_delay * 2, retry_max);
+end
+
+local function resume(why)
+	if retry_timer then retry_timer:stop(); retry_timer = nil; end
+	paused = false;
+	retry_delay = retry_min;
+	requeue(take_inflight());
+	module:log("debug", "Resuming copies to %s (%s); %d waiting", component, why, queue_length());
+	pump();
+end
+
+local function send_one(id)
+	local entry = pending[id];
+	inflight[id] = module:add_timer(confirm_timeout, function ()
+		if inflight[id] then
+			module:log("warn", "Copy %s not confirmed within %ds", id, confirm_timeout);
+			pause_and_retry("confirmation timed out");
+		end
+	end);
+	inflight_count = inflight_count + 1;
+	module:send(st.clone(entry.iq));
+end
+
+function pump()
+	while not paused and inflight_count < window and qhead <= #queue do
+		local id = queue[qhead];
+		queue[qhead] = nil;
+		qhead = qhead + 1;
+		if pending[id] and not inflight[id] then send_one(id); end
+	end
+	if qhead > #queue then queue, qhead = {}, 1; end
+end
+
+local function done(id)
+	local timer = inflight[id];
+	if timer then
+		timer:stop();
+		inflight[id] = nil;
+		inflight_count = inflight_count - 1;
+	end
+	pending[id] = nil;
+	local ok, err = outbox:set(id, nil);
+	if not ok and err then
+		module:log("error", "Could not remove confirmed copy %s from the outbox: %s", id, err);
+	end
+end
+
+local function enqueue(id, seq, iq)
+	pending[id] = { seq = seq, iq = iq };
+	queue[#queue + 1] = id;
+	if seq >= next_seq then next_seq = seq + 1; end
+end
 
 local function is_copyable(stanza)
 	local t = stanza.attr.type;
@@ -50,18 +158,49 @@ local function send_copy(stanza, reason)
 	-- namespace: XEP-0297 requires the forwarded stanza to carry it.
 	local original = st.clone(stanza);
 	original.attr.xmlns = "jabber:client";
-	local iq = st.iq({ type = "set", from = module.host, to = component, id = "xmd-" .. new_id() })
+	local id = "xmd-" .. new_id();
+	local iq = st.iq({ type = "set", from = module.host, to = component, id = id })
 		:tag("copy", { xmlns = xmlns_copy, reason = reason })
 			:tag("forwarded", { xmlns = xmlns_forward })
 				:tag("delay", { xmlns = xmlns_delay, stamp = datetime.datetime() }):up()
 				:add_child(original);
-	module:send_iq(iq, nil, confirm_timeout):next(function ()
-		module:log("debug", "Copy %s of message %s to %s confirmed", iq.attr.id, stanza.attr.id or "(no id)", stanza.attr.to or "");
-	end, function (err)
-		module:log("warn", "Copy %s of message %s to %s not confirmed: %s", iq.attr.id, stanza.attr.id or "(no id)",
-			stanza.attr.to or "", tostring(err and (err.text or err.condition) or err));
-	end);
+	local seq = next_seq;
+	-- Durable before it is sent: if Prosody stops now, the copy is sent after the restart.
+	local ok, err = outbox:set(id, { seq = seq, copy = st.preserialize(iq) });
+	if not ok then
+		module:log("error", "Could not store copy of message %s to %s in the outbox (%s); sending it unprotected",
+			stanza.attr.id or "(no id)", stanza.attr.to or "", tostring(err));
+	end
+	enqueue(id, seq, iq);
+	pump();
 end
+
+-- The component's answers: an IQ result (stored), or an error.
+module:hook("iq/host", function (event)
+	local stanza = event.stanza;
+	local t = stanza.attr.type;
+	local id = stanza.attr.id;
+	if (t ~= "result" and t ~= "error") or stanza.attr.from ~= component or not id or not pending[id] then return; end
+	if t == "result" then
+		done(id);
+		retry_delay = retry_min;
+		pump();
+		return true;
+	end
+	local err_type, condition, text = stanza:get_error();
+	if err_type == "wait" then
+		-- Disk full, shutting down, or (from Prosody itself) the component is not connected.
+		pause_and_retry(("%s: %s"):format(condition or "wait", text or ""));
+	else
+		-- A permanent refusal: resending cannot help. The message itself was delivered or
+		-- stored offline as usual; only the archive copy is given up.
+		module:log("error", "Component refused copy %s (%s/%s: %s); removing it from the outbox",
+			id, err_type or "?", condition or "?", text or "");
+		done(id);
+		pump();
+	end
+	return true;
+end, 10);
 
 -- Messages that are about to be stored offline. mod_offline stores at priority -1; we run first
 -- and return nothing, so storage goes on exactly as before.
@@ -92,5 +231,39 @@ module:hook("message/full", function (event)
 		send_copy(stanza, "normal");
 	end
 end, 10);
+
+-- The component host's events tell us when the component (re)connects or goes away.
+local function watch_component_host()
+	local host = prosody.hosts[component];
+	if not host then return; end
+	module:hook_object_event(host.events, "component-authenticated", function () resume("component connected"); end);
+	module:hook_object_event(host.events, "component-disconnected", function () pause_and_retry("component disconnected"); end);
+end
+watch_component_host();
+module:hook_global("host-activated", function (host)
+	if host == component then watch_component_host(); end
+end);
+
+-- Copies left unconfirmed by an earlier run (or a crash): send them again, oldest first.
+local function load_outbox()
+	local ids = {};
+	local users = outbox.users and outbox:users();
+	if not users then return; end
+	for id in users do
+		local data = outbox:get(id);
+		if data and data.copy then
+			ids[#ids + 1] = { id = id, seq = data.seq or 0, iq = st.deserialize(data.copy) };
+		end
+	end
+	table.sort(ids, function (a, b) return a.seq < b.seq; end);
+	for _, e in ipairs(ids) do enqueue(e.id, e.seq, e.iq); end
+	if #ids > 0 then
+		module:log("info", "Re-sending %d unconfirmed copies to %s", #ids, component);
+	end
+end
+load_outbox();
+-- Give the component a moment to connect after a server start before the first attempt; the
+-- backoff takes over from there.
+module:add_timer(1, function () pump(); end);
 
 module:log("info", "Copying offline and normal messages to %s", component);

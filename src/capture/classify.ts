@@ -13,6 +13,8 @@ export interface CaptureContext {
   /** The users' domain (example.org): mailboxes live there, and only it may send copies. */
   readonly userDomain: string;
   readonly now: Date;
+  /** Larger stanzas are refused with policy-violation. */
+  readonly maxStanzaBytes: number;
 }
 
 const COPY_REASONS: ReadonlySet<string> = new Set<CaptureReason>(["offline", "normal"]);
@@ -51,6 +53,7 @@ export function captureCopy(iq: Element, ctx: CaptureContext): CaptureResult {
     owner: bareOf(to),
     reason: reason as CaptureReason,
     fallbackTime: delayStamp(forwarded) ?? ctx.now,
+    maxBytes: ctx.maxStanzaBytes,
   });
 }
 
@@ -82,6 +85,7 @@ export function captureDirect(message: Element, ctx: CaptureContext): CaptureRes
     owner: { local: to.local, domain: ctx.userDomain, resource: "" },
     reason: "direct",
     fallbackTime: ctx.now,
+    maxBytes: ctx.maxStanzaBytes,
   });
 }
 

@@ -11,6 +11,7 @@ export interface MessageFacts {
   readonly reason: CaptureReason;
   /** The time to use when the message has no XEP-0203 delay of its own. */
   readonly fallbackTime: Date;
+  readonly maxBytes: number;
 }
 
 /** Turns a validated message into a record, or a skip when there is nothing to archive. */
@@ -26,6 +27,11 @@ export function recordFromMessage(facts: MessageFacts): CaptureResult {
   // RFC 6121 §5.2.3: without a body there is no human-readable content (chat states, receipts).
   if (!bodyEl) return { kind: "skip", reason: "no body" };
 
+  const xmlText = standaloneXml(message);
+  const size = Buffer.byteLength(xmlText);
+  if (size > facts.maxBytes) {
+    throw new RefusedError(`message of ${size} bytes is over the ${facts.maxBytes}-byte limit`, { type: "modify", condition: "policy-violation" });
+  }
   const record: ArchiveRecord = {
     owner,
     from,
@@ -36,7 +42,7 @@ export function recordFromMessage(facts: MessageFacts): CaptureResult {
     thread: message.getChild("thread")?.text(),
     ids: readIds(message),
     time: delayStamp(message) ?? facts.fallbackTime,
-    xml: standaloneXml(message),
+    xml: xmlText,
     reason,
   };
   return { kind: "archive", record };

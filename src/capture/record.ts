@@ -1,7 +1,10 @@
 import type { Jid } from "../jid.js";
 
-/** Why a message is archived: stored offline, a `normal` message, or sent to user@component. */
-export type CaptureReason = "offline" | "normal" | "direct";
+/**
+ * Why a message is archived: stored offline, a `normal` message, or sent to user@component; or,
+ * for `xmpp-maildir replay --to-maildir` and `import`, taken from an existing archive or history.
+ */
+export type CaptureReason = "offline" | "normal" | "direct" | "replay" | "import";
 
 /**
  * One message to archive, as plain data. This is the only thing capture/ hands to mail/ and the

@@ -44,5 +44,5 @@ export async function runCommand(input: { flags: Record<string, string | undefin
     { domain: config.domain, userDomain: config.userDomain, maildir: config.maildir, xmpp: `${config.xmppHost}:${config.xmppPort}` },
     "starting",
   );
-  archiver.start();
+  await archiver.start();
 }

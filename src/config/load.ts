@@ -1,9 +1,10 @@
 // Flags, environment and a TOML file → one validated RunConfig. Precedence: flag > env > file >
 // default. Every error names the key, where the value came from, and how to fix it.
 import { readFileSync } from "node:fs";
+import path from "node:path";
 import { parse as parseToml } from "smol-toml";
 import { ConfigError } from "../errors.js";
-import { compileTemplate } from "../maildir/index.js";
+import { compileTemplate, templateRoot } from "../maildir/index.js";
 import {
   CONFIG_ENV, LOG_LEVELS, RUN_OPTIONS, SECRET_ENV, envName,
   type LogLevel, type OptionSpec, type RunConfig,
@@ -47,13 +48,16 @@ export function loadRunConfig(sources: ConfigSources): RunConfig {
   const domain = values.domain as string;
   const userDomain = (values.userDomain as string | undefined) ?? deriveUserDomain(domain);
   const secret = readSecret(sources.env, values.secretFile as string | undefined, readFile);
+  const maildir = values.maildir as string;
   return {
     xmppHost: values.xmppHost as string,
     xmppPort: values.xmppPort as number,
     domain,
-    maildir: values.maildir as string,
+    maildir,
     userDomain,
     secret,
+    stateDir: (values.stateDir as string | undefined) ?? path.join(templateRoot(maildir), ".xmpp-maildir"),
+    maxStanzaBytes: values.maxStanzaBytes as number,
     logLevel: values.logLevel as LogLevel,
   };
 }
@@ -115,6 +119,14 @@ function convert(spec: OptionSpec, raw: Raw): unknown {
     case "template":
       if (typeof text !== "string" || !text) fail("must be a path template such as /var/vmail/%d/%n/Maildir");
       compileTemplate(text as string, spec.name);
+      return text;
+    case "bytes": {
+      const n = typeof text === "number" ? text : typeof text === "string" && /^\d+$/.test(text) ? Number(text) : NaN;
+      if (!Number.isSafeInteger(n) || n < 1024) fail("must be a whole number of bytes, at least 1024");
+      return n;
+    }
+    case "dir":
+      if (typeof text !== "string" || !path.isAbsolute(text)) fail("must be an absolute path");
       return text;
     case "host":
     case "file":

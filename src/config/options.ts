@@ -4,7 +4,7 @@
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
-export type OptionKind = "host" | "port" | "domain" | "template" | "level" | "file";
+export type OptionKind = "host" | "port" | "domain" | "template" | "level" | "file" | "dir" | "bytes";
 
 export interface OptionSpec {
   /** Property of Config. */
@@ -31,6 +31,10 @@ export const RUN_OPTIONS = [
     description: "the users' domain (default: --domain minus its first label)" },
   { key: "secretFile", name: "secret-file", kind: "file", valueName: "path",
     description: "file holding the component secret (or set XMPP_MAILDIR_SECRET)" },
+  { key: "stateDir", name: "state-dir", kind: "dir", valueName: "path",
+    description: "where the dedupe journal lives (default: .xmpp-maildir in the Maildir root)" },
+  { key: "maxStanzaBytes", name: "max-stanza-bytes", kind: "bytes", valueName: "bytes", default: 1_048_576,
+    description: "larger messages are refused with policy-violation" },
   { key: "logLevel", name: "log-level", kind: "level", valueName: "level", default: "info",
     description: `log level: ${LOG_LEVELS.join(", ")}` },
 ] as const satisfies readonly OptionSpec[];
@@ -50,5 +54,7 @@ export interface RunConfig {
   readonly maildir: string;
   readonly userDomain: string;
   readonly secret: string;
+  readonly stateDir: string;
+  readonly maxStanzaBytes: number;
   readonly logLevel: LogLevel;
 }

@@ -19,8 +19,18 @@ export interface Delivered {
   readonly size: number;
 }
 
+export interface DeliverOptions {
+  /**
+   * Runs once the message is complete and synced in tmp/, just before the rename makes it
+   * visible, with the final path in new/. The dedupe journal records the path here, so that
+   * a crash at any point either leaves no trace or leaves a journal entry that can be checked.
+   * If it throws, the message is not delivered and tmp/ is cleaned up.
+   */
+  beforeRename?: (finalPath: string) => Promise<void>;
+}
+
 export interface MaildirWriter {
-  deliver(maildir: string, message: Buffer): Promise<Delivered>;
+  deliver(maildir: string, message: Buffer, options?: DeliverOptions): Promise<Delivered>;
 }
 
 export interface MaildirWriterOptions {
@@ -44,7 +54,7 @@ export function createMaildirWriter(options: MaildirWriterOptions = {}): Maildir
     created.add(maildir);
   }
 
-  async function writeOnce(maildir: string, message: Buffer): Promise<Delivered> {
+  async function writeOnce(maildir: string, message: Buffer, options: DeliverOptions): Promise<Delivered> {
     await ensure(maildir);
     const name = names.next(message.length);
     const tmp = path.join(maildir, "tmp", name);
@@ -61,6 +71,7 @@ export function createMaildirWriter(options: MaildirWriterOptions = {}): Maildir
     }
     await file.close();
     try {
+      if (options.beforeRename) await options.beforeRename(final);
       await rename(tmp, final);
     } catch (err) {
       await unlink(tmp).catch(() => undefined);
@@ -73,15 +84,17 @@ export function createMaildirWriter(options: MaildirWriterOptions = {}): Maildir
   }
 
   return {
-    async deliver(maildir, message) {
+    async deliver(maildir, message, options = {}) {
       try {
-        return await writeOnce(maildir, message);
+        return await writeOnce(maildir, message, options);
       } catch (err) {
+        if (err instanceof StorageError) throw err;
         const e = err as NodeJS.ErrnoException;
         if (e.code === "ENOENT" && created.delete(maildir)) {
           try {
-            return await writeOnce(maildir, message);
+            return await writeOnce(maildir, message, options);
           } catch (again) {
+            if (again instanceof StorageError) throw again;
             throw new StorageError(maildir, again as NodeJS.ErrnoException);
           }
         }

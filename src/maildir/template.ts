@@ -31,10 +31,7 @@ export function compileTemplate(template: string, key = "maildir"): MaildirResol
   if (!tokens.some(([, v]) => v === "n" || v === "u")) {
     throw new ConfigError(key, `'${template}' has no %n or %u, so every user would share one Maildir; for example /var/vmail/%d/%n/Maildir`);
   }
-  // The directory that holds every user's Maildir: the static part of the template up to its last '/'.
-  const firstVariable = tokens.find(([, v]) => v !== "%")!.index;
-  const prefix = template.slice(0, firstVariable).replaceAll("%%", "%");
-  const root = path.resolve(prefix.endsWith("/") ? prefix : path.dirname(prefix));
+  const root = templateRoot(template);
   const rootWithSep = root.endsWith(path.sep) ? root : root + path.sep;
 
   return (owner) => {
@@ -50,6 +47,13 @@ export function compileTemplate(template: string, key = "maildir"): MaildirResol
     }
     return normal;
   };
+}
+
+/** The directory that holds every user's Maildir: the static part of the template up to its last '/'. */
+export function templateRoot(template: string): string {
+  const firstVariable = [...template.matchAll(VARIABLE)].find(([, v]) => v !== "%")?.index ?? template.length;
+  const prefix = template.slice(0, firstVariable).replaceAll("%%", "%");
+  return path.resolve(prefix.endsWith("/") ? prefix : path.dirname(prefix));
 }
 
 // C0 controls, DEL and C1 controls: never part of a file name we create.

@@ -1,17 +1,30 @@
 // Wires the one-way flow: xmpp → capture → mail → maildir → confirmation (or a stanza error).
+import { createHash } from "node:crypto";
 import type { Element } from "@xmpp/xml";
 import { captureCopy, captureDirect, NS_COPY, type CaptureContext, type CaptureResult } from "../capture/index.js";
 import type { RunConfig } from "../config/index.js";
-import { RefusedError, StorageError, type XmppAuthError } from "../errors.js";
+import { openJournal, type DedupeJournal } from "../dedupe/index.js";
+import { RefusedError, type XmppAuthError } from "../errors.js";
 import { bare } from "../jid.js";
 import type { Logger } from "../log/index.js";
 import { renderMail } from "../mail/index.js";
 import { compileTemplate, createMaildirWriter, type MaildirWriter } from "../maildir/index.js";
 import { createConnection } from "../xmpp/connection.js";
 import { errorElement, errorSpecFor, messageErrorReply } from "../xmpp/stanza-error.js";
+import { createFailureReporter } from "./report.js";
+import { createLimiter } from "./limiter.js";
+
+/** fsync'd Maildir writes peak at 16–64 in flight on these disks (docs/performance.md). */
+const MAX_ACTIVE_WRITES = 64;
+/**
+ * Stanzas waiting for a write slot. Past this we answer `wait` at once: the server module keeps
+ * the copy in its durable outbox and sends it again, so the backlog never sits in our memory.
+ */
+const MAX_QUEUED = 1024;
 
 export interface Archiver {
-  start(): void;
+  /** Opens the dedupe journal (a StorageError if it cannot) and connects. */
+  start(): Promise<void>;
   /** Stops taking stanzas, waits for writes in flight, closes the stream. */
   stop(): Promise<void>;
 }
@@ -27,6 +40,8 @@ export function createArchiver(options: ArchiverOptions): Archiver {
   const { config, logger } = options;
   const resolveMaildir = compileTemplate(config.maildir);
   const writer = options.writer ?? createMaildirWriter();
+  const limiter = createLimiter({ maxActive: MAX_ACTIVE_WRITES, maxQueued: MAX_QUEUED });
+  const failures = createFailureReporter(logger);
   const connection = createConnection({
     host: config.xmppHost,
     port: config.xmppPort,
@@ -36,13 +51,20 @@ export function createArchiver(options: ArchiverOptions): Archiver {
     onFatal: options.onFatal,
   });
   const { xmpp } = connection;
-  const inFlight = new Set<Promise<unknown>>();
-  let accepting = true;
+  /** Copies being stored now, by dedupe key: a copy sent again meanwhile waits for the first. */
+  const inProgress = new Map<string, Promise<void>>();
+  let journal: DedupeJournal | undefined;
+  let accepting = false;
 
-  const context = (): CaptureContext => ({ componentDomain: config.domain, userDomain: config.userDomain, now: new Date() });
+  const context = (): CaptureContext => ({
+    componentDomain: config.domain,
+    userDomain: config.userDomain,
+    now: new Date(),
+    maxStanzaBytes: config.maxStanzaBytes,
+  });
 
   /** Runs capture and stores what it returns. Throws typed errors only. */
-  async function archive(stanza: Element, capture: (ctx: CaptureContext) => CaptureResult): Promise<void> {
+  async function archive(stanza: Element, capture: (ctx: CaptureContext) => CaptureResult, dedupeKey?: string): Promise<void> {
     const started = performance.now();
     const result = capture(context());
     if (result.kind === "skip") {
@@ -52,7 +74,9 @@ export function createArchiver(options: ArchiverOptions): Archiver {
     const { record } = result;
     const maildir = resolveMaildir(record.owner);
     const mail = await renderMail(record, { domain: config.domain });
-    const delivered = await writer.deliver(maildir, mail.bytes);
+    const delivered = await writer.deliver(maildir, mail.bytes, dedupeKey && journal ? { beforeRename: (path) => journal!.prepare(dedupeKey, path) } : {});
+    if (dedupeKey) journal?.commit(dedupeKey);
+    failures.recovered();
     logger.info(
       {
         user: bare(record.owner),
@@ -66,32 +90,36 @@ export function createArchiver(options: ArchiverOptions): Archiver {
     );
   }
 
-  function report(stanza: Element, err: unknown): void {
-    const fields = { from: stanza.attrs.from, to: stanza.attrs.to, id: stanza.attrs.id };
-    if (err instanceof RefusedError) {
-      logger.warn({ ...fields, code: err.code, condition: err.stanzaError.condition, reason: err.message }, "refused");
-    } else if (err instanceof StorageError) {
-      logger.error({ ...fields, code: err.code, path: err.path, reason: err.reason }, "cannot store message");
-    } else {
-      logger.error({ ...fields, err }, "unexpected error while archiving");
+  /** A copy: stored at most once per copy id, whatever happened to earlier attempts. */
+  async function archiveCopy(stanza: Element): Promise<void> {
+    const id = stanza.attrs.id;
+    if (!id) throw new RefusedError("copy without an id", { type: "modify", condition: "bad-request" });
+    const key = createHash("sha256").update(`${stanza.attrs.from ?? ""}\0${id}`).digest("hex").slice(0, 32);
+    const running = inProgress.get(key);
+    if (running) return running;
+    const work = limiter.run(async () => {
+      if (journal && (await journal.lookup(key)) === "stored") {
+        logger.info({ id, from: stanza.attrs.from }, "duplicate copy, already stored");
+        return;
+      }
+      await archive(stanza, (ctx) => captureCopy(stanza, ctx), key);
+    });
+    inProgress.set(key, work);
+    try {
+      await work;
+    } finally {
+      inProgress.delete(key);
     }
-  }
-
-  /** Tracks work so stop() can wait for it: a confirmed copy must be on disk before we exit. */
-  function track<T>(work: Promise<T>): Promise<T> {
-    inFlight.add(work);
-    work.finally(() => inFlight.delete(work)).catch(() => undefined);
-    return work;
   }
 
   // Copies from the server module: the IQ result is the confirmation that the copy is in new/.
   xmpp.iqCallee.set(NS_COPY, "copy", async ({ stanza }) => {
-    if (!accepting) return errorElement({ type: "wait", condition: "resource-constraint", text: "shutting down" });
     try {
-      await track(archive(stanza, (ctx) => captureCopy(stanza, ctx)));
+      if (!accepting) throw new RefusedError("shutting down", { type: "wait", condition: "resource-constraint" });
+      await archiveCopy(stanza);
       return true;
     } catch (err) {
-      report(stanza, err);
+      failures.report(stanza, err);
       return errorElement(errorSpecFor(err));
     }
   });
@@ -101,23 +129,32 @@ export function createArchiver(options: ArchiverOptions): Archiver {
     if (stanza.name !== "message") return next();
     try {
       if (!accepting) throw new RefusedError("shutting down", { type: "wait", condition: "resource-constraint" });
-      await track(archive(stanza, (ctx) => captureDirect(stanza, ctx)));
+      await limiter.run(() => archive(stanza, (ctx) => captureDirect(stanza, ctx)));
     } catch (err) {
-      report(stanza, err);
-      await xmpp.send(messageErrorReply(stanza, errorSpecFor(err))).catch(() => undefined);
+      failures.report(stanza, err);
+      // RFC 6120 §8.3.1: never answer an error with an error.
+      if (stanza.attrs.type !== "error") await xmpp.send(messageErrorReply(stanza, errorSpecFor(err))).catch(() => undefined);
     }
     return undefined;
   });
 
   return {
-    start() {
+    async start() {
+      try {
+        journal = await openJournal(config.stateDir);
+      } catch (err) {
+        const reason = (err as { reason?: string }).reason ?? String(err);
+        throw new Error(`cannot open the dedupe journal in ${config.stateDir} (${reason}): make it writable by this user, or set --state-dir`, { cause: err });
+      }
+      logger.debug({ stateDir: config.stateDir, remembered: journal.size() }, "dedupe journal open");
       accepting = true;
       connection.start();
     },
     async stop() {
       accepting = false;
-      await Promise.allSettled([...inFlight]);
+      await limiter.idle();
       await connection.stop();
+      await journal?.close();
     },
   };
 }

@@ -30,11 +30,11 @@ describe("archiver over a XEP-0114 stream", () => {
     server = await startFakeServer({ domain: DOMAIN, secret: SECRET });
     const destination = new Writable({ write(chunk: Buffer, _enc, cb) { logLines.push(chunk.toString()); cb(); } });
     archiver = createArchiver({
-      config: { xmppHost: "127.0.0.1", xmppPort: server.port, domain: DOMAIN, userDomain: "example.org", maildir: path.join(dir, "%d", "%n"), secret: SECRET, logLevel: "debug" },
+      config: { xmppHost: "127.0.0.1", xmppPort: server.port, domain: DOMAIN, userDomain: "example.org", maildir: path.join(dir, "%d", "%n"), secret: SECRET, logLevel: "debug", stateDir: path.join(dir, "state"), maxStanzaBytes: 1_048_576 },
       logger: createLogger({ level: "debug", destination }),
       onFatal: (err) => assert.fail(err),
     });
-    archiver.start();
+    await archiver.start();
     await server.connected();
   });
 
@@ -76,7 +76,7 @@ describe("archiver over a XEP-0114 stream", () => {
     server.send(copy("c4", chat("carol@example.org", "lost?")));
     const reply = await server.waitFor((el) => el.attrs.id === "c4");
     assert.equal(reply.attrs.type, "error");
-    assert.ok(logLines.some((l) => /"msg":"cannot store message"/.test(l) && l.includes(maildir)));
+    assert.ok(logLines.some((l) => /"level":50/.test(l) && /"msg":"cannot store message/.test(l) && l.includes(maildir)));
     assert.equal((await readdir(path.join(maildir, "new"))).length, 1);
   });
 

@@ -4,7 +4,7 @@ import { captureCopy, captureDirect } from "../../src/capture/index.js";
 import { BadAddressError, RefusedError } from "../../src/errors.js";
 import { copyIq, parseStanza } from "../support/stanzas.js";
 
-const ctx = { componentDomain: "archive.example.org", userDomain: "example.org", now: new Date() };
+const ctx = { componentDomain: "archive.example.org", userDomain: "example.org", now: new Date(), maxStanzaBytes: 1_048_576 };
 const inner = "<message xmlns='jabber:client' from='bob@example.net/r' to='alice@example.org/phone' type='chat'><body>hi</body></message>";
 
 function refusedWith(condition: string) {

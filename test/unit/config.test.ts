@@ -30,6 +30,8 @@ test("defaults, derived user domain, and the secret from the environment", () =>
     maildir: "/var/vmail/%d/%n/Maildir",
     userDomain: "example.org",
     secret: "x",
+    stateDir: "/var/vmail/.xmpp-maildir",
+    maxStanzaBytes: 1_048_576,
     logLevel: "info",
   });
 });
@@ -52,6 +54,8 @@ test("each bad value names its key, its source and the fix", () => {
   const base = { domain: "archive.example.org", maildir: "/m/%d/%n" };
   assert.throws(() => load({ ...base, "xmpp-port": "http" }), configError("xmpp-port", /1 to 65535.*--xmpp-port/));
   assert.throws(() => load({ ...base, "log-level": "loud" }), configError("log-level", /one of/));
+  assert.throws(() => load({ ...base, "state-dir": "rel/dir" }), configError("state-dir", /absolute/));
+  assert.throws(() => load({ ...base, "max-stanza-bytes": "1k" }), configError("max-stanza-bytes", /bytes/));
   assert.throws(() => load({ ...base, domain: "bad domain" }), configError("domain", /domain name/));
   assert.throws(() => load({ domain: "archive.example.org" }), configError("maildir", /required.*--maildir/));
   assert.throws(() => load({ ...base, maildir: "relative/%n" }), configError("maildir", /absolute/));

@@ -5,7 +5,7 @@ import { captureCopy, captureDirect, type ArchiveRecord } from "../../src/captur
 import { renderMail, XMPP_CONTENT_TYPE } from "../../src/mail/index.js";
 import { copyIq, parseStanza } from "../support/stanzas.js";
 
-const ctx = { componentDomain: "archive.example.org", userDomain: "example.org", now: new Date("2026-05-06T07:08:09Z") };
+const ctx = { componentDomain: "archive.example.org", userDomain: "example.org", now: new Date("2026-05-06T07:08:09Z"), maxStanzaBytes: 1_048_576 };
 
 function recordOf(inner: string, reason = "offline"): ArchiveRecord {
   const result = captureCopy(copyIq({ inner, reason }), ctx);

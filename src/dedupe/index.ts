@@ -1,0 +1,1 @@
+export { openJournal, SEGMENT_ENTRIES, type DedupeJournal, type LookupResult } from "./journal.js";

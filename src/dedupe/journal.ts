@@ -1,0 +1,162 @@
+// The dedupe journal: which copy ids are already in a Maildir, kept on disk so that a copy the
+// server module sends again (after a lost confirmation, a timeout, or our own restart) is
+// stored once.
+//
+// Crash safety comes from the order of writes. For each copy:
+//   1. the mail is complete and fsynced in tmp/;
+//   2. "P <key> <final path>" is appended to the journal and fsynced (group commit);
+//   3. the mail is renamed into new/ (and new/ fsynced), then "C <key>" is appended (not synced);
+//   4. the copy is confirmed.
+// A crash before 2 leaves no trace: the copy is stored when it comes again. A crash between 2
+// and 3 leaves a P entry without a file: lookup() checks for the file, finds none, and the copy
+// is stored when it comes again. A crash after 3 leaves a P entry and the file: lookup() finds
+// the file (in new/, or in cur/ where Dovecot moves it) and the copy is not stored twice.
+import { mkdir, open, readdir, readFile, rm, stat, type FileHandle } from "node:fs/promises";
+import path from "node:path";
+import { StorageError } from "../errors.js";
+
+/**
+ * Copies per journal segment. We keep the current and the previous segment, so at least this
+ * many of the most recent copies are remembered (in memory too, about 100 bytes each). A copy is
+ * re-sent within seconds or minutes, long before this many newer copies have passed.
+ */
+export const SEGMENT_ENTRIES = 50_000;
+const SEGMENT = /^journal-(\d{8})\.log$/;
+
+export type LookupResult = "stored" | "unknown";
+
+export interface DedupeJournal {
+  lookup(key: string): Promise<LookupResult>;
+  /** Durable (fsynced) when it resolves. Call with the final path before the rename. */
+  prepare(key: string, finalPath: string): Promise<void>;
+  /** After the rename: lets later lookups skip the file check. Written with the next sync. */
+  commit(key: string): void;
+  close(): Promise<void>;
+  /** Entries remembered now (for tests and metrics). */
+  size(): number;
+}
+
+interface Entry {
+  path: string;
+  committed: boolean;
+  /** The segment that holds the P line: the entry is forgotten with that segment. */
+  segment: number;
+}
+
+export async function openJournal(dir: string): Promise<DedupeJournal> {
+  const entries = new Map<string, Entry>();
+  let segment = 0;
+  let segmentEntries = 0;
+  let handle: FileHandle;
+  let buffer: string[] = [];
+  let waiters: Array<{ resolve: () => void; reject: (err: unknown) => void }> = [];
+  let flushing: Promise<void> | undefined;
+
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const segments = (await readdir(dir)).map((n) => SEGMENT.exec(n)?.[1]).filter((n): n is string => !!n).map(Number).sort((a, b) => a - b);
+    for (const n of segments.slice(-2)) {
+      const text = await readFile(segmentPath(dir, n), "utf8");
+      for (const line of text.split("\n")) apply(entries, line, n);
+      segment = n;
+      segmentEntries = text.split("\n").filter((l) => l.startsWith("P ")).length;
+    }
+    handle = await open(segmentPath(dir, segment), "a", 0o600);
+  } catch (err) {
+    throw new StorageError(dir, err as NodeJS.ErrnoException);
+  }
+
+  async function rotate(): Promise<void> {
+    await handle.close();
+    segment += 1;
+    segmentEntries = 0;
+    handle = await open(segmentPath(dir, segment), "a", 0o600);
+    // Older than the previous segment: forget it, on disk and in memory.
+    await rm(segmentPath(dir, segment - 2), { force: true });
+    for (const [key, entry] of entries) if (entry.segment <= segment - 2) entries.delete(key);
+  }
+
+  async function flush(): Promise<void> {
+    while (buffer.length > 0) {
+      const lines = buffer.join("");
+      const batch = waiters;
+      buffer = [];
+      waiters = [];
+      try {
+        await handle.write(lines);
+        await handle.datasync();
+        for (const w of batch) w.resolve();
+      } catch (err) {
+        const storage = new StorageError(dir, err as NodeJS.ErrnoException);
+        for (const w of batch) w.reject(storage);
+      }
+      if (segmentEntries >= SEGMENT_ENTRIES) await rotate().catch(() => undefined);
+    }
+    flushing = undefined;
+  }
+
+  function enqueue(line: string, waiter?: (typeof waiters)[number]): void {
+    buffer.push(line);
+    if (waiter) waiters.push(waiter);
+    flushing ??= flush();
+  }
+
+  return {
+    async lookup(key) {
+      const entry = entries.get(key);
+      if (!entry) return "unknown";
+      if (entry.committed || (await delivered(entry.path))) return "stored";
+      return "unknown";
+    },
+    prepare(key, finalPath) {
+      entries.set(key, { path: finalPath, committed: false, segment });
+      segmentEntries += 1;
+      return new Promise((resolve, reject) => enqueue(`P ${key} ${finalPath}\n`, { resolve, reject }));
+    },
+    commit(key) {
+      const entry = entries.get(key);
+      if (!entry) return;
+      entry.committed = true;
+      // Not synced on its own: losing it only costs a file check after a crash.
+      buffer.push(`C ${key}\n`);
+    },
+    async close() {
+      flushing ??= flush();
+      await flushing;
+      await handle.close();
+    },
+    size: () => entries.size,
+  };
+}
+
+function segmentPath(dir: string, n: number): string {
+  return path.join(dir, `journal-${String(n).padStart(8, "0")}.log`);
+}
+
+function apply(entries: Map<string, Entry>, line: string, segment: number): void {
+  if (line.startsWith("P ")) {
+    const space = line.indexOf(" ", 2);
+    if (space > 2) entries.set(line.slice(2, space), { path: line.slice(space + 1), committed: false, segment });
+  } else if (line.startsWith("C ")) {
+    const entry = entries.get(line.slice(2));
+    if (entry) entry.committed = true;
+  }
+  // Anything else (a line torn by a crash mid-write) is ignored: at worst one copy is checked again.
+}
+
+/** Is the mail at `finalPath` (in new/) there, or already moved to cur/ by a reader? */
+async function delivered(finalPath: string): Promise<boolean> {
+  try {
+    await stat(finalPath);
+    return true;
+  } catch {
+    // Dovecot moves a seen message to cur/<same name>:2,<flags> (Maildir spec, "info").
+  }
+  const name = path.basename(finalPath);
+  const cur = path.join(path.dirname(path.dirname(finalPath)), "cur");
+  try {
+    return (await readdir(cur)).some((n) => n === name || n.startsWith(`${name}:`));
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,39 @@
+// Log lines for failures: one warn line per refusal; for the disk, one error line when an outage
+// starts (reason and path) and one info line when it ends, instead of one line per message
+// while the disk is full.
+import type { Element } from "@xmpp/xml";
+import { RefusedError, StorageError } from "../errors.js";
+import type { Logger } from "../log/index.js";
+
+export interface FailureReporter {
+  report(stanza: Element, err: unknown): void;
+  /** A message was stored: if the disk had been failing, say it recovered. */
+  recovered(): void;
+}
+
+export function createFailureReporter(logger: Logger): FailureReporter {
+  let outage: { reason: string; since: number; failures: number } | undefined;
+  return {
+    report(stanza, err) {
+      const fields = { from: stanza.attrs.from, to: stanza.attrs.to, id: stanza.attrs.id };
+      if (err instanceof StorageError) {
+        if (!outage) {
+          outage = { reason: err.reason, since: Date.now(), failures: 1 };
+          logger.error({ ...fields, code: err.code, path: err.path, reason: err.reason }, "cannot store message; answering wait until storage recovers");
+        } else {
+          outage.failures += 1;
+          logger.debug({ ...fields, path: err.path, reason: err.reason }, "cannot store message");
+        }
+      } else if (err instanceof RefusedError) {
+        logger.warn({ ...fields, code: err.code, condition: err.stanzaError.condition, reason: err.message }, "refused");
+      } else {
+        logger.error({ ...fields, err }, "unexpected error while archiving");
+      }
+    },
+    recovered() {
+      if (!outage) return;
+      logger.info({ reason: outage.reason, failures: outage.failures, seconds: Math.round((Date.now() - outage.since) / 1000) }, "storage recovered");
+      outage = undefined;
+    },
+  };
+}
