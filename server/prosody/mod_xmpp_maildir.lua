@@ -246,10 +246,14 @@ end);
 
 -- Copies left unconfirmed by an earlier run (or a crash): send them again, oldest first.
 local function load_outbox()
+	if not outbox.users then
+		module:log("warn", "This storage driver cannot list stored copies; unconfirmed copies from before a restart are not re-sent");
+		return;
+	end
+	local stored = {};
+	for id in outbox:users() do stored[#stored + 1] = id; end
 	local ids = {};
-	local users = outbox.users and outbox:users();
-	if not users then return; end
-	for id in users do
+	for _, id in ipairs(stored) do
 		local data = outbox:get(id);
 		if data and data.copy then
 			ids[#ids + 1] = { id = id, seq = data.seq or 0, iq = st.deserialize(data.copy) };

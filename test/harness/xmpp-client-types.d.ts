@@ -48,6 +48,7 @@ declare module "@xmpp/client" {
     send(element: Element): Promise<void>;
     /** Writes raw text to the stream. */
     write(data: string): Promise<void>;
+    iqCaller: { request(iq: Element, timeout?: number): Promise<Element> };
     on(event: "stanza", listener: (stanza: Element) => void): this;
     on(event: "error", listener: (error: Error) => void): this;
     removeListener(event: "stanza", listener: (stanza: Element) => void): this;

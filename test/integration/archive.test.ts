@@ -2,52 +2,14 @@
 // XMPP client sending, and an IMAP client reading what landed.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
 import { readdir } from "node:fs/promises";
 import path from "node:path";
 import { simpleParser } from "mailparser";
-import { startComponent, type ComponentProcess } from "../harness/component.js";
-import { startDovecot } from "../harness/dovecot.js";
+import { type ComponentProcess } from "../harness/component.js";
 import { listMailbox, waitForMessages } from "../harness/imap.js";
-import { mailUser } from "../harness/mail-user.js";
-import { repoRoot } from "../harness/paths.js";
-import { startProsody } from "../harness/prosody.js";
+import { COMPONENT, DOMAIN, startStack, type Stack } from "../harness/stack.js";
 import { makeTempDir, removeDir } from "../harness/tmp.js";
 import { connectClient } from "../harness/xmpp-client.js";
-
-const DOMAIN = "example.test";
-const COMPONENT = "archive.example.test";
-const PASSWORD = "pw-" + randomBytes(4).toString("hex");
-const USERS = ["alice", "bob", "carol"].map((username) => ({ username, password: PASSWORD }));
-
-type Prosody = Awaited<ReturnType<typeof startProsody>>;
-type Dovecot = Awaited<ReturnType<typeof startDovecot>>;
-
-async function startServers(dir: string, secret: string): Promise<{ prosody: Prosody; dovecot: Dovecot; template: string }> {
-  const user = mailUser();
-  const template = path.join(dir, "mail", "%d", "%n", "Maildir");
-  const dovecot = await startDovecot({
-    dir: path.join(dir, "dovecot"),
-    maildirTemplate: template,
-    users: [{ user: `alice@${DOMAIN}`, password: PASSWORD }],
-    uid: user.uid,
-    gid: user.gid,
-  });
-  const prosody = await startProsody({
-    dir: path.join(dir, "prosody"),
-    domain: DOMAIN,
-    componentDomain: COMPONENT,
-    componentSecret: secret,
-    users: USERS,
-    pluginPath: path.join(repoRoot(), "server", "prosody"),
-    modules: ["xmpp_maildir"],
-    extraHostConfig: `xmpp_maildir_component = "${COMPONENT}"`,
-  }).catch(async (err: unknown) => {
-    await dovecot.stop();
-    throw err;
-  });
-  return { prosody, dovecot, template };
-}
 
 function isStored(user: string, reason: string) {
   return (line: { msg: string; [k: string]: unknown }) => line.msg === "stored" && line.user === user && line.reason === reason;
@@ -55,32 +17,21 @@ function isStored(user: string, reason: string) {
 
 describe("archiving through a real Prosody into a Maildir that Dovecot serves", () => {
   let dir: string;
-  let prosody: Prosody;
-  let dovecot: Dovecot;
+  let stack: Stack;
   let component: ComponentProcess;
-  const secret = randomBytes(12).toString("hex");
-  const imap = () => ({ port: dovecot.imapPort, user: `alice@${DOMAIN}`, password: PASSWORD });
-  const client = (username: string) => connectClient({ port: prosody.c2sPort, domain: DOMAIN, username, password: PASSWORD });
+  const imap = () => stack.imap("alice");
+  const client = (username: string) => connectClient({ port: stack.prosody.c2sPort, domain: DOMAIN, username, password: stack.password });
 
   before(async () => {
     dir = await makeTempDir("xmd-archive-");
-    ({ prosody, dovecot } = await startServers(dir, secret));
-    const user = mailUser();
-    component = startComponent({
-      xmppPort: prosody.componentPort,
-      domain: COMPONENT,
-      maildir: path.join(dir, "mail", "%d", "%n", "Maildir"),
-      secret,
-      uid: user.uid,
-      gid: user.gid,
-    });
+    stack = await startStack({ dir, users: ["alice", "bob", "carol"] });
+    component = stack.component();
     await component.waitForLog((l) => l.msg === "connected to the XMPP server");
   });
 
   after(async () => {
     const code = await component?.stop("SIGTERM");
-    await prosody?.stop();
-    await dovecot?.stop();
+    await stack?.stop();
     await removeDir(dir);
     assert.equal(code, 0, `component exits 0 on SIGTERM; stderr: ${component?.stderr()}`);
   });
@@ -179,15 +130,13 @@ describe("archiving through a real Prosody into a Maildir that Dovecot serves", 
 describe("connection handling", () => {
   test("a component started before Prosody connects once it is up, and reconnects after a restart", async () => {
     const dir = await makeTempDir("xmd-conn-");
-    const secret = randomBytes(12).toString("hex");
-    let servers: Awaited<ReturnType<typeof startServers>> | undefined;
+    let stack: Stack | undefined;
     let component: ComponentProcess | undefined;
     try {
-      servers = await startServers(dir, secret);
-      const { prosody, dovecot, template } = servers;
+      stack = await startStack({ dir, users: ["alice", "bob"] });
+      const { prosody } = stack;
       await prosody.stop();
-      const user = mailUser();
-      component = startComponent({ xmppPort: prosody.componentPort, domain: COMPONENT, maildir: template, secret, uid: user.uid, gid: user.gid });
+      component = stack.component();
       await component.waitForLog((l) => l.msg === "not connected to the XMPP server; retrying");
       await prosody.start();
       await component.waitForLog((l) => l.msg === "connected to the XMPP server");
@@ -196,19 +145,18 @@ describe("connection handling", () => {
       await prosody.start();
       await waitForCount(component, (l) => l.msg === "connected to the XMPP server", 2);
 
-      const bob = await connectClient({ port: prosody.c2sPort, domain: DOMAIN, username: "bob", password: PASSWORD });
+      const bob = await connectClient({ port: prosody.c2sPort, domain: DOMAIN, username: "bob", password: stack.password });
       try {
         await bob.sendMessage({ to: `alice@${DOMAIN}`, type: "chat", body: "after the restart" });
       } finally {
         await bob.stop();
       }
       await component.waitForLog(isStored(`alice@${DOMAIN}`, "offline"));
-      const mails = await waitForMessages({ port: dovecot.imapPort, user: `alice@${DOMAIN}`, password: PASSWORD, count: 1 });
+      const mails = await waitForMessages({ ...stack.imap("alice"), count: 1 });
       assert.equal(mails[0]?.subject, "after the restart");
     } finally {
       const code = component ? await component.stop() : 0;
-      await servers?.prosody.stop();
-      await servers?.dovecot.stop();
+      await stack?.stop();
       await removeDir(dir);
       assert.equal(code, 0, "component exits 0 on SIGTERM");
     }
@@ -216,17 +164,16 @@ describe("connection handling", () => {
 
   test("a wrong secret is fatal: one clear log line and exit code 1", async () => {
     const dir = await makeTempDir("xmd-auth-");
-    let servers: Awaited<ReturnType<typeof startServers>> | undefined;
+    let stack: Stack | undefined;
     try {
-      servers = await startServers(dir, "right-secret");
-      const component = startComponent({ xmppPort: servers.prosody.componentPort, domain: COMPONENT, maildir: servers.template, secret: "wrong-secret" });
+      stack = await startStack({ dir, users: ["alice"] });
+      const component = stack.component({ secret: "wrong-secret" });
       const line = await component.waitForLog((l) => l.level === 60);
       assert.match(line.msg, /refused the component \(not-authorized\).*secret/);
       assert.equal(await component.stop(), 1);
       assert.ok(!component.logs.some((l) => JSON.stringify(l).includes("wrong-secret")), "the secret never reaches a log");
     } finally {
-      await servers?.prosody.stop();
-      await servers?.dovecot.stop();
+      await stack?.stop();
       await removeDir(dir);
     }
   });
