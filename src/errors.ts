@@ -13,6 +13,10 @@ export const ErrorCodes = {
   STORAGE: "ESTORAGE",
   /** The XMPP server rejected the component itself (bad secret, unknown host). Not retried. */
   XMPP_AUTH: "EXMPPAUTH",
+  /** A source file or line (mail, Prosody store, NDJSON) that is not what it claims to be. Reported with its path and skipped. */
+  MALFORMED: "EMALFORMED",
+  /** Replay to XMPP: the connection could not be made, or the server bounced a replayed stanza. */
+  REPLAY: "EREPLAY",
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -91,5 +95,23 @@ const TRANSIENT_DISK_ERRORS = new Set(["ENOSPC", "EDQUOT", "EACCES", "EPERM", "E
 export class XmppAuthError extends XmppMaildirError {
   constructor(message: string) {
     super(ErrorCodes.XMPP_AUTH, message);
+  }
+}
+
+/** A file or line that cannot be read as an archived message; `location` is its path (and line or item). */
+export class MalformedError extends XmppMaildirError {
+  readonly location: string;
+  constructor(location: string, message: string, options?: { cause?: unknown }) {
+    super(ErrorCodes.MALFORMED, `${location}: ${message}`, options);
+    this.location = location;
+  }
+}
+
+/** Replaying into XMPP failed: no connection, or a bounce (`condition` is the stanza error's). */
+export class ReplayError extends XmppMaildirError {
+  readonly condition: string | undefined;
+  constructor(message: string, condition?: string) {
+    super(ErrorCodes.REPLAY, message);
+    this.condition = condition;
   }
 }

@@ -1,6 +1,8 @@
 // The commander program. Thin: parse, load a typed config, call the library.
 import { Command, Option } from "commander";
 import { RUN_OPTIONS } from "../config/index.js";
+import { registerImport } from "./import.js";
+import { registerReplay } from "./replay.js";
 import { runCommand } from "./run.js";
 
 export function buildProgram(version: string): Command {
@@ -28,6 +30,8 @@ export function buildProgram(version: string): Command {
     for (const spec of RUN_OPTIONS) flags[spec.name] = opts[camel(spec.name)];
     await runCommand({ flags, configFile: opts.config });
   });
+  registerReplay(program);
+  registerImport(program);
   return program;
 }
 

@@ -19,7 +19,7 @@ export interface ConfigSources {
   readonly readFile?: (path: string) => string;
 }
 
-type Raw = { value: unknown; origin: string };
+export type Raw = { value: unknown; origin: string };
 
 export function loadRunConfig(sources: ConfigSources): RunConfig {
   const readFile = sources.readFile ?? ((p: string) => readFileSync(p, "utf8"));
@@ -62,7 +62,7 @@ export function loadRunConfig(sources: ConfigSources): RunConfig {
   };
 }
 
-function readConfigFile(path: string | undefined, readFile: (p: string) => string, known: Set<string>) {
+export function readConfigFile(path: string | undefined, readFile: (p: string) => string, known: Set<string>) {
   if (!path) return undefined;
   let text: string;
   try {
@@ -88,7 +88,7 @@ function readConfigFile(path: string | undefined, readFile: (p: string) => strin
 }
 
 /** A misspelt XMPP_MAILDIR_ variable would otherwise be ignored without a word. */
-function checkEnv(env: Readonly<Record<string, string | undefined>>, known: Set<string>): void {
+export function checkEnv(env: Readonly<Record<string, string | undefined>>, known: Set<string>): void {
   const allowed = new Set([SECRET_ENV, CONFIG_ENV, ...[...known].map(envName)]);
   for (const name of Object.keys(env)) {
     if (name.startsWith("XMPP_MAILDIR_") && !allowed.has(name)) {
@@ -99,7 +99,7 @@ function checkEnv(env: Readonly<Record<string, string | undefined>>, known: Set<
 
 const DOMAIN = /^(?=.{1,253}$)[\p{L}\p{N}]([\p{L}\p{N}-]{0,61}[\p{L}\p{N}])?(\.[\p{L}\p{N}]([\p{L}\p{N}-]{0,61}[\p{L}\p{N}])?)*$/u;
 
-function convert(spec: OptionSpec, raw: Raw): unknown {
+export function convert(spec: OptionSpec, raw: Raw): unknown {
   const fail = (what: string): never => {
     throw new ConfigError(spec.name, `${what}, got ${JSON.stringify(raw.value)} (from ${raw.origin})`);
   };
@@ -136,7 +136,7 @@ function convert(spec: OptionSpec, raw: Raw): unknown {
 }
 
 /** archive.example.org → example.org: the component normally sits one label below its server. */
-function deriveUserDomain(domain: string): string {
+export function deriveUserDomain(domain: string): string {
   const dot = domain.indexOf(".");
   if (dot === -1) {
     throw new ConfigError("user-domain", `cannot be derived from domain '${domain}'; set --user-domain to your users' domain, e.g. example.org`);
@@ -144,7 +144,7 @@ function deriveUserDomain(domain: string): string {
   return domain.slice(dot + 1);
 }
 
-function readSecret(env: Readonly<Record<string, string | undefined>>, file: string | undefined, readFile: (p: string) => string): string {
+export function readSecret(env: Readonly<Record<string, string | undefined>>, file: string | undefined, readFile: (p: string) => string): string {
   let secret: string | undefined;
   if (file) {
     try {

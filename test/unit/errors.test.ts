@@ -11,6 +11,8 @@ test("every error code in the catalogue is unique and every error class uses one
     new errors.BadAddressError("m"),
     new errors.StorageError("/p", Object.assign(new Error("full"), { code: "ENOSPC" })),
     new errors.XmppAuthError("m"),
+    new errors.MalformedError("/p", "m"),
+    new errors.ReplayError("m", "service-unavailable"),
   ];
   for (const err of samples) {
     assert.ok(codes.includes(err.code), `${err.name} has code ${err.code}`);

@@ -1,0 +1,65 @@
+// The settings `replay` and `import` share with `run`: the same option table, flags, XMPP_MAILDIR_*
+// variables and TOML keys, with the same precedence (flag > env > file > default) and errors. Which
+// of them are required depends on the target: the secret only to replay into XMPP, the domain
+// (the right-hand side of Message-IDs) to write mail or to send as the component.
+import { readFileSync } from "node:fs";
+import { ConfigError } from "../errors.js";
+import { checkEnv, convert, deriveUserDomain, readConfigFile, readSecret, type ConfigSources, type Raw } from "./load.js";
+import { CONFIG_ENV, RUN_OPTIONS, envName, type LogLevel, type OptionSpec } from "./options.js";
+
+export interface ReplayConfig {
+  readonly xmppHost: string;
+  readonly xmppPort: number;
+  readonly domain: string | undefined;
+  readonly userDomain: string | undefined;
+  readonly maildir: string | undefined;
+  readonly secret: string | undefined;
+  readonly logLevel: LogLevel;
+}
+
+/** The run options replay and import read; the rest (state-dir, size limits) belong to `run`. */
+export const REPLAY_CONFIG_KEYS = ["xmpp-host", "xmpp-port", "domain", "maildir", "user-domain", "secret-file", "log-level"] as const;
+
+export interface ReplayNeeds {
+  readonly domain: boolean;
+  readonly maildir: boolean;
+  readonly secret: boolean;
+}
+
+export function loadReplayConfig(sources: ConfigSources, needs: ReplayNeeds): ReplayConfig {
+  const readFile = sources.readFile ?? ((p: string) => readFileSync(p, "utf8"));
+  const known = new Set<string>(RUN_OPTIONS.map((o) => o.name));
+  const file = readConfigFile(sources.configFile ?? sources.env[CONFIG_ENV], readFile, known);
+  checkEnv(sources.env, known);
+  const required = new Set<string>([...(needs.domain ? ["domain"] : []), ...(needs.maildir ? ["maildir"] : [])]);
+  const values: Record<string, unknown> = {};
+  for (const spec of RUN_OPTIONS as readonly OptionSpec[]) {
+    if (!(REPLAY_CONFIG_KEYS as readonly string[]).includes(spec.name)) continue;
+    const raw = pick(spec, sources, file);
+    if (raw) values[spec.key] = convert(spec, raw);
+    else if (required.has(spec.name)) {
+      throw new ConfigError(spec.name, `is required here; pass --${spec.name} <${spec.valueName}>, set ${envName(spec.name)}, or add ${spec.name} = ... to the config file`);
+    }
+  }
+  const domain = values.domain as string | undefined;
+  const userDomain = (values.userDomain as string | undefined) ?? (domain && domain.includes(".") ? deriveUserDomain(domain) : undefined);
+  return {
+    xmppHost: values.xmppHost as string,
+    xmppPort: values.xmppPort as number,
+    domain,
+    userDomain,
+    maildir: values.maildir as string | undefined,
+    secret: needs.secret ? readSecret(sources.env, values.secretFile as string | undefined, readFile) : undefined,
+    logLevel: values.logLevel as LogLevel,
+  };
+}
+
+function pick(spec: OptionSpec, sources: ConfigSources, file: ReturnType<typeof readConfigFile>): Raw | undefined {
+  const flag = sources.flags[spec.name];
+  if (flag !== undefined) return { value: flag, origin: `--${spec.name}` };
+  const env = sources.env[envName(spec.name)];
+  if (env !== undefined) return { value: env, origin: envName(spec.name) };
+  if (file && spec.name in file.values) return { value: file.values[spec.name], origin: `${spec.name} in ${file.path}` };
+  if (spec.default !== undefined) return { value: spec.default, origin: "default" };
+  return undefined;
+}

@@ -1,0 +1,12 @@
+export { runReplay, type ReplayJob, type ReplayResult } from "./engine.js";
+export { parseSelection, type Selection, type RawSelection } from "./selection.js";
+export { openCheckpoint, type Checkpoint } from "./checkpoint.js";
+export { createPacer, type Pacer } from "./pacer.js";
+export { createBarProgress, createLogProgress, NO_PROGRESS, type Progress } from "./progress.js";
+export { formatSummary, failedCount, type Summary } from "./summary.js";
+export { inferOwner, type Domains } from "./owner.js";
+export { createMaildirSource, createProsodySource, createNdjsonSource, parseListFile, PROSODY_STORES, type ProsodyStore } from "./sources/index.js";
+export { createStreamTarget, OUTPUT_FORMATS, type OutputFormat, type Output } from "./targets/stdout.js";
+export { createMaildirTarget, scanMessageIds } from "./targets/maildir.js";
+export { createXmppTarget } from "./targets/xmpp.js";
+export type { Source, SourceEntry, Target, Loaded, Delivery } from "./types.js";

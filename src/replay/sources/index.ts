@@ -1,0 +1,4 @@
+export { createMaildirSource, type MaildirSourceOptions } from "./maildir.js";
+export { createProsodySource, PROSODY_STORES, type ProsodySourceOptions, type ProsodyStore } from "./prosody.js";
+export { createNdjsonSource, type NdjsonSourceOptions } from "./ndjson.js";
+export { parseListFile, type LuaTable, type LuaValue } from "./lua-literal.js";

@@ -1,0 +1,47 @@
+// Plain data passed between replay's sources, engine and targets.
+import type { ArchiveRecord } from "../capture/index.js";
+import type { Jid } from "../jid.js";
+
+/** One message a source can produce, known cheaply (from a file name, a header, a store's index). */
+export interface SourceEntry {
+  /** Stable across runs: the checkpoint key and the tie-break of the time order. */
+  readonly key: string;
+  /** Original time if the index knows it (Date header, Prosody's `when`); sorts first when unknown. */
+  readonly time: Date | undefined;
+  /** Maildir++ folder name ("INBOX") for Maildir sources; "INBOX" otherwise. */
+  readonly folder: string;
+  /** Whose archive it is, when the source says so (a template match, a Prosody store's user). */
+  readonly owner: Jid | undefined;
+  /** Path (and item) to name in reports. */
+  readonly location: string;
+  /** Reads and parses the message. Throws MalformedError for what cannot be read. */
+  load(): Promise<Loaded>;
+}
+
+export type Loaded =
+  | { readonly kind: "record"; readonly record: ArchiveRecord }
+  | { readonly kind: "skip"; readonly reason: string };
+
+export interface Scan {
+  readonly entries: SourceEntry[];
+  /** Files that could not even be indexed (unreadable, no headers): reported, then counted as failed. */
+  readonly problems: ReadonlyArray<{ readonly location: string; readonly reason: string }>;
+}
+
+export interface Source {
+  /** What the checkpoint remembers this source by. */
+  readonly description: string;
+  scan(): Promise<Scan>;
+}
+
+export type Delivery =
+  | { readonly status: "replayed"; readonly where: string }
+  | { readonly status: "skipped"; readonly reason: string };
+
+export interface Target {
+  readonly description: string;
+  /** Ordered targets (a stream, an XMPP conversation) get one delivery at a time, in time order. */
+  readonly ordered: boolean;
+  deliver(record: ArchiveRecord, entry: SourceEntry): Promise<Delivery>;
+  close(): Promise<void>;
+}
