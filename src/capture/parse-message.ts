@@ -27,6 +27,9 @@ export function recordFromMessage(facts: MessageFacts): CaptureResult {
   // RFC 6121 §5.2.3: without a body there is no human-readable content (chat states, receipts).
   if (!bodyEl) return { kind: "skip", reason: "no body" };
 
+  if (nestingDepth(message) > MAX_NESTING) {
+    throw new RefusedError(`message nested deeper than ${MAX_NESTING} elements`, { type: "modify", condition: "policy-violation" });
+  }
   const xmlText = standaloneXml(message);
   const size = Buffer.byteLength(xmlText);
   if (size > facts.maxBytes) {
@@ -46,6 +49,25 @@ export function recordFromMessage(facts: MessageFacts): CaptureResult {
     reason,
   };
   return { kind: "archive", record };
+}
+
+/**
+ * Real stanzas nest a dozen levels at most (XHTML-IM included). Far deeper trees only serve to
+ * exhaust the stack of recursive code (serialisers, ours and the libraries').
+ */
+const MAX_NESTING = 128;
+
+/** Depth of the element tree, walked without recursion so a hostile tree cannot overflow it. */
+function nestingDepth(root: Element): number {
+  let max = 0;
+  const stack: Array<[Element, number]> = [[root, 1]];
+  while (stack.length > 0) {
+    const [el, depth] = stack.pop()!;
+    if (depth > max) max = depth;
+    if (max > MAX_NESTING) return max;
+    for (const child of el.children) if (typeof child !== "string") stack.push([child, depth + 1]);
+  }
+  return max;
 }
 
 export function requireJid(value: string | undefined, attr: string): Jid {

@@ -68,7 +68,7 @@ export function createArchiver(options: ArchiverOptions): Archiver {
     const started = performance.now();
     const result = capture(context());
     if (result.kind === "skip") {
-      logger.debug({ from: stanza.attrs.from, to: stanza.attrs.to, reason: result.reason }, "not archived");
+      logger.debug({ from: stanza.attrs.from, to: stanza.attrs.to, id: stanza.attrs.id, reason: result.reason }, "not archived");
       return;
     }
     const { record } = result;
@@ -80,6 +80,7 @@ export function createArchiver(options: ArchiverOptions): Archiver {
     logger.info(
       {
         user: bare(record.owner),
+        id: stanza.attrs.id,
         folder: "INBOX",
         messageId: mail.messageId,
         bytes: delivered.size,
@@ -120,6 +121,11 @@ export function createArchiver(options: ArchiverOptions): Archiver {
       return true;
     } catch (err) {
       failures.report(stanza, err);
+      // xmpp.js echoes the IQ's child in error replies (RFC 6120 §8.3.1 allows it). Echoing a
+      // refused copy would send up to max-stanza-bytes back, or a hostile deep tree that blows
+      // the serialiser's stack; keep only the empty <copy/> element.
+      const copy = stanza.getChild("copy", NS_COPY);
+      if (copy) copy.children = [];
       return errorElement(errorSpecFor(err));
     }
   });

@@ -11,17 +11,26 @@ export interface FailureReporter {
   recovered(): void;
 }
 
+/**
+ * A disk at the edge of full flaps: a failed write frees its tmp/ file and the next small one
+ * fits. Only call it recovered after this many stores in a row, or after a quiet spell.
+ */
+const RECOVERY_SUCCESSES = 10;
+const RECOVERY_QUIET_MS = 30_000;
+
 export function createFailureReporter(logger: Logger): FailureReporter {
-  let outage: { reason: string; since: number; failures: number } | undefined;
+  let outage: { reason: string; since: number; failures: number; lastFailure: number; successes: number } | undefined;
   return {
     report(stanza, err) {
       const fields = { from: stanza.attrs.from, to: stanza.attrs.to, id: stanza.attrs.id };
       if (err instanceof StorageError) {
         if (!outage) {
-          outage = { reason: err.reason, since: Date.now(), failures: 1 };
+          outage = { reason: err.reason, since: Date.now(), failures: 1, lastFailure: Date.now(), successes: 0 };
           logger.error({ ...fields, code: err.code, path: err.path, reason: err.reason }, "cannot store message; answering wait until storage recovers");
         } else {
           outage.failures += 1;
+          outage.lastFailure = Date.now();
+          outage.successes = 0;
           logger.debug({ ...fields, path: err.path, reason: err.reason }, "cannot store message");
         }
       } else if (err instanceof RefusedError) {
@@ -32,6 +41,8 @@ export function createFailureReporter(logger: Logger): FailureReporter {
     },
     recovered() {
       if (!outage) return;
+      outage.successes += 1;
+      if (outage.successes < RECOVERY_SUCCESSES && Date.now() - outage.lastFailure < RECOVERY_QUIET_MS) return;
       logger.info({ reason: outage.reason, failures: outage.failures, seconds: Math.round((Date.now() - outage.since) / 1000) }, "storage recovered");
       outage = undefined;
     },

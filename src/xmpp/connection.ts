@@ -1,6 +1,7 @@
 // The XEP-0114 connection: xmpp.js's component, plus exponential backoff on reconnect (xmpp.js
 // retries at a fixed 1 s), and a clear fatal error when the server refuses our handshake.
 import { component, type Component } from "@xmpp/component";
+import xml from "@xmpp/xml";
 import type { Logger } from "../log/index.js";
 import { XmppAuthError } from "../errors.js";
 
@@ -33,6 +34,7 @@ export function createConnection(options: ConnectionOptions): Connection {
     domain: options.domain,
     password: options.secret,
   });
+  hardenParser(xmpp);
   let delay = RECONNECT_INITIAL_MS;
   let stopped = false;
   xmpp.reconnect.delay = delay;
@@ -58,8 +60,12 @@ export function createConnection(options: ConnectionOptions): Connection {
         options.onFatal(new XmppAuthError(`the XMPP server refused the component (${err.condition}): ${hint}`));
         return;
       }
-      // Connection refused/reset while the server is down: the disconnect listener reports it.
-      logger.debug({ err: { message: err.message, code: err.code, condition: err.condition } }, "xmpp connection error");
+      if (err.code) {
+        // Connection refused/reset while the server is down: the disconnect listener reports it.
+        logger.debug({ err: { message: err.message, code: err.code } }, "xmpp connection error");
+      } else {
+        logger.warn({ err: { message: err.message, condition: err.condition } }, "xmpp stream error; reconnecting");
+      }
     },
   };
 
@@ -84,5 +90,31 @@ export function createConnection(options: ConnectionOptions): Connection {
       xmpp.removeListener("disconnect", listeners.disconnect);
       xmpp.removeListener("error", listeners.error);
     },
+  };
+}
+
+/**
+ * Keeps broken XML from the server from crashing the process (xmpp.js 0.13):
+ * - ltx's parser throws from write() on an illegal entity or character, and xmpp.js calls it
+ *   from the socket's data listener. We turn the throw into the parser's 'error' event, which
+ *   closes the stream with bad-format (RFC 6120 §4.9.3.1); we then reconnect as after any
+ *   other disconnect.
+ * - After that error xmpp.js detaches the parser, but data already received still arrives and
+ *   would be written to a null parser. It is dropped: the stream is being closed anyway.
+ */
+function hardenParser(xmpp: Component): void {
+  const entity = xmpp as unknown as { Parser: typeof xml.Parser; parser: unknown; _onData(data: Buffer): void };
+  entity.Parser = class SafeParser extends xml.Parser {
+    override write(data: string): void {
+      try {
+        super.write(data);
+      } catch (err) {
+        this.emit("error", err);
+      }
+    }
+  };
+  const onData = entity._onData;
+  entity._onData = function (this: typeof entity, data: Buffer) {
+    if (this.parser) onData.call(this, data);
   };
 }

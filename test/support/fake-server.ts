@@ -8,8 +8,10 @@ import xml, { type Element } from "@xmpp/xml";
 
 export interface FakeServer {
   readonly port: number;
-  /** Resolves once a component has completed the handshake. */
-  connected(): Promise<void>;
+  /** Resolves once a component has completed the handshake `count` times in all (default 1). */
+  connected(count?: number): Promise<void>;
+  /** Handshakes completed so far. */
+  readonly connections: number;
   send(stanza: string): void;
   waitFor(pred: (el: Element) => boolean, timeoutMs?: number): Promise<Element>;
   readonly received: Element[];
@@ -22,8 +24,8 @@ export async function startFakeServer(options: { domain: string; secret: string 
   const received: Element[] = [];
   const waiters = new Set<() => void>();
   let socket: net.Socket | undefined;
-  let onConnected: () => void = () => undefined;
-  const connectedPromise = new Promise<void>((resolve) => (onConnected = resolve));
+  let connections = 0;
+  let connectionWaiters: Array<() => void> = [];
 
   const server = net.createServer((s) => {
     socket = s;
@@ -37,7 +39,8 @@ export async function startFakeServer(options: { domain: string; secret: string 
         const expected = createHash("sha1").update(streamId + options.secret).digest("hex");
         if (el.text() === expected) {
           s.write("<handshake/>");
-          onConnected();
+          connections += 1;
+          for (const wake of connectionWaiters) wake();
         } else {
           s.end("<stream:error><not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>");
         }
@@ -56,7 +59,20 @@ export async function startFakeServer(options: { domain: string; secret: string 
   return {
     port,
     received,
-    connected: () => connectedPromise,
+    get connections() {
+      return connections;
+    },
+    connected(count = 1) {
+      return new Promise<void>((resolve) => {
+        const check = () => {
+          if (connections < count) return;
+          connectionWaiters = connectionWaiters.filter((w) => w !== check);
+          resolve();
+        };
+        connectionWaiters.push(check);
+        check();
+      });
+    },
     send(stanza) {
       if (!socket) throw new Error("no component connected");
       socket.write(stanza);
