@@ -8,6 +8,9 @@ export interface Jid {
   readonly resource: string;
 }
 
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
 /** Returns null for anything that is not a syntactically valid JID. */
 export function parseJid(input: string | undefined): Jid | null {
   if (!input) return null;
@@ -19,10 +22,12 @@ export function parseJid(input: string | undefined): Jid | null {
   const local = at === -1 ? "" : bare.slice(0, at);
   const domain = at === -1 ? bare : bare.slice(at + 1);
   if (!domain || (at !== -1 && !local) || (slash !== -1 && !resource)) return null;
-  // RFC 7622 §3.2-3.4: each part is at most 1023 octets.
+  // RFC 7622 §3.2-3.4: each part is at most 1023 octets, and PRECIS (RFC 8264 §9) allows no
+  // control characters anywhere, nor spaces in the local part or domain.
   for (const part of [local, domain, resource]) {
-    if (Buffer.byteLength(part) > 1023) return null;
+    if (Buffer.byteLength(part) > 1023 || CONTROL.test(part)) return null;
   }
+  if (/\s/.test(local) || /\s/.test(domain)) return null;
   return { local: local.toLowerCase(), domain: domain.toLowerCase(), resource };
 }
 

@@ -38,7 +38,9 @@ export async function renderMail(record: ArchiveRecord, options: RenderOptions):
       // RFC 7259: the sender's XMPP address, which mail clients may offer to chat with.
       "Jabber-ID": headerSafe(bare(record.from)),
     },
-    text: record.body,
+    // MailComposer drops a text part whose content is "" (it tests truthiness), which would turn
+    // the mail into a lone application/xmpp+xml attachment. An empty Buffer keeps the part.
+    text: record.body === "" ? Buffer.alloc(0) : record.body,
     // Quoted-printable keeps mostly-ASCII chat text readable in the raw file and in grep.
     textEncoding: "quoted-printable",
     alternatives: [

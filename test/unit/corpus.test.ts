@@ -84,7 +84,8 @@ const cases: Case[] = [
   { name: "subject with CRLF and a Bcc", copy: { inner: msg(good, "<subject>Hi&#13;&#10;Bcc: victim@example.com</subject><body>b</body>") }, expect: { stored: "alice", check: noInjectedHeaders } },
   { name: "id with CRLF", copy: { inner: msg(`${good} id='x&#13;&#10;Bcc: v@example.com'`) }, expect: { stored: "alice", check: noInjectedHeaders } },
   { name: "thread with LF and a header", copy: { inner: msg(good, "<thread>t&#10;X-Evil: 1</thread><body>b</body>") }, expect: { stored: "alice", check: noInjectedHeaders } },
-  { name: "resource with CRLF", copy: { inner: msg("from='bob@example.net/r&#13;&#10;Bcc: v@example.com' to='alice@example.org' type='chat'") }, expect: { stored: "alice", check: noInjectedHeaders } },
+  { name: "resource with CRLF", copy: { inner: msg("from='bob@example.net/r&#13;&#10;Bcc: v@example.com' to='alice@example.org' type='chat'") }, expect: { refused: "jid-malformed" } },
+  { name: "sender with a space in the local part", copy: { inner: msg("from='bob smith@example.net/r' to='alice@example.org' type='chat'") }, expect: { refused: "jid-malformed" } },
   { name: "body with form feed and vertical tab", copy: { inner: msg(good, "<body>a\u000cb\u000bc</body>") }, expect: { stored: "alice" } },
   // XML entities and Unicode.
   { name: "predefined entities", copy: { inner: msg(good, "<body>&lt;b&gt; &amp; &quot;q&quot; &apos;a&apos;</body>") }, expect: { stored: "alice", check: bodyIs(`<b> & "q" 'a'`) } },

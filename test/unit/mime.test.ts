@@ -77,7 +77,7 @@ test("the stanza's own delay wins over the server's receive time", async () => {
 
 test("CR, LF and NUL from the stanza never reach a header", async () => {
   const record = recordOf(
-    "<message xmlns='jabber:client' from='bob@example.net/a&#10;Bcc: evil@x' to='alice@example.org' id='x'>" +
+    "<message xmlns='jabber:client' from='bob@example.net/a' to='alice@example.org' id='x&#13;&#10;Bcc: evil@x'>" +
       "<subject>Hello&#13;&#10;Bcc: victim@example.com</subject><body>b</body><thread>t&#10;X-Evil: 1</thread></message>",
   );
   const { parsed, raw } = await roundTrip(record);
@@ -86,7 +86,7 @@ test("CR, LF and NUL from the stanza never reach a header", async () => {
   assert.doesNotMatch(headerBlock, /^X-Evil:/im);
   assert.equal(parsed.bcc, undefined);
   assert.equal(parsed.subject, "Hello Bcc: victim@example.com");
-  assert.equal(parsed.headers.get("x-xmpp-from"), "bob@example.net/a Bcc: evil@x");
+  assert.equal(parsed.headers.get("x-xmpp-from"), "bob@example.net/a");
 });
 
 test("subject falls back to a short first line of the body", async () => {
@@ -128,4 +128,10 @@ test("a direct message keeps its recipient and is stored in jabber:client", asyn
   const { parsed, raw } = await roundTrip(record);
   assert.equal(parsed.headers.get("x-xmpp-type"), "normal");
   assert.match(xmlPart(raw), /^<\?xml version='1.0' encoding='utf-8'\?>\n<message from="carol@example.net\/x" to="alice@archive.example.org" id="d1" xmlns="jabber:client">/);
+});
+
+test("an empty body still gives a multipart/alternative with a text part", async () => {
+  const { raw } = await roundTrip(recordOf("<message xmlns='jabber:client' from='b@example.net' to='alice@example.org'><body></body></message>"));
+  assert.match(raw, /^Content-Type: multipart\/alternative;/m);
+  assert.match(raw, /^Content-Type: text\/plain; charset=utf-8/m);
 });
