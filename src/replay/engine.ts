@@ -49,7 +49,7 @@ export async function runReplay(job: ReplayJob): Promise<ReplayResult> {
   }
   const selected = scan.entries.filter((e) => entrySelected(job.selection, e));
   // Original time, then key: a stable order, so a resumed run sees the same sequence.
-  selected.sort((a, b) => (a.time?.getTime() ?? 0) - (b.time?.getTime() ?? 0) || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  selected.sort((a, b) => (a.time?.getTime() ?? 0) - (b.time?.getTime() ?? 0) || a.tiebreak - b.tiebreak || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   const todo = job.checkpoint ? selected.filter((e) => !job.checkpoint!.has(e.key)) : selected;
   const alreadyDone = selected.length - todo.length;
   let deselected = 0;

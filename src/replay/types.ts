@@ -8,6 +8,8 @@ export interface SourceEntry {
   readonly key: string;
   /** Original time if the index knows it (Date header, Prosody's `when`); sorts first when unknown. */
   readonly time: Date | undefined;
+  /** Orders entries of the same second (Date headers have no fraction): delivery order, file order. */
+  readonly tiebreak: number;
   /** Maildir++ folder name ("INBOX") for Maildir sources; "INBOX" otherwise. */
   readonly folder: string;
   /** Whose archive it is, when the source says so (a template match, a Prosody store's user). */

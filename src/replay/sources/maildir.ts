@@ -58,6 +58,7 @@ export function createMaildirSource(options: MaildirSourceOptions): Source {
               entries.push({
                 key: `${owner ? bare(owner) : "-"}/${folder.name}/${m.id}`,
                 time: result.time,
+                tiebreak: deliveryMicros(m.id),
                 folder: folder.name,
                 owner,
                 location: m.path,
@@ -100,6 +101,12 @@ async function resolveMailboxes(source: string): Promise<Mailbox[]> {
 function deliveryTime(id: string): Date | undefined {
   const seconds = /^(\d+)\./.exec(id)?.[1];
   return seconds ? new Date(Number(seconds) * 1000) : undefined;
+}
+
+/** <seconds>.M<microseconds>P…: when the message was delivered, to the microsecond, else 0. */
+function deliveryMicros(id: string): number {
+  const m = /^(\d+)\.M(\d+)/.exec(id);
+  return m ? Number(m[1]) * 1e6 + Number(m[2]) : 0;
 }
 
 async function loadMessage(file: string, owner: Jid | undefined, indexTime: Date | undefined, options: MaildirSourceOptions): Promise<Loaded> {

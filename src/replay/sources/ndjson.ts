@@ -51,6 +51,7 @@ export function createNdjsonSource(options: NdjsonSourceOptions): Source {
         entries.push({
           key: `ndjson/${i + 1}`,
           time,
+          tiebreak: i,
           folder,
           owner: ownerJid,
           location,

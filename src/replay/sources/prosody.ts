@@ -19,6 +19,8 @@ export type ProsodyStore = (typeof PROSODY_STORES)[number];
 
 /** Prosody keeps xml:lang as "<namespace>\1lang" (util/stanza.lua). */
 const XML_NS = "http://www.w3.org/XML/1998/namespace";
+/** XEP-0359 Unique and Stable Stanza IDs. */
+const NS_SID = "urn:xmpp:sid:0";
 
 export interface ProsodySourceOptions {
   /** Prosody's data_path, e.g. /var/lib/prosody. */
@@ -44,7 +46,14 @@ export function createProsodySource(options: ProsodySourceOptions): Source {
         const host = decode(hostDir);
         for (const store of options.stores) {
           const storeDir = path.join(dataPath, hostDir, store);
-          const files = (await readdir(storeDir).catch(() => [] as string[])).filter((f) => f.endsWith(".list")).sort();
+          let files: string[];
+          try {
+            files = (await readdir(storeDir)).filter((f) => f.endsWith(".list")).sort();
+          } catch (err) {
+            // A host without this store is normal; one we may not read is not.
+            if ((err as NodeJS.ErrnoException).code !== "ENOENT") problems.push({ location: storeDir, reason: `cannot read (${(err as NodeJS.ErrnoException).code})` });
+            continue;
+          }
           for (const file of files) {
             const user = decode(file.slice(0, -".list".length));
             const location = path.join(storeDir, file);
@@ -76,6 +85,7 @@ function entryFor(args: { item: LuaTable; index: number; owner: Jid; store: Pros
   return {
     key: `prosody/${owner.domain}/${store}/${owner.local}/${key}`,
     time,
+    tiebreak: args.index,
     folder: "INBOX",
     owner,
     location,
@@ -86,6 +96,7 @@ function entryFor(args: { item: LuaTable; index: number; owner: Jid; store: Pros
       if (store === "archive") {
         message.attrs.from ??= `${owner.local}@${owner.domain}`;
         message.attrs.to ??= `${owner.local}@${owner.domain}`;
+        addArchiveId(message, owner, key);
       }
       return loadStanza(message, {
         location,
@@ -96,6 +107,20 @@ function entryFor(args: { item: LuaTable; index: number; owner: Jid; store: Pros
       });
     },
   };
+}
+
+/**
+ * mod_mam gives each message a user receives a XEP-0359 <stanza-id by=user id=archive key/>; the
+ * live stanza (and so mod_offline's copy, and our live capture) carries it, the archived item does
+ * not. Adding it back gives the item the same Message-ID as the offline copy of the same message,
+ * so importing both stores writes it once.
+ */
+function addArchiveId(message: Element, owner: Jid, key: string): void {
+  const ownerBare = `${owner.local}@${owner.domain}`;
+  const to = message.attrs.to?.split("/")[0]?.toLowerCase();
+  if (to !== ownerBare) return;
+  if (message.getChildren("stanza-id", NS_SID).some((el) => el.attrs.by === ownerBare)) return;
+  message.append(xml("stanza-id", { xmlns: NS_SID, by: ownerBare, id: key }));
 }
 
 function toElement(table: LuaTable, top: boolean): Element {

@@ -1,0 +1,41 @@
+// Runs the built CLI (dist/src/cli/main.js) as a child process and collects what it prints.
+import { spawn, type ChildProcess } from "node:child_process";
+import { cliPath } from "../harness/component.js";
+
+/** A whole replay of a few messages takes well under a second; generous for a busy CI machine. */
+const CLI_TIMEOUT_MS = 60_000;
+
+export interface CliOptions {
+  readonly env?: Record<string, string>;
+  readonly uid?: number;
+  readonly gid?: number;
+}
+
+export interface CliRun {
+  readonly child: ChildProcess;
+  readonly exited: Promise<{ code: number | null; stdout: string; stderr: string }>;
+}
+
+export function startCli(args: string[], options: CliOptions = {}): CliRun {
+  const child = spawn(process.execPath, [cliPath(), ...args], {
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...options.env },
+    stdio: ["ignore", "pipe", "pipe"],
+    ...(options.uid !== undefined ? { uid: options.uid, gid: options.gid ?? options.uid } : {}),
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout!.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+  child.stderr!.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+  const timer = setTimeout(() => child.kill("SIGKILL"), CLI_TIMEOUT_MS);
+  const exited = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
+    child.once("close", (code: number | null) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    }),
+  );
+  return { child, exited };
+}
+
+export function runCli(args: string[], options: CliOptions = {}) {
+  return startCli(args, options).exited;
+}
