@@ -195,3 +195,29 @@ describe("chaos: nothing lost, nothing twice", { concurrency: 1 }, () => {
     });
   });
 });
+
+describe("shutdown", () => {
+  test("SIGTERM in the middle of a run: exit 0 within 10 s; after a restart every message is there once", async () => {
+    await withStack("xmd-chaos-term-", async (stack) => {
+      const { bodies, expected } = plan(600, ["alice", "carol"], "term");
+      let component = stack.component();
+      await component.waitForLog(connected);
+      const bob = await connectClient({ port: stack.prosody.c2sPort, domain: DOMAIN, username: "bob", password: stack.password });
+      try {
+        const sending = sendAll(bob, bodies);
+        await waitForStored(component, 100);
+        const started = Date.now();
+        assert.equal(await component.stop("SIGTERM"), 0);
+        assert.ok(Date.now() - started < 10_000, `stopped in ${Date.now() - started} ms`);
+        assert.ok(component.logs.some((l) => l.msg === "stopped"));
+        await sending;
+        component = stack.component();
+        await component.waitForLog(connected);
+        await assertExactlyOnce(stack, expected);
+      } finally {
+        await bob.stop();
+        assert.equal(await component.stop(), 0);
+      }
+    });
+  });
+});

@@ -13,6 +13,10 @@ export interface FakeServer {
   /** Handshakes completed so far. */
   readonly connections: number;
   send(stanza: string): void;
+  /** Sends and waits for the socket to drain when its buffer is full, as a real server would. */
+  sendDrained(stanza: string): Promise<void>;
+  /** Drops a received element, so long runs do not keep every reply. */
+  forget(el: Element): void;
   waitFor(pred: (el: Element) => boolean, timeoutMs?: number): Promise<Element>;
   readonly received: Element[];
   close(): Promise<void>;
@@ -76,6 +80,14 @@ export async function startFakeServer(options: { domain: string; secret: string 
     send(stanza) {
       if (!socket) throw new Error("no component connected");
       socket.write(stanza);
+    },
+    async sendDrained(stanza) {
+      if (!socket) throw new Error("no component connected");
+      if (!socket.write(stanza)) await new Promise((resolve) => socket!.once("drain", resolve));
+    },
+    forget(el) {
+      const i = received.indexOf(el);
+      if (i !== -1) received.splice(i, 1);
     },
     waitFor(pred, timeoutMs = WAIT_TIMEOUT_MS) {
       return new Promise((resolve, reject) => {
