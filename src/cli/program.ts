@@ -3,6 +3,7 @@ import { Command, Option } from "commander";
 import { RUN_OPTIONS } from "../config/index.js";
 import { registerImport } from "./import.js";
 import { registerReplay } from "./replay.js";
+import { checkCommand } from "./check.js";
 import { runCommand } from "./run.js";
 
 export function buildProgram(version: string): Command {
@@ -11,28 +12,36 @@ export function buildProgram(version: string): Command {
     .version(version)
     .showHelpAfterError("(run with --help for usage)");
 
-  const run = program
-    .command("run")
-    .description("connect to the XMPP server as a component (XEP-0114) and archive messages")
-    .option("--config <file>", "TOML config file; its keys are the flag names (also XMPP_MAILDIR_CONFIG)");
+  addRunOptions(program.command("run").description("connect to the XMPP server as a component (XEP-0114) and archive messages")).action(
+    (opts: Record<string, string | undefined>) => runCommand(readRunFlags(opts)),
+  );
+  addRunOptions(
+    program.command("check").description("check a setup: the config, the Maildir root and state dir, the component port and handshake"),
+  ).action((opts: Record<string, string | undefined>) => checkCommand(readRunFlags(opts)));
+  registerReplay(program);
+  registerImport(program);
+  return program;
+}
+
+/** The flags of `run`, from the one option table; `check` takes the same, to check the same setup. */
+function addRunOptions(command: Command): Command {
+  command.option("--config <file>", "TOML config file; its keys are the flag names (also XMPP_MAILDIR_CONFIG)");
   for (const spec of RUN_OPTIONS) {
     const defaultText = "default" in spec ? ` (default: ${spec.default})` : "required" in spec && spec.required ? " (required)" : "";
     // No commander defaults: the config loader applies them, after the file and the environment.
-    run.addOption(new Option(`--${spec.name} <${spec.valueName}>`, `${spec.description}${defaultText}`));
+    command.addOption(new Option(`--${spec.name} <${spec.valueName}>`, `${spec.description}${defaultText}`));
   }
-  run.addHelpText(
+  return command.addHelpText(
     "after",
     "\nEvery flag can also be set as XMPP_MAILDIR_<FLAG> (e.g. XMPP_MAILDIR_XMPP_PORT) or in the --config file.\n" +
       "The component secret comes from XMPP_MAILDIR_SECRET or --secret-file, never from a flag.",
   );
-  run.action(async (opts: Record<string, string | undefined>) => {
-    const flags: Record<string, string | undefined> = {};
-    for (const spec of RUN_OPTIONS) flags[spec.name] = opts[camel(spec.name)];
-    await runCommand({ flags, configFile: opts.config });
-  });
-  registerReplay(program);
-  registerImport(program);
-  return program;
+}
+
+function readRunFlags(opts: Record<string, string | undefined>): { flags: Record<string, string | undefined>; configFile: string | undefined } {
+  const flags: Record<string, string | undefined> = {};
+  for (const spec of RUN_OPTIONS) flags[spec.name] = opts[camel(spec.name)];
+  return { flags, configFile: opts.config };
 }
 
 function camel(name: string): string {
