@@ -47,8 +47,10 @@ local retry_max = module:get_option_number("xmpp_maildir_retry_max", 60);
 local outbox = module:open_store("xmpp_maildir_outbox");
 
 local pending = {};        -- id -> { seq, iq }
-local queue = {};          -- ids waiting to be sent, in seq order, from index qhead
-local qhead = 1;
+-- Ids waiting to be sent, in seq order, at queue[qhead..qtail]. Explicit bounds, never `#`:
+-- the length operator is unreliable on a table with holes, which popping from the front makes.
+local queue = {};
+local qhead, qtail = 1, 0;
 local inflight = {};       -- id -> timer
 local inflight_count = 0;
 local next_seq = 0;
@@ -58,13 +60,22 @@ local retry_timer = nil;
 
 local pump; -- forward declaration
 
-local function queue_length() return #queue - qhead + 1; end
+local function queue_length() return qtail - qhead + 1; end
 
--- Puts ids back at the front of the queue, keeping seq order.
+-- Puts ids back at the front of the queue, keeping seq order. Ids confirmed meanwhile (a late
+-- result for a copy that had already been put back) are dropped here: they have no pending
+-- entry any more, and sorting on them would raise an error in the middle of the event handler.
 local function requeue(ids)
-	for i = qhead, #queue do ids[#ids + 1] = queue[i]; end
-	table.sort(ids, function (a, b) return pending[a].seq < pending[b].seq; end);
-	queue, qhead = ids, 1;
+	local merged = {};
+	for _, id in ipairs(ids) do
+		if pending[id] then merged[#merged + 1] = id; end
+	end
+	for i = qhead, qtail do
+		local id = queue[i];
+		if pending[id] then merged[#merged + 1] = id; end
+	end
+	table.sort(merged, function (a, b) return pending[a].seq < pending[b].seq; end);
+	queue, qhead, qtail = merged, 1, #merged;
 end
 
 local function take_inflight()
@@ -112,13 +123,13 @@ local function send_one(id)
 end
 
 function pump()
-	while not paused and inflight_count < window and qhead <= #queue do
+	while not paused and inflight_count < window and qhead <= qtail do
 		local id = queue[qhead];
 		queue[qhead] = nil;
 		qhead = qhead + 1;
 		if pending[id] and not inflight[id] then send_one(id); end
 	end
-	if qhead > #queue then queue, qhead = {}, 1; end
+	if qhead > qtail then queue, qhead, qtail = {}, 1, 0; end
 end
 
 local function done(id)
@@ -137,7 +148,8 @@ end
 
 local function enqueue(id, seq, iq)
 	pending[id] = { seq = seq, iq = iq };
-	queue[#queue + 1] = id;
+	qtail = qtail + 1;
+	queue[qtail] = id;
 	if seq >= next_seq then next_seq = seq + 1; end
 end
 

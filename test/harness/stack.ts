@@ -2,6 +2,7 @@
 // dir on free loopback ports, plus a way to start the real component against them as the mail
 // user. One place, so every integration test sets things up the way an admin would.
 import { randomBytes } from "node:crypto";
+import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { startComponent, type ComponentProcess } from "./component.js";
 import { startDovecot, type DovecotServer } from "./dovecot.js";
@@ -24,6 +25,8 @@ export interface Stack {
   component(options?: { secret?: string; args?: string[] }): ComponentProcess;
   /** The IMAP login for a local part. */
   imap(local: string): { port: number; user: string; password: string };
+  /** Lua errors in any event handler (ours included) are logged by Prosody as tracebacks. */
+  serverErrors(): Promise<string[]>;
   stop(): Promise<void>;
 }
 
@@ -74,6 +77,10 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     component: (opts = {}) =>
       startComponent({ xmppPort: prosody.componentPort, domain: COMPONENT, maildir: template, secret: opts.secret ?? secret, uid: user.uid, gid: user.gid, ...(opts.args ? { args: opts.args } : {}) }),
     imap: (local) => ({ port: dovecot.imapPort, user: `${local}@${DOMAIN}`, password }),
+    async serverErrors() {
+      const log = await readFile(prosody.logPath, "utf8");
+      return log.split("\n").filter((line) => /Traceback|attempt to (index|call|compare)|xmpp_maildir\terror/.test(line));
+    },
     async stop() {
       await prosody.stop();
       await dovecot.stop();

@@ -70,6 +70,7 @@ async function withStack(prefix: string, fn: (stack: Stack, dir: string) => Prom
   try {
     stack = await startStack({ dir, users: ["alice", "bob", "carol"], prosodyHostConfig: hostConfig });
     await fn(stack, dir);
+    assert.deepEqual(await stack.serverErrors(), [], "no errors in Prosody's log");
   } finally {
     await stack?.stop();
     await removeDir(dir);
