@@ -60,6 +60,8 @@ export interface DovecotConfigInput {
   paths: DovecotPaths;
   instanceName: string;
   imapPort: number;
+  /** Also serve LMTP (RFC 2033) on this loopback port, for the benchmark's peer. */
+  lmtpPort?: number | undefined;
   /** Maildir path with Dovecot variables, e.g. /tmp/x/mail/%d/%n/Maildir. */
   maildirTemplate: string;
   uid: number;
@@ -90,7 +92,7 @@ export function dovecotConfig(input: DovecotConfigInput): string {
     // A wrong password is answered at once instead of after 2 s, so tests
     // of refused logins stay fast.
     "auth_failure_delay = 0",
-    "protocols = imap",
+    input.lmtpPort ? "protocols = imap lmtp" : "protocols = imap",
     "listen = 127.0.0.1",
     "ssl = no",
     "disable_plaintext_auth = no",
@@ -121,6 +123,9 @@ export function dovecotConfig(input: DovecotConfigInput): string {
     ...noChroot,
     "}",
     ...anvil,
+    ...(input.lmtpPort
+      ? ["service lmtp {", "  inet_listener lmtp {", "    address = 127.0.0.1", `    port = ${input.lmtpPort}`, "  }", "}"]
+      : []),
     "",
   ].join("\n");
 }

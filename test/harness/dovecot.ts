@@ -40,10 +40,14 @@ export interface DovecotOptions {
   /** Owner of the Maildirs; Dovecot's mail processes run as this. */
   uid: number;
   gid: number;
+  /** Also listen for LMTP on a free loopback port. */
+  lmtp?: boolean;
 }
 
 export interface DovecotServer {
   imapPort: number;
+  /** Set when started with `lmtp: true`. */
+  lmtpPort: number | undefined;
   logPath: string;
   configPath: string;
   /** The fixed directory part of maildirTemplate (before the first %). */
@@ -62,7 +66,7 @@ export function mailRootOf(template: string): string {
   return prefix.endsWith("/") ? prefix.slice(0, -1) : path.dirname(prefix);
 }
 
-async function prepare(opts: DovecotOptions, paths: DovecotPaths, imapPort: number): Promise<string> {
+async function prepare(opts: DovecotOptions, paths: DovecotPaths, imapPort: number, lmtpPort: number | undefined): Promise<string> {
   const root = mailRootOf(opts.maildirTemplate);
   const fromRoot = path.relative(root, path.resolve(opts.dir));
   if (!fromRoot.startsWith("..")) {
@@ -91,6 +95,7 @@ async function prepare(opts: DovecotOptions, paths: DovecotPaths, imapPort: numb
       // unique so parallel test servers are told apart.
       instanceName: `xmpp-maildir-test-${process.pid}-${randomBytes(3).toString("hex")}`,
       imapPort,
+      lmtpPort,
       maildirTemplate: opts.maildirTemplate,
       uid: opts.uid,
       gid: opts.gid,
@@ -106,13 +111,15 @@ async function prepare(opts: DovecotOptions, paths: DovecotPaths, imapPort: numb
 export async function startDovecot(opts: DovecotOptions): Promise<DovecotServer> {
   const paths = dovecotPaths(opts.dir);
   const imapPort = await freePort();
-  const mailRoot = await prepare(opts, paths, imapPort);
+  const lmtpPort = opts.lmtp ? await freePort() : undefined;
+  const mailRoot = await prepare(opts, paths, imapPort, lmtpPort);
 
   const proc: ServerProcess = spawnServer({ command: "dovecot", args: ["-F", "-c", paths.config], cwd: opts.dir });
   const aborter = new AbortController();
   void proc.exited.then((info) => aborter.abort(new Error(`dovecot ${describeExit(info)}`)));
   try {
     await waitForPort(imapPort, { timeoutMs: START_TIMEOUT_MS, signal: aborter.signal });
+    if (lmtpPort) await waitForPort(lmtpPort, { timeoutMs: START_TIMEOUT_MS, signal: aborter.signal });
   } catch (err) {
     await proc.stop();
     throw new Error(
@@ -123,6 +130,7 @@ export async function startDovecot(opts: DovecotOptions): Promise<DovecotServer>
   }
   return {
     imapPort,
+    lmtpPort,
     logPath: paths.log,
     configPath: paths.config,
     mailRoot,

@@ -17,6 +17,8 @@ export interface FakeServer {
   sendDrained(stanza: string): Promise<void>;
   /** Drops a received element, so long runs do not keep every reply. */
   forget(el: Element): void;
+  /** Hands every element to `listener` instead of keeping it (benchmarks); undefined restores keeping. */
+  onElement(listener: ((el: Element) => void) | undefined): void;
   waitFor(pred: (el: Element) => boolean, timeoutMs?: number): Promise<Element>;
   readonly received: Element[];
   close(): Promise<void>;
@@ -28,6 +30,7 @@ export async function startFakeServer(options: { domain: string; secret: string 
   const received: Element[] = [];
   const waiters = new Set<() => void>();
   let socket: net.Socket | undefined;
+  let listener: ((el: Element) => void) | undefined;
   let connections = 0;
   let connectionWaiters: Array<() => void> = [];
 
@@ -50,6 +53,7 @@ export async function startFakeServer(options: { domain: string; secret: string 
         }
         return;
       }
+      if (listener) return listener(el);
       received.push(el);
       for (const wake of waiters) wake();
     });
@@ -84,6 +88,9 @@ export async function startFakeServer(options: { domain: string; secret: string 
     async sendDrained(stanza) {
       if (!socket) throw new Error("no component connected");
       if (!socket.write(stanza)) await new Promise((resolve) => socket!.once("drain", resolve));
+    },
+    onElement(fn) {
+      listener = fn;
     },
     forget(el) {
       const i = received.indexOf(el);

@@ -1,0 +1,226 @@
+// `npm run bench`: the component against its peers, in one run, on one disk.
+//   component  the real CLI, fed copies over a real XEP-0114 stream by a synthetic server that
+//              behaves like the Prosody module (window of 64 unconfirmed, resend on wait)
+//   lmtp       Dovecot's LMTP delivering the same mails into Maildir over 8 connections
+//   disk       create + write + fsync + rename of the same bytes, at the best concurrency
+// Shared machines are noisy: compare the ratios, not the absolute numbers.
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { mkdir, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import nodemailer from "nodemailer";
+import { captureCopy } from "../src/capture/index.js";
+import { renderMail } from "../src/mail/index.js";
+import { createMaildirWriter } from "../src/maildir/index.js";
+import { cliPath } from "../test/harness/component.js";
+import { startDovecot } from "../test/harness/dovecot.js";
+import { mailUser } from "../test/harness/mail-user.js";
+import { makeTempDir, removeDir } from "../test/harness/tmp.js";
+import { startFakeServer, type FakeServer } from "../test/support/fake-server.js";
+import { parseStanza } from "../test/support/stanzas.js";
+
+const DOMAIN = "archive.example.org";
+const USERS = 200;
+/** Like the Prosody module's xmpp_maildir_window. */
+const WINDOW = 64;
+const LMTP_CONNECTIONS = 8;
+const DISK_CONCURRENCIES = [16, 32, 64];
+const SIZES = (process.env.BENCH_SIZES ?? (process.env.BENCH_FULL ? "1000,10000,100000" : "1000,10000")).split(",").map(Number);
+const STEADY_RATE = 1000;
+const STEADY_SECONDS = 5;
+
+function copies(n: number, tag: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < n; i++) {
+    // Bodies of 0.2–4 kB, a third of them with non-ASCII text.
+    const unit = i % 3 === 0 ? "Grüße aus Köln ☕ " : "see you at eight, ok? ";
+    const body = unit.repeat(Math.max(1, Math.round((200 + ((i * 7919) % 3800)) / unit.length)));
+    out.push(
+      `<iq type='set' id='${tag}-${i}' from='example.org' to='${DOMAIN}'><copy xmlns='urn:xmpp-maildir:copy:0' reason='offline'>` +
+        `<forwarded xmlns='urn:xmpp:forward:0'><delay xmlns='urn:xmpp:delay' stamp='2026-11-22T10:00:00Z'/>` +
+        `<message xmlns='jabber:client' from='peer${i % 97}@example.net/r' to='u${i % USERS}@example.org' type='chat' id='m-${tag}-${i}'>` +
+        `<body>${body}</body></message></forwarded></copy></iq>`,
+    );
+  }
+  return out;
+}
+
+interface FeedResult {
+  seconds: number;
+  latencies: number[];
+  waits: number;
+}
+
+/** Sends every copy with at most WINDOW unconfirmed, optionally paced to `rate` per second. */
+async function feed(server: FakeServer, stanzas: string[], rate?: number): Promise<FeedResult> {
+  const sentAt = new Map<string, number>();
+  const latencies: number[] = [];
+  let waits = 0;
+  let next = 0;
+  let done = 0;
+  const started = performance.now();
+  const retry: string[] = [];
+  const byId = new Map(stanzas.map((s) => [/id='([^']+)'/.exec(s)![1]!, s]));
+  return new Promise((resolve) => {
+    const pump = () => {
+      while (sentAt.size < WINDOW && (retry.length > 0 || next < stanzas.length)) {
+        if (rate && retry.length === 0 && next >= ((performance.now() - started) / 1000) * rate) {
+          setTimeout(pump, 2);
+          return;
+        }
+        const stanza = retry.shift() ?? stanzas[next++]!;
+        const id = /id='([^']+)'/.exec(stanza)![1]!;
+        sentAt.set(id, performance.now());
+        server.send(stanza);
+      }
+    };
+    server.onElement((el) => {
+      const id = el.attrs.id;
+      const at = id ? sentAt.get(id) : undefined;
+      if (!id || at === undefined) return;
+      sentAt.delete(id);
+      if (el.attrs.type === "result") {
+        latencies.push(performance.now() - at);
+        done += 1;
+        if (done === stanzas.length) {
+          server.onElement(undefined);
+          resolve({ seconds: (performance.now() - started) / 1000, latencies, waits });
+          return;
+        }
+      } else {
+        waits += 1;
+        retry.push(byId.get(id)!);
+      }
+      pump();
+    });
+    pump();
+  });
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+}
+
+/** Peak resident set of a process, from the kernel (VmHWM). */
+function peakRssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) / 1024;
+}
+
+async function renderAll(stanzas: string[]): Promise<Buffer[]> {
+  const ctx = { componentDomain: DOMAIN, userDomain: "example.org", now: new Date(), maxStanzaBytes: 1 << 20 };
+  const out: Buffer[] = [];
+  for (const s of stanzas) {
+    const result = captureCopy(parseStanza(s), ctx);
+    if (result.kind !== "archive") throw new Error("bench input must be archivable");
+    out.push((await renderMail(result.record, { domain: DOMAIN })).bytes);
+  }
+  return out;
+}
+
+async function benchComponent(dir: string, n: number): Promise<{ rate: number; p50: number; p99: number; rssMb: number; waits: number; steadyP99: number }> {
+  const secret = randomBytes(8).toString("hex");
+  const server = await startFakeServer({ domain: DOMAIN, secret });
+  const root = path.join(dir, `component-${n}`);
+  await mkdir(root, { recursive: true });
+  // BENCH_CPU_PROF=DIR writes a V8 CPU profile of the component (open it in Chrome DevTools).
+  const prof = process.env.BENCH_CPU_PROF ? ["--cpu-prof", "--cpu-prof-dir", process.env.BENCH_CPU_PROF] : [];
+  const child = spawn(process.execPath, [...prof, cliPath(), "run", "--domain", DOMAIN, "--xmpp-port", String(server.port), "--maildir", path.join(root, "%d", "%n", "Maildir"), "--log-level", "warn"], {
+    env: { PATH: process.env.PATH ?? "", XMPP_MAILDIR_SECRET: secret },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  try {
+    await server.connected();
+    const main = await feed(server, copies(n, `c${n}`));
+    const steady = await feed(server, copies(STEADY_RATE * STEADY_SECONDS, `s${n}`), STEADY_RATE);
+    return {
+      rate: n / main.seconds,
+      p50: percentile(main.latencies, 50),
+      p99: percentile(main.latencies, 99),
+      rssMb: peakRssMb(child.pid!),
+      waits: main.waits,
+      steadyP99: percentile(steady.latencies, 99),
+    };
+  } finally {
+    child.kill("SIGTERM");
+    await new Promise((r) => child.once("exit", r));
+    await server.close();
+  }
+}
+
+async function benchLmtp(dir: string, mails: Buffer[]): Promise<number> {
+  const user = mailUser();
+  const dovecot = await startDovecot({ dir: path.join(dir, "dovecot"), maildirTemplate: path.join(dir, "lmtp-mail", "%d", "%n", "Maildir"), users: [], uid: user.uid, gid: user.gid, lmtp: true });
+  const transport = nodemailer.createTransport({ host: "127.0.0.1", port: dovecot.lmtpPort!, lmtp: true, secure: false, ignoreTLS: true, pool: true, maxConnections: LMTP_CONNECTIONS, maxMessages: Infinity });
+  try {
+    const started = performance.now();
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: LMTP_CONNECTIONS }, async () => {
+        while (next < mails.length) {
+          const i = next++;
+          await transport.sendMail({ envelope: { from: "peer@example.net", to: `u${i % USERS}@example.org` }, raw: mails[i]! });
+        }
+      }),
+    );
+    return mails.length / ((performance.now() - started) / 1000);
+  } finally {
+    transport.close();
+    await dovecot.stop();
+  }
+}
+
+async function benchDisk(dir: string, mails: Buffer[]): Promise<{ rate: number; concurrency: number }> {
+  let best = { rate: 0, concurrency: 0 };
+  for (const concurrency of DISK_CONCURRENCIES) {
+    const writer = createMaildirWriter();
+    const root = path.join(dir, `disk-${concurrency}`);
+    let next = 0;
+    const started = performance.now();
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (next < mails.length) {
+          const i = next++;
+          await writer.deliver(path.join(root, `u${i % USERS}`), mails[i]!);
+        }
+      }),
+    );
+    const rate = mails.length / ((performance.now() - started) / 1000);
+    if (rate > best.rate) best = { rate, concurrency };
+    await rm(root, { recursive: true, force: true });
+  }
+  return best;
+}
+
+async function main(): Promise<void> {
+  const dir = await makeTempDir("xmd-bench-");
+  const fmt = (x: number, d = 0) => x.toFixed(d).padStart(8);
+  console.log(`# machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? "?"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}, tmp ${os.tmpdir()}`);
+  console.log("       N  component/s    lmtp/s    disk/s (conc)  vs_lmtp  vs_disk  p50_ms  p99_ms  steady1k_p99_ms  rss_MB  waits");
+  let last = "";
+  try {
+    for (const n of SIZES) {
+      const mails = await renderAll(copies(Math.min(n, 10_000), `r${n}`));
+      const component = await benchComponent(dir, n);
+      const lmtp = await benchLmtp(dir, mails);
+      const disk = await benchDisk(dir, mails);
+      const vsLmtp = component.rate / lmtp;
+      const vsDisk = component.rate / disk.rate;
+      console.log(
+        `${String(n).padStart(8)} ${fmt(component.rate)}    ${fmt(lmtp)} ${fmt(disk.rate)} (${String(disk.concurrency).padStart(2)})  ${fmt(vsLmtp, 2)} ${fmt(vsDisk, 2)} ${fmt(component.p50, 1)} ${fmt(component.p99, 1)} ${fmt(component.steadyP99, 1).padStart(16)} ${fmt(component.rssMb)} ${String(component.waits).padStart(6)}`,
+      );
+      last = `ratio_vs_lmtp=${vsLmtp.toFixed(2)} ratio_vs_disk=${vsDisk.toFixed(2)} p99_ms=${component.steadyP99.toFixed(1)}`;
+      await rm(path.join(dir, `component-${n}`), { recursive: true, force: true });
+      await rm(path.join(dir, "lmtp-mail"), { recursive: true, force: true });
+      await rm(path.join(dir, "dovecot"), { recursive: true, force: true });
+    }
+  } finally {
+    await removeDir(dir);
+  }
+  console.log(last);
+}
+
+await main();
