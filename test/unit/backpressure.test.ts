@@ -7,10 +7,8 @@ import v8 from "node:v8";
 import vm from "node:vm";
 import os from "node:os";
 import path from "node:path";
-import { createLogger } from "../../src/log/index.js";
 import { createMaildirWriter, type MaildirWriter } from "../../src/maildir/index.js";
-import { createArchiver } from "../../src/service/index.js";
-import { startFakeServer } from "../support/fake-server.js";
+import { startArchiverHarness, type ArchiverHarness } from "../support/archiver-harness.js";
 
 const COPIES = 10_000;
 /** 8 kB bodies: were all 10,000 held at once (as parsed elements) they would take ~250 MB. */
@@ -31,7 +29,6 @@ const liveHeap = () => {
 
 test(`a slow disk with ${COPIES} copies queued keeps memory bounded and loses nothing`, async () => {
   const dir = await mkdtemp(path.join(os.tmpdir(), "xmd-bp-"));
-  const server = await startFakeServer({ domain: "archive.example.org", secret: "s" });
   const real = createMaildirWriter({ fsync: false });
   const slow: MaildirWriter = {
     async deliver(maildir, bytes, options) {
@@ -39,18 +36,13 @@ test(`a slow disk with ${COPIES} copies queued keeps memory bounded and loses no
       return real.deliver(maildir, bytes, options);
     },
   };
-  const archiver = createArchiver({
-    config: { xmppHost: "127.0.0.1", xmppPort: server.port, domain: "archive.example.org", userDomain: "example.org", maildir: path.join(dir, "%d", "%n"), secret: "s", stateDir: path.join(dir, "state"), maxStanzaBytes: 1 << 20, logLevel: "silent" },
-    logger: createLogger({ level: "silent" }),
-    onFatal: (err) => assert.fail(err),
-    writer: slow,
-  });
   const baseline = liveHeap();
   let peak = baseline;
   const sampler = setInterval(() => (peak = Math.max(peak, liveHeap())), SAMPLE_MS);
+  let harness: ArchiverHarness | undefined;
   try {
-    await archiver.start();
-    await server.connected();
+    harness = await startArchiverHarness({ dir, writer: slow, logLevel: "silent", flags: { maildir: path.join(dir, "%d", "%n") } });
+    const { server } = harness;
     const copy = (i: number) =>
       `<iq type='set' id='bp-${i}' from='example.org' to='archive.example.org'><copy xmlns='urn:xmpp-maildir:copy:0' reason='offline'>` +
       `<forwarded xmlns='urn:xmpp:forward:0'><message xmlns='jabber:client' from='bob@example.net/r' to='u${i % 50}@example.org' type='chat' id='m${i}'><body>${i} ${BODY}</body></message></forwarded></copy></iq>`;
@@ -82,8 +74,7 @@ test(`a slow disk with ${COPIES} copies queued keeps memory bounded and loses no
     console.log(`# back-pressure: ${waits} wait answers, live heap peak +${growthMb.toFixed(1)} MB`);
   } finally {
     clearInterval(sampler);
-    await archiver.stop();
-    await server.close();
+    await harness?.stop();
     await rm(dir, { recursive: true, force: true });
   }
 });

@@ -6,11 +6,9 @@ import assert from "node:assert/strict";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { Writable } from "node:stream";
 import { simpleParser } from "mailparser";
-import { createLogger } from "../../src/log/index.js";
-import { createArchiver, type Archiver } from "../../src/service/index.js";
-import { startFakeServer, type FakeServer } from "../support/fake-server.js";
+import { startArchiverHarness, type ArchiverHarness } from "../support/archiver-harness.js";
+import type { FakeServer } from "../support/fake-server.js";
 
 const DOMAIN = "archive.example.org";
 const NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
@@ -126,26 +124,19 @@ function bodyIs(expected: string) {
 
 describe(`a corpus of ${cases.length} hostile or broken stanzas`, () => {
   let dir: string;
+  let harness: ArchiverHarness;
   let server: FakeServer;
-  let archiver: Archiver;
-  const logs: Array<Record<string, unknown>> = [];
+  let logs: Array<Record<string, unknown>>;
 
   before(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), "xmd-corpus-"));
-    server = await startFakeServer({ domain: DOMAIN, secret: "s" });
-    const destination = new Writable({ write(chunk: Buffer, _e, cb) { for (const l of chunk.toString().split("\n")) if (l) logs.push(JSON.parse(l) as Record<string, unknown>); cb(); } });
-    archiver = createArchiver({
-      config: { xmppHost: "127.0.0.1", xmppPort: server.port, domain: DOMAIN, userDomain: "example.org", maildir: path.join(dir, "mail", "%d", "%n"), secret: "s", stateDir: path.join(dir, "state"), maxStanzaBytes: MAX_STANZA_BYTES, logLevel: "debug" },
-      logger: createLogger({ level: "debug", destination }),
-      onFatal: (err) => assert.fail(err),
-    });
-    await archiver.start();
-    await server.connected();
+    harness = await startArchiverHarness({ dir, flags: { "max-stanza-bytes": String(MAX_STANZA_BYTES) } });
+    server = harness.server;
+    logs = harness.logs;
   });
 
   after(async () => {
-    await archiver.stop();
-    await server.close();
+    await harness.stop();
     // Nothing outside the Maildir root and the state dir, and only the expected mailboxes.
     const top = (await readdir(dir)).sort();
     assert.deepEqual(top, ["mail", "state"]);
@@ -181,11 +172,11 @@ describe(`a corpus of ${cases.length} hostile or broken stanzas`, () => {
       }
       if ("skipped" in expect) {
         if (c.copy) assert.equal((await server.waitFor((el) => el.attrs.id === id)).attrs.type, "result");
-        else await waitUntil(() => logs.some((l) => l.msg === "not archived" && l.id === id));
+        else await harness.waitForLog((l) => l.msg === "not archived" && l.id === id);
         return;
       }
       if (c.copy) assert.equal((await server.waitFor((el) => el.attrs.id === id)).attrs.type, "result");
-      else await waitUntil(() => logs.some((l) => l.msg === "stored" && l.id === id));
+      else await harness.waitForLog((l) => l.msg === "stored" && l.id === id);
       const after = await listNew(dir, expect.stored);
       const added = after.filter((f) => !before.includes(f));
       assert.equal(added.length, 1, "exactly one new mail");
@@ -209,10 +200,3 @@ async function listNew(dir: string, user: string): Promise<string[]> {
   return readdir(path.join(dir, "mail", "example.org", user, "new")).catch(() => []);
 }
 
-async function waitUntil(cond: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
