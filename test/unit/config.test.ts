@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { loadRunConfig } from "../../src/config/index.js";
 import { ConfigError } from "../../src/errors.js";
@@ -32,6 +33,7 @@ test("defaults, derived user domain, and the secret from the environment", () =>
     secret: "x",
     stateDir: "/var/vmail/.xmpp-maildir",
     maxStanzaBytes: 1_048_576,
+    chat: { history: false, groupchat: false, folder: "Chats", keywords: false, maxAttachmentBytes: 262_144 },
     logLevel: "info",
   });
 });
@@ -94,4 +96,17 @@ test("the CLI refuses unknown flags with exit 2 and lists every command in --hel
   const help = spawnSync(process.execPath, [cli, "--help"], { encoding: "utf8" });
   assert.equal(help.status, 0);
   assert.match(help.stdout, /^\s+run \[options\]/m);
+});
+
+test("examples/xmpp-maildir.toml is a valid config", () => {
+  const example = fileURLToPath(new URL("../../../examples/xmpp-maildir.toml", import.meta.url));
+  const config = loadRunConfig({
+    flags: {},
+    env: {},
+    configFile: example,
+    readFile: (p) => (p === "/etc/xmpp-maildir/secret" ? "from-file\n" : readFileSync(p, "utf8")),
+  });
+  assert.equal(config.domain, "archive.example.org");
+  assert.equal(config.maildir, "/var/vmail/%d/%n/Maildir");
+  assert.equal(config.secret, "from-file");
 });
