@@ -17,6 +17,8 @@ export const ErrorCodes = {
   MALFORMED: "EMALFORMED",
   /** Replay to XMPP: the connection could not be made, or the server bounced a replayed stanza. */
   REPLAY: "EREPLAY",
+  /** Mail from XMPP to SMTP: the smarthost refused it, or could not be reached after retries. */
+  SMTP: "ESMTP",
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -32,7 +34,10 @@ export type StanzaErrorCondition =
   | "resource-constraint"
   | "internal-server-error"
   | "policy-violation"
-  | "item-not-found";
+  | "item-not-found"
+  | "not-acceptable"
+  | "remote-server-not-found"
+  | "remote-server-timeout";
 
 export class XmppMaildirError extends Error {
   readonly code: ErrorCode;
@@ -90,7 +95,8 @@ export class StorageError extends XmppMaildirError {
 }
 
 /** Disk conditions an admin can fix without losing the message: answer `wait`, never confirm. */
-const TRANSIENT_DISK_ERRORS = new Set(["ENOSPC", "EDQUOT", "EACCES", "EPERM", "EROFS", "EIO", "EMFILE", "ENFILE"]);
+// EAGAIN: a Dovecot dot-lock (subscriptions, dovecot-uidlist) held longer than we wait (src/maildir/lock.ts).
+const TRANSIENT_DISK_ERRORS = new Set(["ENOSPC", "EDQUOT", "EACCES", "EPERM", "EROFS", "EIO", "EMFILE", "ENFILE", "EAGAIN"]);
 
 export class XmppAuthError extends XmppMaildirError {
   constructor(message: string) {
@@ -113,5 +119,22 @@ export class ReplayError extends XmppMaildirError {
   constructor(message: string, condition?: string) {
     super(ErrorCodes.REPLAY, message);
     this.condition = condition;
+  }
+}
+
+/**
+ * The SMTP smarthost did not take a mail a user sent from XMPP. `response` is the server's own
+ * reply line ("550 5.1.1 <bob@example.net>: Recipient address rejected"), shown to the user;
+ * `transient` is true for 4xx replies and connection failures that outlasted our retries.
+ */
+export class SmtpError extends XmppMaildirError {
+  readonly responseCode: number | undefined;
+  readonly response: string;
+  readonly transient: boolean;
+  constructor(response: string, options: { responseCode?: number | undefined; transient: boolean; cause?: unknown }) {
+    super(ErrorCodes.SMTP, `mail not sent: ${response}`, { cause: options.cause });
+    this.response = response;
+    this.responseCode = options.responseCode;
+    this.transient = options.transient;
   }
 }

@@ -6,7 +6,16 @@
 -- What is copied (see docs/protocol.md):
 --   * every message that mod_offline is about to store (type chat, normal or none), reason "offline";
 --   * every normal or typeless message delivered to an online user, reason "normal".
--- Never copied: headlines, errors, groupchat, and anything to or from the component (no loops).
+-- With xmpp_maildir_chat_history = true (run the component with --chat-history; docs/chat-history.md):
+--   * every chat delivered live to a local user, reason "chat";
+--   * every chat a local user sends (to anyone), reason "sent", including receipts, markers and
+--     retractions without a body, which flag or annotate the archived original.
+-- With xmpp_maildir_groupchat = true (component --groupchat):
+--   * every groupchat message a room delivers to a local occupant, once per user however many
+--     resources are joined, reason "groupchat" (own messages are archived from the room's echo).
+-- Never copied: headlines, errors, anything to or from the component (no loops), carbons and
+-- archive results (the user's own server talking to them), and chat-history copies of messages
+-- that ask not to be stored (XEP-0334 <no-store/>, <no-permanent-store/>).
 -- Nothing here changes delivery: mod_offline still stores, and online users still receive.
 --
 -- Delivery to the component is at-least-once. Each copy is written to Prosody's storage (the
@@ -42,6 +51,10 @@ local window = module:get_option_number("xmpp_maildir_window", 64);
 -- Backoff after a `wait` error or an unreachable component: doubling, capped.
 local retry_min = module:get_option_number("xmpp_maildir_retry_min", 1);
 local retry_max = module:get_option_number("xmpp_maildir_retry_max", 60);
+-- Chat history: the module cannot know how the component is configured, so it is told here too.
+-- If only the module has it on, the component confirms these copies without storing them.
+local chat_history = module:get_option_boolean("xmpp_maildir_chat_history", false);
+local groupchat = module:get_option_boolean("xmpp_maildir_groupchat", false);
 
 -- One entry per unconfirmed copy, keyed by the copy id: { seq = n, reason = "...", copy = <preserialized iq> }.
 local outbox = module:open_store("xmpp_maildir_outbox");
@@ -165,6 +178,34 @@ local function is_normal(stanza)
 	return t == nil or t == "normal";
 end
 
+local xmlns_hints = "urn:xmpp:hints";
+local xmlns_carbons = "urn:xmpp:carbons:2";
+local xmlns_receipts = "urn:xmpp:receipts";
+local xmlns_markers = "urn:xmpp:chat-markers:0";
+
+-- Anything a chat archive should keep: a body, or a retraction (XEP-0424, current and 0.x forms);
+-- and, for what the user sends, a receipt (XEP-0184) or marker (XEP-0333), which flag the original.
+-- Chat states alone (typing notifications) are the bulk of bodiless chat traffic and never copied.
+local function worth_archiving(stanza, sent)
+	if stanza:get_child("body") then return true; end
+	if stanza:get_child("retract", "urn:xmpp:message-retract:1") or stanza:get_child("apply-to", "urn:xmpp:fasten:0") then return true; end
+	if sent then
+		return stanza:get_child("received", xmlns_receipts) ~= nil or stanza:get_child("displayed", xmlns_markers) ~= nil
+			or stanza:get_child("acknowledged", xmlns_markers) ~= nil or stanza:get_child("received", xmlns_markers) ~= nil;
+	end
+	return false;
+end
+
+-- Not for a chat archive: the sender asked (XEP-0334 §4), or it is the user's own server relaying
+-- their own traffic (carbons, XEP-0280; archive results, XEP-0313), which is copied where it happens.
+local function chat_copyable(stanza)
+	if stanza:get_child("no-store", xmlns_hints) or stanza:get_child("no-permanent-store", xmlns_hints) then return false; end
+	if stanza:get_child("sent", xmlns_carbons) or stanza:get_child("received", xmlns_carbons) then return false; end
+	if stanza.attr.from and stanza.attr.to and jid_bare(stanza.attr.from) == jid_bare(stanza.attr.to) then return false; end
+	if jid_host(stanza.attr.to) == component or jid_host(stanza.attr.from) == component then return false; end
+	return true;
+end
+
 local function send_copy(stanza, reason)
 	-- Clone before anything downstream (mod_offline, carbons) touches the stanza, and state the
 	-- namespace: XEP-0297 requires the forwarded stanza to carry it.
@@ -230,19 +271,61 @@ end
 
 module:hook("message/bare", function (event)
 	local stanza = event.stanza;
-	if is_normal(stanza) and is_copyable(stanza) and stanza.attr.to and online(stanza.attr.to) then
+	local to = stanza.attr.to;
+	if not (to and online(to)) then return; end
+	if is_normal(stanza) and is_copyable(stanza) then
 		send_copy(stanza, "normal");
+	elseif chat_history and stanza.attr.type == "chat" and chat_copyable(stanza) and worth_archiving(stanza, false) then
+		send_copy(stanza, "chat");
 	end
 end, 10);
 
+-- One copy per room message and user: a user with two joined resources receives each message
+-- twice. Remembered briefly, by user, room and the message's ids; bounded.
+local recent_groupchat, recent_order, recent_max = {}, {}, 1000;
+local function first_groupchat_delivery(stanza)
+	local stanza_id = stanza:get_child("stanza-id", "urn:xmpp:sid:0");
+	local key = table.concat({ jid_bare(stanza.attr.to), stanza.attr.from or "", stanza.attr.id or "",
+		stanza_id and stanza_id.attr.id or "", stanza:get_child_text("body") or "" }, "\0");
+	if recent_groupchat[key] then return false; end
+	recent_groupchat[key] = true;
+	recent_order[#recent_order + 1] = key;
+	if #recent_order > recent_max then
+		recent_groupchat[table.remove(recent_order, 1)] = nil;
+	end
+	return true;
+end
+
 module:hook("message/full", function (event)
 	local stanza = event.stanza;
-	if not (is_normal(stanza) and is_copyable(stanza)) then return; end
 	local to = stanza.attr.to;
-	if full_sessions[to] or online(jid_bare(to)) then
+	local live = full_sessions[to] or online(jid_bare(to));
+	if not live then return; end
+	local t = stanza.attr.type;
+	if is_normal(stanza) and is_copyable(stanza) then
 		send_copy(stanza, "normal");
+	elseif t == "chat" and chat_history and chat_copyable(stanza) and worth_archiving(stanza, false) then
+		send_copy(stanza, "chat");
+	elseif t == "groupchat" and groupchat and full_sessions[to] and stanza:get_child("body")
+		and chat_copyable(stanza) and first_groupchat_delivery(stanza) then
+		-- XEP-0045 §7.4: the room sends each message from room@service/nick to every occupant's
+		-- full JID; this is the copy for this (local) occupant.
+		send_copy(stanza, "groupchat");
 	end
 end, 10);
+
+-- What a local user sends, seen before routing (Prosody fires pre-message/* for c2s stanzas on
+-- the sender's host). Low priority: a blocking handler (mod_blocklist, privacy) that stops the
+-- message runs first, and then nothing is copied.
+local function outgoing(event)
+	local origin, stanza = event.origin, event.stanza;
+	if not chat_history or origin.type ~= "c2s" or stanza.attr.type ~= "chat" or event.to_self then return; end
+	if not stanza.attr.to then return; end
+	if not (chat_copyable(stanza) and worth_archiving(stanza, true)) then return; end
+	send_copy(stanza, "sent");
+end
+module:hook("pre-message/bare", outgoing, -1);
+module:hook("pre-message/full", outgoing, -1);
 
 -- The component host's events tell us when the component (re)connects or goes away.
 local function watch_component_host()
@@ -282,4 +365,5 @@ load_outbox();
 -- backoff takes over from there.
 module:add_timer(1, function () pump(); end);
 
-module:log("info", "Copying offline and normal messages to %s", component);
+module:log("info", "Copying offline and normal messages%s%s to %s",
+	chat_history and ", chats (received and sent)" or "", groupchat and ", group chat" or "", component);

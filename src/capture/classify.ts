@@ -5,6 +5,7 @@ import { RefusedError } from "../errors.js";
 import { type Jid, parseJid } from "../jid.js";
 import { NS_CLIENT, NS_COPY, NS_FORWARD } from "./namespaces.js";
 import { delayStamp, recordFromMessage, requireJid } from "./parse-message.js";
+import { placementFor } from "./placement.js";
 import type { CaptureReason, CaptureResult } from "./record.js";
 
 export interface CaptureContext {
@@ -15,9 +16,16 @@ export interface CaptureContext {
   readonly now: Date;
   /** Larger stanzas are refused with policy-violation. */
   readonly maxStanzaBytes: number;
+  /** Chat history settings; absent means off (docs/chat-history.md). */
+  readonly chat?: {
+    readonly history: boolean;
+    readonly groupchat: boolean;
+    readonly folder: string;
+    readonly keywords: boolean;
+  };
 }
 
-const COPY_REASONS: ReadonlySet<string> = new Set<CaptureReason>(["offline", "normal"]);
+const COPY_REASONS: ReadonlySet<string> = new Set<CaptureReason>(["offline", "normal", "chat", "sent", "groupchat"]);
 
 /**
  * A copy from the server module: <iq type='set'><copy xmlns=NS_COPY reason='offline|normal'>
@@ -41,20 +49,44 @@ export function captureCopy(iq: Element, ctx: CaptureContext): CaptureResult {
   const forwarded = onlyChild(copy, "forwarded", NS_FORWARD, "copy");
   // XEP-0297 §3: the forwarded stanza keeps its own namespace, which must be stated on it.
   const message = onlyChild(forwarded, "message", NS_CLIENT, "forwarded");
-  const to = requireJid(message.attrs.to, "to");
-  if (!to.local || to.domain !== ctx.userDomain) {
-    throw new RefusedError(`copy for '${message.attrs.to}' refused: not a user of ${ctx.userDomain}`, {
+  const copyReason = reason as CaptureReason;
+  // A server module may copy chats while this component does not keep them: confirm, store nothing.
+  if ((copyReason === "chat" || copyReason === "sent") && !ctx.chat?.history) return { kind: "skip", reason: "chat history is off" };
+  if (copyReason === "groupchat" && !ctx.chat?.groupchat) return { kind: "skip", reason: "group chat archiving is off" };
+  // A copy of what a local user sent goes into the sender's mailbox; every other copy into the
+  // recipient's. Either way the owner must be a user of this server.
+  const sent = copyReason === "sent";
+  const ownerAttr = sent ? "from" : "to";
+  const ownerJid = requireJid(message.attrs[ownerAttr], ownerAttr);
+  if (!ownerJid.local || ownerJid.domain !== ctx.userDomain) {
+    throw new RefusedError(`copy for '${message.attrs[ownerAttr]}' refused: not a user of ${ctx.userDomain}`, {
       type: "cancel",
       condition: "not-allowed",
     });
   }
-  return recordFromMessage({
+  const type = message.attrs.type ?? "normal";
+  if (copyReason === "groupchat" && type !== "groupchat") throw badRequest(`a groupchat copy holds a message of type '${type}'`);
+  // A room reflects each message to every occupant, the sender included (XEP-0045 §7.4), so a
+  // user's own room messages are archived from the reflection, not from the sent copy.
+  if (sent && type === "groupchat") return { kind: "skip", reason: "own groupchat message (archived from the room's reflection)" };
+  const result = recordFromMessage({
     message,
-    owner: bareOf(to),
-    reason: reason as CaptureReason,
+    owner: bareOf(ownerJid),
+    reason: copyReason,
     fallbackTime: delayStamp(forwarded) ?? ctx.now,
     maxBytes: ctx.maxStanzaBytes,
+    direction: sent ? "out" : "in",
+    allowGroupchat: copyReason === "groupchat",
   });
+  if (result.kind !== "archive") return result;
+  const { record } = result;
+  if (sent && record.type !== "chat") return { kind: "skip", reason: `sent ${record.type} messages are not archived` };
+  const room = record.type === "groupchat" ? bareOf(record.from) : undefined;
+  return { kind: "archive", record: { ...record, placement: placementFor({ reason: copyReason, type: record.type, room, userDomain: ctx.userDomain }, placementSettings(ctx)) } };
+}
+
+function placementSettings(ctx: CaptureContext) {
+  return { chatsFolder: ctx.chat?.folder ?? "Chats", keywords: ctx.chat?.keywords ?? false };
 }
 
 /** A message addressed to user@<component domain>: archived into user@<user domain>. */
@@ -80,13 +112,16 @@ export function captureDirect(message: Element, ctx: CaptureContext): CaptureRes
       condition: "not-allowed",
     });
   }
-  return recordFromMessage({
+  const result = recordFromMessage({
     message,
     owner: { local: to.local, domain: ctx.userDomain, resource: "" },
     reason: "direct",
     fallbackTime: ctx.now,
     maxBytes: ctx.maxStanzaBytes,
   });
+  if (result.kind !== "archive") return result;
+  const placement = placementFor({ reason: "direct", type: result.record.type, userDomain: ctx.userDomain }, placementSettings(ctx));
+  return { kind: "archive", record: { ...result.record, placement } };
 }
 
 function isServer(jid: Jid, ctx: CaptureContext): boolean {

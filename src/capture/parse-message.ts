@@ -3,7 +3,9 @@ import xml, { type Element } from "@xmpp/xml";
 import { BadAddressError, RefusedError } from "../errors.js";
 import { type Jid, parseJid } from "../jid.js";
 import { NS_CLIENT, NS_DELAY, NS_SID } from "./namespaces.js";
-import type { ArchiveRecord, CaptureReason, CaptureResult, MessageIds } from "./record.js";
+import { readChatFacts } from "./chat.js";
+import { INBOX, type ArchiveRecord, type CaptureReason, type CaptureResult, type MessageIds } from "./record.js";
+import { MARK_KEYWORDS } from "./placement.js";
 
 export interface MessageFacts {
   readonly message: Element;
@@ -12,23 +14,39 @@ export interface MessageFacts {
   /** The time to use when the message has no XEP-0203 delay of its own. */
   readonly fallbackTime: Date;
   readonly maxBytes: number;
+  /** "out" when the owner sent the message (a `sent` copy). Default "in". */
+  readonly direction?: "in" | "out";
+  /** Archive type=groupchat too (a `groupchat` copy with --groupchat). Default false. */
+  readonly allowGroupchat?: boolean;
 }
 
 /** Turns a validated message into a record, or a skip when there is nothing to archive. */
 export function recordFromMessage(facts: MessageFacts): CaptureResult {
   const { message, owner, reason } = facts;
   const type = message.attrs.type ?? "normal";
-  if (type !== "chat" && type !== "normal") {
+  if (type !== "chat" && type !== "normal" && !(type === "groupchat" && facts.allowGroupchat)) {
     throw new RefusedError(`message of type '${type}' is not archived`, { type: "cancel", condition: "bad-request" });
   }
   const from = requireJid(message.attrs.from, "from");
   const to = requireJid(message.attrs.to, "to");
-  const bodyEl = message.getChild("body");
-  // RFC 6121 §5.2.3: without a body there is no human-readable content (chat states, receipts).
-  if (!bodyEl) return { kind: "skip", reason: "no body" };
-
+  const direction = facts.direction ?? "in";
   if (nestingDepth(message) > MAX_NESTING) {
     throw new RefusedError(`message nested deeper than ${MAX_NESTING} elements`, { type: "modify", condition: "policy-violation" });
+  }
+  const chat = readChatFacts(message);
+  const bodyEl = message.getChild("body");
+  if (!bodyEl && !chat.retracts) {
+    // A receipt or marker the owner sent flags the original in the owner's archive (XEP-0184,
+    // XEP-0333); one the owner received says something about the peer's archive, not ours.
+    if (chat.marker && direction === "out" && type !== "groupchat") {
+      const seen = chat.marker.kind === "displayed";
+      return {
+        kind: "mark",
+        mark: { owner, peer: bareJid(to), id: chat.marker.id, seen, keywords: seen ? [] : [MARK_KEYWORDS.mdnSent] },
+      };
+    }
+    // RFC 6121 §5.2.3: without a body there is no human-readable content (chat states, receipts).
+    return { kind: "skip", reason: chat.marker ? "marker for a message the owner sent" : "no body" };
   }
   const xmlText = standaloneXml(message);
   const size = Buffer.byteLength(xmlText);
@@ -40,13 +58,16 @@ export function recordFromMessage(facts: MessageFacts): CaptureResult {
     from,
     to,
     type,
-    body: bodyEl.text(),
+    direction,
+    body: bodyEl?.text() ?? "",
     subject: message.getChild("subject")?.text(),
     thread: message.getChild("thread")?.text(),
     ids: readIds(message),
     time: delayStamp(message) ?? facts.fallbackTime,
     xml: xmlText,
     reason,
+    chat,
+    placement: INBOX,
   };
   return { kind: "archive", record };
 }
@@ -68,6 +89,10 @@ function nestingDepth(root: Element): number {
     for (const child of el.children) if (typeof child !== "string") stack.push([child, depth + 1]);
   }
   return max;
+}
+
+function bareJid(jid: Jid): Jid {
+  return { local: jid.local, domain: jid.domain, resource: "" };
 }
 
 export function requireJid(value: string | undefined, attr: string): Jid {

@@ -1,10 +1,25 @@
 import type { Jid } from "../jid.js";
+import type { ChatFacts } from "./chat.js";
 
 /**
- * Why a message is archived: stored offline, a `normal` message, or sent to user@component; or,
- * for `xmpp-maildir replay --to-maildir` and `import`, taken from an existing archive or history.
+ * Why a message is archived: stored offline, a `normal` message, or sent to user@component; with
+ * chat history (docs/chat-history.md), a chat delivered live (`chat`), one a local user sent
+ * (`sent`), or a room message to a local occupant (`groupchat`); or, for `xmpp-maildir replay
+ * --to-maildir` and `import`, taken from an existing archive or history.
  */
-export type CaptureReason = "offline" | "normal" | "direct" | "replay" | "import";
+export type CaptureReason = "offline" | "normal" | "direct" | "chat" | "sent" | "groupchat" | "replay" | "import";
+
+/** Where a message goes and how it is flagged. Capture decides; maildir/ only carries it out. */
+export interface Placement {
+  /** IMAP folder path below INBOX's level, e.g. ["Chats"] or ["Chats", "room"]; [] is INBOX. */
+  readonly folder: readonly string[];
+  /** Delivered as read (RFC 3501 \Seen: the Maildir "S" flag). */
+  readonly seen: boolean;
+  /** IMAP keywords (RFC 3501 §2.3.2), such as $XMPP. */
+  readonly keywords: readonly string[];
+}
+
+export const INBOX: Placement = { folder: [], seen: false, keywords: [] };
 
 /**
  * One message to archive, as plain data. This is the only thing capture/ hands to mail/ and the
@@ -16,7 +31,9 @@ export interface ArchiveRecord {
   /** The original sender and recipient, with resources where the stanza had them. */
   readonly from: Jid;
   readonly to: Jid;
-  readonly type: "chat" | "normal";
+  readonly type: "chat" | "normal" | "groupchat";
+  /** "out" when the owner sent it (reason `sent`), else "in". */
+  readonly direction: "in" | "out";
   readonly body: string;
   readonly subject: string | undefined;
   readonly thread: string | undefined;
@@ -26,6 +43,9 @@ export interface ArchiveRecord {
   /** The original stanza as a standalone XML document, namespace included. */
   readonly xml: string;
   readonly reason: CaptureReason;
+  /** Corrections, retractions, links, HTML and embedded data. */
+  readonly chat: ChatFacts;
+  readonly placement: Placement;
 }
 
 export interface MessageIds {
@@ -37,8 +57,23 @@ export interface MessageIds {
   readonly id: string | undefined;
 }
 
+/**
+ * A receipt (XEP-0184) or a displayed marker (XEP-0333) the owner sent: no mail, but the original
+ * in the owner's archive gets a flag.
+ */
+export interface MarkRecord {
+  readonly owner: Jid;
+  /** Who sent the original (bare): the marker's recipient. */
+  readonly peer: Jid;
+  /** The id the marker refers to. */
+  readonly id: string;
+  readonly seen: boolean;
+  readonly keywords: readonly string[];
+}
+
 /** What capture decided for one inbound stanza. */
 export type CaptureResult =
   | { readonly kind: "archive"; readonly record: ArchiveRecord }
+  | { readonly kind: "mark"; readonly mark: MarkRecord }
   /** Nothing to store and nothing to complain about (chat states, receipts, errors, headlines). */
   | { readonly kind: "skip"; readonly reason: string };

@@ -13,11 +13,11 @@ export function buildProgram(version: string): Command {
     .showHelpAfterError("(run with --help for usage)");
 
   addRunOptions(program.command("run").description("connect to the XMPP server as a component (XEP-0114) and archive messages")).action(
-    (opts: Record<string, string | undefined>) => runCommand(readRunFlags(opts)),
+    (opts: Record<string, string | boolean | undefined>) => runCommand(readRunFlags(opts)),
   );
   addRunOptions(
     program.command("check").description("check a setup: the config, the Maildir root and state dir, the component port and handshake"),
-  ).action((opts: Record<string, string | undefined>) => checkCommand(readRunFlags(opts)));
+  ).action((opts: Record<string, string | boolean | undefined>) => checkCommand(readRunFlags(opts)));
   registerReplay(program);
   registerImport(program);
   return program;
@@ -29,7 +29,9 @@ function addRunOptions(command: Command): Command {
   for (const spec of RUN_OPTIONS) {
     const defaultText = "default" in spec ? ` (default: ${spec.default})` : "required" in spec && spec.required ? " (required)" : "";
     // No commander defaults: the config loader applies them, after the file and the environment.
-    command.addOption(new Option(`--${spec.name} <${spec.valueName}>`, `${spec.description}${defaultText}`));
+    // A boolean is a bare switch on the command line; env and TOML say true or false.
+    const flag = spec.kind === "boolean" ? `--${spec.name}` : `--${spec.name} <${spec.valueName}>`;
+    command.addOption(new Option(flag, `${spec.description}${defaultText}`));
   }
   return command.addHelpText(
     "after",
@@ -38,10 +40,13 @@ function addRunOptions(command: Command): Command {
   );
 }
 
-function readRunFlags(opts: Record<string, string | undefined>): { flags: Record<string, string | undefined>; configFile: string | undefined } {
+function readRunFlags(opts: Record<string, string | boolean | undefined>): { flags: Record<string, string | undefined>; configFile: string | undefined } {
   const flags: Record<string, string | undefined> = {};
-  for (const spec of RUN_OPTIONS) flags[spec.name] = opts[camel(spec.name)];
-  return { flags, configFile: opts.config };
+  for (const spec of RUN_OPTIONS) {
+    const value = opts[camel(spec.name)];
+    flags[spec.name] = typeof value === "boolean" ? String(value) : value;
+  }
+  return { flags, configFile: typeof opts.config === "string" ? opts.config : undefined };
 }
 
 function camel(name: string): string {

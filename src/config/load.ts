@@ -58,6 +58,14 @@ export function loadRunConfig(sources: ConfigSources): RunConfig {
     secret,
     stateDir: (values.stateDir as string | undefined) ?? path.join(templateRoot(maildir), ".xmpp-maildir"),
     maxStanzaBytes: values.maxStanzaBytes as number,
+    chat: {
+      history: values.chatHistory as boolean,
+      groupchat: values.groupchat as boolean,
+      folder: values.chatsFolder as string,
+      // Keywords come with chat history unless set either way: clients and Sieve filter on them.
+      keywords: (values.keywords as boolean | undefined) ?? (values.chatHistory as boolean),
+      maxAttachmentBytes: values.maxAttachmentBytes as number,
+    },
     logLevel: values.logLevel as LogLevel,
   };
 }
@@ -97,6 +105,9 @@ export function checkEnv(env: Readonly<Record<string, string | undefined>>, know
   }
 }
 
+// eslint-disable-next-line no-control-regex
+const FOLDER = /^(?!~)[^./\u0000-\u001f\u007f]{1,100}$/u;
+
 const DOMAIN = /^(?=.{1,253}$)[\p{L}\p{N}]([\p{L}\p{N}-]{0,61}[\p{L}\p{N}])?(\.[\p{L}\p{N}]([\p{L}\p{N}-]{0,61}[\p{L}\p{N}])?)*$/u;
 
 export function convert(spec: OptionSpec, raw: Raw): unknown {
@@ -125,6 +136,20 @@ export function convert(spec: OptionSpec, raw: Raw): unknown {
       if (!Number.isSafeInteger(n) || n < 1024) fail("must be a whole number of bytes, at least 1024");
       return n;
     }
+    case "boolean": {
+      if (typeof text === "boolean") return text;
+      const word = typeof text === "string" ? text.toLowerCase() : "";
+      if (["true", "yes", "on", "1"].includes(word)) return true;
+      if (["false", "no", "off", "0"].includes(word)) return false;
+      return fail("must be true or false");
+    }
+    case "folder":
+      // One IMAP folder name, without the hierarchy separator: it becomes the Maildir++ directory
+      // .<name> (https://doc.dovecot.org/2.3/admin_manual/mailbox_formats/maildir/#directory-structure).
+      if (typeof text !== "string" || !FOLDER.test(text) || text.toUpperCase() === "INBOX") {
+        fail("must be a folder name without '.', '/', '~' at the start, or control characters, and not INBOX");
+      }
+      return text;
     case "dir":
       if (typeof text !== "string" || !path.isAbsolute(text)) fail("must be an absolute path");
       return text;

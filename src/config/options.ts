@@ -4,7 +4,7 @@
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
-export type OptionKind = "host" | "port" | "domain" | "template" | "level" | "file" | "dir" | "bytes";
+export type OptionKind = "host" | "port" | "domain" | "template" | "level" | "file" | "dir" | "bytes" | "boolean" | "folder";
 
 export interface OptionSpec {
   /** Property of Config. */
@@ -15,7 +15,7 @@ export interface OptionSpec {
   readonly description: string;
   readonly valueName: string;
   readonly required?: boolean;
-  readonly default?: string | number;
+  readonly default?: string | number | boolean;
 }
 
 export const RUN_OPTIONS = [
@@ -35,6 +35,16 @@ export const RUN_OPTIONS = [
     description: "where the dedupe journal lives (default: .xmpp-maildir in the Maildir root)" },
   { key: "maxStanzaBytes", name: "max-stanza-bytes", kind: "bytes", valueName: "bytes", default: 1_048_576,
     description: "larger messages are refused with policy-violation" },
+  { key: "chatHistory", name: "chat-history", kind: "boolean", valueName: "", default: false,
+    description: "archive one-to-one chats sent and received by local users into the chats folder (docs/chat-history.md)" },
+  { key: "groupchat", name: "groupchat", kind: "boolean", valueName: "", default: false,
+    description: "archive group chat (MUC) messages to and from local users into a folder per room under the chats folder" },
+  { key: "chatsFolder", name: "chats-folder", kind: "folder", valueName: "name", default: "Chats",
+    description: "the IMAP folder for chat history (Maildir++ .<name>)" },
+  { key: "keywords", name: "keywords", kind: "boolean", valueName: "",
+    description: "set the IMAP keywords $XMPP, $XMPPChat, $XMPPNormal, $XMPPOffline (default: on with --chat-history)" },
+  { key: "maxAttachmentBytes", name: "max-attachment-bytes", kind: "bytes", valueName: "bytes", default: 262_144,
+    description: "XEP-0231 and data: content up to this size becomes a MIME attachment (with --chat-history)" },
   { key: "logLevel", name: "log-level", kind: "level", valueName: "level", default: "info",
     description: `log level: ${LOG_LEVELS.join(", ")}` },
 ] as const satisfies readonly OptionSpec[];
@@ -56,5 +66,20 @@ export interface RunConfig {
   readonly secret: string;
   readonly stateDir: string;
   readonly maxStanzaBytes: number;
+  /** Chat history settings (docs/chat-history.md). Absent means all off, as before chat history existed. */
+  readonly chat?: ChatSettings;
   readonly logLevel: LogLevel;
+}
+
+export interface ChatSettings {
+  /** --chat-history: one-to-one chats, both directions, into `folder`. */
+  readonly history: boolean;
+  /** --groupchat: MUC messages into `folder`.<room>. */
+  readonly groupchat: boolean;
+  /** --chats-folder: the IMAP name of the chat folder (one level, no separator). */
+  readonly folder: string;
+  /** --keywords: $XMPP and friends on every archived mail. */
+  readonly keywords: boolean;
+  /** --max-attachment-bytes: larger embedded data stays only in the stanza part. */
+  readonly maxAttachmentBytes: number;
 }

@@ -10,7 +10,8 @@
 // A crash before 2 leaves no trace: the copy is stored when it comes again. A crash between 2
 // and 3 leaves a P entry without a file: lookup() checks for the file, finds none, and the copy
 // is stored when it comes again. A crash after 3 leaves a P entry and the file: lookup() finds
-// the file (in new/, or in cur/ where Dovecot moves it) and the copy is not stored twice.
+// the file (in new/, or in cur/ where Dovecot moves it, or where a flagged mail is delivered) and
+// the copy is not stored twice.
 import { mkdir, open, readdir, readFile, rm, stat, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { StorageError } from "../errors.js";
@@ -144,18 +145,29 @@ function apply(entries: Map<string, Entry>, line: string, segment: number): void
   // Anything else (a line torn by a crash mid-write) is ignored: at worst one copy is checked again.
 }
 
-/** Is the mail at `finalPath` (in new/) there, or already moved to cur/ by a reader? */
+/**
+ * Is the mail at `finalPath` there? It was renamed into new/<name>, or into cur/<name>:2,<flags>
+ * when delivered with flags; a reader (Dovecot) moves new/<name> to cur/<name>:2,<flags> and
+ * renames files in cur/ when their flags change (Maildir spec, "info"). The unique name before
+ * the ':' never changes.
+ */
 async function delivered(finalPath: string): Promise<boolean> {
   try {
     await stat(finalPath);
     return true;
   } catch {
-    // Dovecot moves a seen message to cur/<same name>:2,<flags> (Maildir spec, "info").
+    // Moved or renamed by a reader: look for the same unique name.
   }
-  const name = path.basename(finalPath);
-  const cur = path.join(path.dirname(path.dirname(finalPath)), "cur");
+  const name = path.basename(finalPath).split(":")[0]!;
+  const folder = path.dirname(path.dirname(finalPath));
   try {
-    return (await readdir(cur)).some((n) => n === name || n.startsWith(`${name}:`));
+    await stat(path.join(folder, "new", name));
+    return true;
+  } catch {
+    // Not in new/ either.
+  }
+  try {
+    return (await readdir(path.join(folder, "cur"))).some((n) => n === name || n.startsWith(`${name}:`));
   } catch {
     return false;
   }

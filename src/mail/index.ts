@@ -1,3 +1,5 @@
 export { renderMail, subjectOf, headerSafe, XMPP_CONTENT_TYPE, type RenderOptions, type RenderedMail } from "./render.js";
-export { messageIdFor, threadIdFor } from "./message-id.js";
+export { messageIdFor, messageIdOf, threadIdFor } from "./message-id.js";
+export { chatHeaders, dayThreadIdFor, guessRelatedId } from "./chat-headers.js";
+export { RETRACTED_TEXT } from "./rich.js";
 export { parseMail, peekHeaders, headerDate, parseStanzaXml, type ParsedMail } from "./parse.js";

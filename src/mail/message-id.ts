@@ -8,8 +8,12 @@ import type { ArchiveRecord } from "../capture/index.js";
 const HASH_HEX_LENGTH = 32;
 
 export function messageIdFor(record: ArchiveRecord, domain: string): string {
-  const { ids } = record;
-  const sender = bare(record.from);
+  return messageIdOf({ sender: bare(record.from), ids: record.ids, xml: record.xml }, domain);
+}
+
+/** The Message-ID for a sender's (bare JID) message with these ids; `xml` only when it has none. */
+export function messageIdOf(input: { sender: string; ids: ArchiveRecord["ids"]; xml?: string }, domain: string): string {
+  const { ids, sender } = input;
   // XEP-0359 §3: origin-id is unique per sender, stanza-id per the assigning entity ('by').
   // Where neither exists, the id attribute is only unique per sender, and without even that
   // the stanza's own bytes are the only stable thing left.
@@ -19,8 +23,13 @@ export function messageIdFor(record: ArchiveRecord, domain: string): string {
       ? `stanza-id\0${ids.stanzaId.by}\0${ids.stanzaId.id}`
       : ids.id
         ? `id\0${sender}\0${ids.id}`
-        : `xml\0${record.xml}`;
+        : `xml\0${input.xml ?? ""}`;
   return `<${hash(key)}@${domain}>`;
+}
+
+/** The same 128-bit digest, for other synthetic ids (conversation roots). */
+export function hashId(key: string): string {
+  return hash(key);
 }
 
 /** A synthetic Message-ID that every message of one <thread/> references (RFC 5322 §3.6.4). */

@@ -5,7 +5,12 @@
 import MailComposer from "nodemailer/lib/mail-composer/index.js";
 import { bare, full, type Jid } from "../jid.js";
 import type { ArchiveRecord } from "../capture/index.js";
+import { chatHeaders } from "./chat-headers.js";
 import { messageIdFor, threadIdFor } from "./message-id.js";
+import { richParts } from "./rich.js";
+import { headerSafe } from "./safe.js";
+
+export { headerSafe };
 
 export const XMPP_CONTENT_TYPE = "application/xmpp+xml; charset=utf-8";
 
@@ -15,6 +20,13 @@ const SUBJECT_FROM_BODY_MAX = 60;
 export interface RenderOptions {
   /** Right-hand side of generated Message-IDs: the component domain. */
   readonly domain: string;
+  /**
+   * With chat history (docs/chat-history.md): chat-over-email headers and conversation threads on
+   * chats, and rich content (HTML, links, attachments) on every mail. Absent: the mail as before.
+   */
+  readonly chat?: { readonly maxAttachmentBytes: number };
+  /** The Message-ID of the message a correction or retraction refers to, when the archive has it. */
+  readonly related?: string | undefined;
 }
 
 export interface RenderedMail {
@@ -24,25 +36,38 @@ export interface RenderedMail {
 
 export async function renderMail(record: ArchiveRecord, options: RenderOptions): Promise<RenderedMail> {
   const messageId = messageIdFor(record, options.domain);
+  const chat = options.chat && record.type !== "normal" ? chatHeaders(record, options) : undefined;
   const threadId = record.thread ? threadIdFor(record.thread, options.domain) : undefined;
+  const threading = chat
+    ? { ...(chat.inReplyTo ? { inReplyTo: chat.inReplyTo } : {}), references: chat.references }
+    : threadId ? { inReplyTo: threadId, references: [threadId] } : {};
+  const rich = options.chat ? richParts(record, options.chat) : undefined;
+  const text = rich?.text ?? record.body;
   const composer = new MailComposer({
-    from: address(record.from),
+    from: address(record.from, record.type === "groupchat"),
     to: address(record.to),
-    subject: subjectOf(record),
+    subject: subjectOf(rich ? { ...record, body: text } : record),
     date: record.time,
     messageId,
-    ...(threadId ? { inReplyTo: threadId, references: [threadId] } : {}),
+    ...threading,
     headers: {
       "X-XMPP-Type": record.type,
       "X-XMPP-From": headerSafe(full(record.from)),
       // RFC 7259: the sender's XMPP address, which mail clients may offer to chat with.
       "Jabber-ID": headerSafe(bare(record.from)),
+      // The stanza's own id: receipts and markers refer to it (XEP-0184 §4), so the flag index
+      // can find this mail again by reading headers only.
+      ...(options.chat && record.ids.id ? { "X-XMPP-ID": headerSafe(record.ids.id) } : {}),
+      ...chat?.headers,
     },
     // MailComposer drops a text part whose content is "" (it tests truthiness), which would turn
     // the mail into a lone application/xmpp+xml attachment. An empty Buffer keeps the part.
-    text: record.body === "" ? Buffer.alloc(0) : record.body,
+    text: text === "" ? Buffer.alloc(0) : text,
     // Quoted-printable keeps mostly-ASCII chat text readable in the raw file and in grep.
     textEncoding: "quoted-printable",
+    // RFC 2046 §5.1.4: alternatives go from plainest to richest; the stanza part stays last so
+    // replay finds it where it always was, and clients that cannot show it pick the HTML.
+    ...(rich?.html ? { html: rich.html } : {}),
     alternatives: [
       {
         contentType: XMPP_CONTENT_TYPE,
@@ -50,6 +75,9 @@ export async function renderMail(record: ArchiveRecord, options: RenderOptions):
         contentTransferEncoding: "quoted-printable",
       },
     ],
+    ...(rich && rich.attachments.length > 0
+      ? { attachments: rich.attachments.map((a) => ({ cid: a.cid, contentType: a.contentType, content: a.content, filename: a.filename })) }
+      : {}),
   });
   const bytes = await build(composer);
   return { messageId, bytes };
@@ -69,19 +97,13 @@ export function subjectOf(record: ArchiveRecord): string {
   return firstLine.length > SUBJECT_FROM_BODY_MAX ? `${[...firstLine].slice(0, SUBJECT_FROM_BODY_MAX).join("")}…` : firstLine;
 }
 
-// Controls (CR, LF, NUL, …) would end or corrupt a header line; turn any run of them into a space.
-// eslint-disable-next-line no-control-regex
-const CONTROLS = /[\u0000-\u001f\u007f]+/g;
-
-export function headerSafe(value: string): string {
-  return value.replace(CONTROLS, " ").trim();
-}
-
 /**
  * A JID as a mail address. A server JID (no local part) is not an address, so it becomes
  * postmaster@domain (RFC 5321 §4.5.1) with the JID as the display name.
  */
-function address(jid: Jid): { name: string; address: string } {
+function address(jid: Jid, occupant = false): { name: string; address: string } {
+  // XEP-0045 §7.4: a room message comes from room@service/nick; the nick is who said it.
+  if (occupant && jid.local) return { name: headerSafe(jid.resource), address: headerSafe(`${jid.local}@${jid.domain}`) };
   return jid.local
     ? { name: "", address: headerSafe(`${jid.local}@${jid.domain}`) }
     : { name: headerSafe(jid.domain), address: `postmaster@${headerSafe(jid.domain)}` };

@@ -3,9 +3,15 @@
 // A reader (Dovecot) only ever looks at new/ and cur/, and rename(2) is atomic within one file
 // system, so it never sees a half-written message; after a crash a partial file can only be
 // left in tmp/, which readers ignore and Dovecot cleans up after 36 hours.
+// A message delivered with flags (Seen, keywords) goes to cur/<name>:2,<flags> instead of new/:
+// new/ is for messages no reader has seen, whose names carry no info (Maildir spec), and cur/ with
+// an info suffix is where Dovecot itself saves a flagged message (checked: IMAP APPEND with
+// \Seen $XMPP lands in cur/…:2,Sa). The tmp/ → fsync → rename guarantee is the same.
 import { mkdir, open, rename, unlink } from "node:fs/promises";
 import path from "node:path";
 import { StorageError } from "../errors.js";
+import { ensureFolder, folderDir } from "./folders.js";
+import { createKeywordMap, infoSuffix, type KeywordMap } from "./keywords.js";
 import { createNameSource, type NameSource } from "./name.js";
 
 /** Directories 0700 and files 0600: mail is private to the mail user. */
@@ -14,9 +20,15 @@ const FILE_MODE = 0o600;
 const SUBDIRS = ["tmp", "new", "cur"] as const;
 
 export interface Delivered {
-  /** The final path in new/. */
+  /** The final path: in new/, or in cur/ with an info suffix when delivered with flags. */
   readonly path: string;
   readonly size: number;
+  /** The folder's directory (the Maildir itself for INBOX). */
+  readonly folderDir: string;
+  /** The unique name, without the info suffix. */
+  readonly base: string;
+  /** Keywords not set because the folder's 26 keyword letters are all taken. */
+  readonly droppedKeywords: readonly string[];
 }
 
 export interface DeliverOptions {
@@ -27,38 +39,55 @@ export interface DeliverOptions {
    * If it throws, the message is not delivered and tmp/ is cleaned up.
    */
   beforeRename?: (finalPath: string) => Promise<void>;
+  /** A Maildir++ folder path below INBOX (["Chats", "room"]); default INBOX. */
+  folder?: readonly string[];
+  /** Deliver as read (\Seen). */
+  seen?: boolean;
+  /** IMAP keywords, mapped to letters through the folder's dovecot-keywords. */
+  keywords?: readonly string[];
 }
 
 export interface MaildirWriter {
   deliver(maildir: string, message: Buffer, options?: DeliverOptions): Promise<Delivered>;
+  /** The keyword letters this writer uses, shared with flag changes on delivered mail. */
+  readonly keywords?: KeywordMap;
 }
 
 export interface MaildirWriterOptions {
   /** Skip fsync only for throwaway data (benchmarks of the rest of the pipeline). Default true. */
   fsync?: boolean;
   names?: NameSource;
+  keywords?: KeywordMap;
 }
 
 export function createMaildirWriter(options: MaildirWriterOptions = {}): MaildirWriter {
   const fsync = options.fsync ?? true;
   const names = options.names ?? createNameSource();
-  // Maildirs known to exist, so the common case costs no mkdir. A Maildir removed behind our back
+  const keywordMap = options.keywords ?? createKeywordMap({ fileMode: FILE_MODE });
+  // Folders known to exist, so the common case costs no mkdir. A folder removed behind our back
   // is caught by ENOENT below and created again.
   const created = new Set<string>();
 
-  async function ensure(maildir: string): Promise<void> {
-    if (created.has(maildir)) return;
+  async function ensure(maildir: string, folder: readonly string[]): Promise<string> {
+    const dir = folderDir(maildir, folder);
+    if (created.has(dir)) return dir;
     await mkdir(maildir, { recursive: true, mode: DIR_MODE });
     for (const sub of SUBDIRS) await mkdir(path.join(maildir, sub), { recursive: true, mode: DIR_MODE });
+    await ensureFolder(maildir, folder, { dirMode: DIR_MODE, fileMode: FILE_MODE });
     if (fsync) await syncDir(path.dirname(maildir));
-    created.add(maildir);
+    if (fsync && folder.length > 0) await syncDir(maildir);
+    keywordMap.forget(dir);
+    created.add(dir);
+    return dir;
   }
 
   async function writeOnce(maildir: string, message: Buffer, options: DeliverOptions): Promise<Delivered> {
-    await ensure(maildir);
+    const dir = await ensure(maildir, options.folder ?? []);
+    const { letters, dropped } = await keywordMap.lettersFor(dir, options.keywords ?? []);
+    const info = infoSuffix({ seen: options.seen ?? false, letters });
     const name = names.next(message.length);
-    const tmp = path.join(maildir, "tmp", name);
-    const final = path.join(maildir, "new", name);
+    const tmp = path.join(dir, "tmp", name);
+    const final = info ? path.join(dir, "cur", name + info) : path.join(dir, "new", name);
     // 'wx' = O_CREAT|O_EXCL: never overwrite, even if a name ever repeated.
     const file = await open(tmp, "wx", FILE_MODE);
     try {
@@ -80,17 +109,20 @@ export function createMaildirWriter(options: MaildirWriterOptions = {}): Maildir
     // Without this the rename itself may not survive a power cut, and we would have confirmed
     // a message that is gone.
     if (fsync) await syncDir(path.dirname(final));
-    return { path: final, size: message.length };
+    return { path: final, size: message.length, folderDir: dir, base: name, droppedKeywords: dropped };
   }
 
   return {
+    keywords: keywordMap,
     async deliver(maildir, message, options = {}) {
+      // A folder name that cannot be a Maildir++ folder is refused before any I/O.
+      const dir = folderDir(maildir, options.folder ?? []);
       try {
         return await writeOnce(maildir, message, options);
       } catch (err) {
         if (err instanceof StorageError) throw err;
         const e = err as NodeJS.ErrnoException;
-        if (e.code === "ENOENT" && created.delete(maildir)) {
+        if (e.code === "ENOENT" && created.delete(dir)) {
           try {
             return await writeOnce(maildir, message, options);
           } catch (again) {

@@ -43,7 +43,9 @@ export function loadStanza(message: Element, facts: RecordFacts): Loaded {
   const input = { message, owner, reason: facts.reason, fallbackTime: facts.fallbackTime, maxBytes: REPLAY_MAX_STANZA_BYTES };
   try {
     const result = recordFromMessage(input);
-    return result.kind === "archive" ? { kind: "record", record: result.record } : { kind: "skip", reason: result.reason };
+    if (result.kind === "archive") return { kind: "record", record: result.record };
+    // Replay passes no direction, so capture never turns a stanza into a flag change ("mark") here.
+    return { kind: "skip", reason: result.kind === "skip" ? result.reason : "a receipt or marker" };
   } catch (err) {
     if (err instanceof BadAddressError) throw new MalformedError(facts.location, err.message);
     // Types live capture never archives (groupchat, headline): not an error in an old archive.

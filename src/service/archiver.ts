@@ -7,12 +7,12 @@ import { openJournal, type DedupeJournal } from "../dedupe/index.js";
 import { RefusedError, type XmppAuthError } from "../errors.js";
 import { bare } from "../jid.js";
 import type { Logger } from "../log/index.js";
-import { renderMail } from "../mail/index.js";
 import { compileTemplate, createMaildirWriter, type MaildirWriter } from "../maildir/index.js";
 import { createConnection } from "../xmpp/connection.js";
 import { errorElement, errorSpecFor, messageErrorReply } from "../xmpp/stanza-error.js";
 import { createFailureReporter } from "./report.js";
 import { createLimiter } from "./limiter.js";
+import { createStore } from "./store.js";
 
 /** fsync'd Maildir writes peak at 16–64 in flight on these disks (docs/performance.md). */
 const MAX_ACTIVE_WRITES = 64;
@@ -42,6 +42,7 @@ export function createArchiver(options: ArchiverOptions): Archiver {
   const writer = options.writer ?? createMaildirWriter();
   const limiter = createLimiter({ maxActive: MAX_ACTIVE_WRITES, maxQueued: MAX_QUEUED });
   const failures = createFailureReporter(logger);
+  const store = createStore({ config, logger, writer, resolveMaildir });
   const connection = createConnection({
     host: config.xmppHost,
     port: config.xmppPort,
@@ -61,6 +62,7 @@ export function createArchiver(options: ArchiverOptions): Archiver {
     userDomain: config.userDomain,
     now: new Date(),
     maxStanzaBytes: config.maxStanzaBytes,
+    ...(config.chat ? { chat: config.chat } : {}),
   });
 
   /** Runs capture and stores what it returns. Throws typed errors only. */
@@ -71,23 +73,27 @@ export function createArchiver(options: ArchiverOptions): Archiver {
       logger.debug({ from: stanza.attrs.from, to: stanza.attrs.to, id: stanza.attrs.id, reason: result.reason }, "not archived");
       return;
     }
+    if (result.kind === "mark") {
+      const { mark } = result;
+      const outcome = await store.mark(mark);
+      logger.info({ user: bare(mark.owner), id: stanza.attrs.id, peer: bare(mark.peer), original: mark.id, seen: mark.seen, keywords: mark.keywords, result: outcome }, "marked");
+      return;
+    }
     const { record } = result;
-    const maildir = resolveMaildir(record.owner);
-    const mail = await renderMail(record, { domain: config.domain });
-    const delivered = await writer.deliver(maildir, mail.bytes, dedupeKey && journal ? { beforeRename: (path) => journal!.prepare(dedupeKey, path) } : {});
+    const stored = await store.store(record, dedupeKey && journal ? { beforeRename: (path) => journal!.prepare(dedupeKey, path) } : {});
     if (dedupeKey) journal?.commit(dedupeKey);
     failures.recovered();
     logger.info(
       {
         user: bare(record.owner),
         id: stanza.attrs.id,
-        folder: "INBOX",
-        messageId: mail.messageId,
-        bytes: delivered.size,
+        folder: stored.folder,
+        messageId: stored.messageId,
+        bytes: stored.bytes,
         ms: Math.round((performance.now() - started) * 10) / 10,
         reason: record.reason,
       },
-      "stored",
+      stored.status === "stored" ? "stored" : "duplicate message, already in the archive",
     );
   }
 

@@ -1,0 +1,127 @@
+// Storing what capture decided: a record becomes a mail in its folder with its flags, and a
+// marker becomes a flag change on the original. The message index ties the two together (and
+// keeps a room message that the owner already has from being stored twice).
+import { readdir } from "node:fs/promises";
+import path from "node:path";
+import type { ArchiveRecord, MarkRecord } from "../capture/index.js";
+import type { RunConfig } from "../config/index.js";
+import { StorageError } from "../errors.js";
+import { bare } from "../jid.js";
+import type { Logger } from "../log/index.js";
+import { guessRelatedId, messageIdOf, renderMail } from "../mail/index.js";
+import {
+  addFlags, createKeywordMap, createMessageIndex, encodeMutf7, idKey,
+  type FlagResult, type MaildirResolver, type MaildirWriter,
+} from "../maildir/index.js";
+
+/**
+ * Keys the message index keeps (two per archived chat message, about 250 bytes each: ~25 MB at
+ * most). Markers come seconds to hours after their message, far fewer than this many messages later.
+ */
+const INDEX_MAX_ENTRIES = 100_000;
+/** Newest files per folder read on an owner's first miss after a restart (headers only). */
+const INDEX_SCAN_PER_FOLDER = 2_000;
+
+export interface StoreOutcome {
+  readonly status: "stored" | "duplicate";
+  readonly messageId: string;
+  readonly folder: string;
+  readonly bytes: number;
+}
+
+export interface Store {
+  store(record: ArchiveRecord, options: { beforeRename?: (finalPath: string) => Promise<void> }): Promise<StoreOutcome>;
+  mark(mark: MarkRecord): Promise<FlagResult>;
+}
+
+export function createStore(deps: { config: RunConfig; logger: Logger; writer: MaildirWriter; resolveMaildir: MaildirResolver }): Store {
+  const { config, logger, writer, resolveMaildir } = deps;
+  const chat = config.chat;
+  const chatOn = !!chat && (chat.history || chat.groupchat);
+  const keywordMap = writer.keywords ?? createKeywordMap({ fileMode: 0o600 });
+  const index = createMessageIndex({ maxEntries: INDEX_MAX_ENTRIES, scanPerFolder: INDEX_SCAN_PER_FOLDER });
+  /** Room messages being stored, by owner and Message-ID: a second copy waits for the first. */
+  const storing = new Map<string, Promise<StoreOutcome>>();
+
+  /** INBOX and the chats folder tree: where chats, and so the originals of markers, can be. */
+  async function chatFolderDirs(maildir: string): Promise<string[]> {
+    const prefix = `.${encodeMutf7(chat?.folder ?? "Chats")}`;
+    const names = await readdir(maildir).catch(() => [] as string[]);
+    return [maildir, ...names.filter((n) => n === prefix || n.startsWith(`${prefix}.`)).map((n) => path.join(maildir, n))];
+  }
+
+  async function related(record: ArchiveRecord, maildir: string): Promise<string | undefined> {
+    const target = record.chat.replaces ?? record.chat.retracts;
+    if (!target) return undefined;
+    const sender = bare(record.from);
+    const keys = [idKey(sender, target), guessRelatedId(record, target, config.domain)];
+    return (await index.find(bare(record.owner), keys, () => chatFolderDirs(maildir)))?.messageId;
+  }
+
+  async function write(record: ArchiveRecord, options: { beforeRename?: (finalPath: string) => Promise<void> }): Promise<StoreOutcome> {
+    const owner = bare(record.owner);
+    const maildir = resolveMaildir(record.owner);
+    const mail = await renderMail(record, {
+      domain: config.domain,
+      ...(chatOn ? { chat: { maxAttachmentBytes: chat!.maxAttachmentBytes }, related: await related(record, maildir) } : {}),
+    });
+    const folder = record.placement.folder.join("/") || "INBOX";
+    // A room sends its recent history to every occupant who joins (XEP-0045 §7.2.15): what the
+    // owner already has keeps its Message-ID and is not stored again.
+    if (record.type === "groupchat" && (await index.find(owner, [mail.messageId], () => chatFolderDirs(maildir)))) {
+      return { status: "duplicate", messageId: mail.messageId, folder, bytes: 0 };
+    }
+    const delivered = await writer.deliver(maildir, mail.bytes, {
+      folder: record.placement.folder,
+      seen: record.placement.seen,
+      keywords: record.placement.keywords,
+      ...options,
+    });
+    if (delivered.droppedKeywords.length > 0) {
+      logger.warn({ folder: delivered.folderDir, keywords: delivered.droppedKeywords }, "keywords not set: the folder already uses all 26 keyword letters");
+    }
+    if (chatOn) {
+      const name = path.relative(delivered.folderDir, delivered.path);
+      const keys = [mail.messageId, ...(record.ids.id ? [idKey(bare(record.from), record.ids.id)] : [])];
+      index.remember(owner, keys, { folderDir: delivered.folderDir, base: delivered.base, name, messageId: mail.messageId });
+    }
+    return { status: "stored", messageId: mail.messageId, folder, bytes: delivered.size };
+  }
+
+  return {
+    async store(record, options) {
+      if (record.type !== "groupchat") return write(record, options);
+      const key = `${bare(record.owner)}\0${record.ids.stanzaId?.id ?? ""}\0${record.ids.originId ?? record.ids.id ?? record.xml}`;
+      const running = storing.get(key);
+      if (running) return running.then((r) => ({ ...r, status: "duplicate" as const }));
+      const work = write(record, options);
+      storing.set(key, work);
+      try {
+        return await work;
+      } finally {
+        storing.delete(key);
+      }
+    },
+    async mark(mark) {
+      const owner = bare(mark.owner);
+      const maildir = resolveMaildir(mark.owner);
+      const peer = bare(mark.peer);
+      // XEP-0184 names the original's id attribute; XEP-0333 its id or origin-id (they are the
+      // same for clients that set origin-id). Try every Message-ID such a message may have.
+      const keys = [
+        idKey(peer, mark.id),
+        messageIdOf({ sender: peer, ids: { originId: mark.id, stanzaId: undefined, id: undefined } }, config.domain),
+        messageIdOf({ sender: peer, ids: { originId: undefined, stanzaId: undefined, id: mark.id } }, config.domain),
+      ];
+      const found = await index.find(owner, keys, () => chatFolderDirs(maildir));
+      if (!found) return "missing";
+      try {
+        const { result, name } = await addFlags(keywordMap, found.folderDir, found.base, { seen: mark.seen, keywords: mark.keywords }, found.name);
+        if (name) found.name = name;
+        return result;
+      } catch (err) {
+        throw new StorageError(found.folderDir, err as NodeJS.ErrnoException);
+      }
+    },
+  };
+}
