@@ -5,7 +5,7 @@
 # system-wide services, so this script also keeps the packages from starting those.
 set -eu
 
-PACKAGES="prosody dovecot-imapd dovecot-lmtpd"
+PACKAGES="prosody dovecot-imapd dovecot-lmtpd postfix"
 
 missing=""
 for pkg in $PACKAGES; do

@@ -6,7 +6,7 @@ import { parse as parseToml } from "smol-toml";
 import { ConfigError } from "../errors.js";
 import { compileTemplate, templateRoot } from "../maildir/index.js";
 import {
-  CONFIG_ENV, LOG_LEVELS, RUN_OPTIONS, SECRET_ENV, envName,
+  CONFIG_ENV, LOG_LEVELS, RUN_OPTIONS, SECRET_ENV, WATCH_TRIGGERS, envName,
   type LogLevel, type OptionSpec, type RunConfig,
 } from "./options.js";
 
@@ -67,6 +67,12 @@ export function loadRunConfig(sources: ConfigSources): RunConfig {
       maxAttachmentBytes: values.maxAttachmentBytes as number,
     },
     logLevel: values.logLevel as LogLevel,
+    bridge: {
+      trigger: values.watch === "off" ? undefined : (values.watch as "fs" | "push"),
+      pushPort: values.pushPort as number,
+      imapUrl: ((values.imapUrl as string | undefined) ?? `imap://${userDomain}`).replace(/\/+$/, ""),
+      smtpUrl: values.smtpUrl as string | undefined,
+    },
   };
 }
 
@@ -149,6 +155,24 @@ export function convert(spec: OptionSpec, raw: Raw): unknown {
       if (typeof text !== "string" || !FOLDER.test(text) || text.toUpperCase() === "INBOX") {
         fail("must be a folder name without '.', '/', '~' at the start, or control characters, and not INBOX");
       }
+      return text;
+    case "url": {
+      // --smtp-url (smtp:, smtps:) and --imap-url (imap:). The value may hold a password: the
+      // error shows only the scheme.
+      const scheme = spec.name === "imap-url" ? ["imap:"] : ["smtp:", "smtps:"];
+      let url: URL | undefined;
+      try {
+        url = typeof text === "string" ? new URL(text) : undefined;
+      } catch {
+        url = undefined;
+      }
+      if (!url || !scheme.includes(url.protocol) || !url.hostname) {
+        throw new ConfigError(spec.name, `must be a URL such as ${scheme[0]}//host:port (from ${raw.origin})`);
+      }
+      return text;
+    }
+    case "trigger":
+      if (typeof text !== "string" || !(WATCH_TRIGGERS as readonly string[]).includes(text)) fail(`must be one of ${WATCH_TRIGGERS.join(", ")}`);
       return text;
     case "dir":
       if (typeof text !== "string" || !path.isAbsolute(text)) fail("must be an absolute path");

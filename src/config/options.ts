@@ -4,7 +4,14 @@
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
-export type OptionKind = "host" | "port" | "domain" | "template" | "level" | "file" | "dir" | "bytes" | "boolean" | "folder";
+export type OptionKind = "host" | "port" | "domain" | "template" | "level" | "file" | "dir" | "bytes" | "boolean" | "folder" | "url" | "trigger";
+
+/** --watch: how the component learns of new mail to push to online users (README, "Mail to XMPP"). */
+export const WATCH_TRIGGERS = ["off", "fs", "push"] as const;
+export type WatchTrigger = (typeof WATCH_TRIGGERS)[number];
+
+/** Default --push-port: an unassigned port, on loopback only; set it to what Dovecot posts to. */
+export const DEFAULT_PUSH_PORT = 8426;
 
 export interface OptionSpec {
   /** Property of Config. */
@@ -45,6 +52,14 @@ export const RUN_OPTIONS = [
     description: "set the IMAP keywords $XMPP, $XMPPChat, $XMPPNormal, $XMPPOffline (default: on with --chat-history)" },
   { key: "maxAttachmentBytes", name: "max-attachment-bytes", kind: "bytes", valueName: "bytes", default: 262_144,
     description: "XEP-0231 and data: content up to this size becomes a MIME attachment (with --chat-history)" },
+  { key: "watch", name: "watch", kind: "trigger", valueName: "trigger", default: "off",
+    description: `push new INBOX mail to online users over XMPP: ${WATCH_TRIGGERS.join(", ")} (fs: watch Maildirs; push: Dovecot push_notification posts to --push-port)` },
+  { key: "pushPort", name: "push-port", kind: "port", valueName: "port", default: DEFAULT_PUSH_PORT,
+    description: "loopback port for Dovecot's push_notification HTTP posts (with --watch push)" },
+  { key: "imapUrl", name: "imap-url", kind: "url", valueName: "url",
+    description: "IMAP server in links to pushed mail, e.g. imap://mail.example.org (default: imap://<user-domain>)" },
+  { key: "smtpUrl", name: "smtp-url", kind: "url", valueName: "url",
+    description: "smarthost for mail users send from XMPP to alice\\40example.net@<domain>, e.g. smtp://127.0.0.1:25 (unset: refused)" },
   { key: "logLevel", name: "log-level", kind: "level", valueName: "level", default: "info",
     description: `log level: ${LOG_LEVELS.join(", ")}` },
 ] as const satisfies readonly OptionSpec[];
@@ -69,6 +84,19 @@ export interface RunConfig {
   /** Chat history settings (docs/chat-history.md). Absent means all off, as before chat history existed. */
   readonly chat?: ChatSettings;
   readonly logLevel: LogLevel;
+  /** Mail ↔ XMPP (README, "Mail to XMPP and back"). Absent means off. */
+  readonly bridge?: BridgeSettings;
+}
+
+export interface BridgeSettings {
+  /** --watch: undefined when off. */
+  readonly trigger: "fs" | "push" | undefined;
+  /** --push-port, on 127.0.0.1. */
+  readonly pushPort: number;
+  /** --imap-url: server part of the RFC 5092 links, no trailing slash. */
+  readonly imapUrl: string;
+  /** --smtp-url: undefined means sending mail from XMPP is refused. Holds a password: never log it. */
+  readonly smtpUrl: string | undefined;
 }
 
 export interface ChatSettings {

@@ -10,6 +10,7 @@ import type { Logger } from "../log/index.js";
 import { compileTemplate, createMaildirWriter, type MaildirWriter } from "../maildir/index.js";
 import { createConnection } from "../xmpp/connection.js";
 import { errorElement, errorSpecFor, messageErrorReply } from "../xmpp/stanza-error.js";
+import { createBridge } from "./bridge.js";
 import { createFailureReporter } from "./report.js";
 import { createLimiter } from "./limiter.js";
 import { createStore } from "./store.js";
@@ -52,6 +53,8 @@ export function createArchiver(options: ArchiverOptions): Archiver {
     onFatal: options.onFatal,
   });
   const { xmpp } = connection;
+  // Mail ↔ XMPP (./bridge.ts); created here so that its middleware runs before ours.
+  const bridge = createBridge({ config, logger, xmpp, writer, resolveMaildir });
   /** Copies being stored now, by dedupe key: a copy sent again meanwhile waits for the first. */
   const inProgress = new Map<string, Promise<void>>();
   let journal: DedupeJournal | undefined;
@@ -160,11 +163,13 @@ export function createArchiver(options: ArchiverOptions): Archiver {
       }
       logger.debug({ stateDir: config.stateDir, remembered: journal.size() }, "dedupe journal open");
       accepting = true;
+      await bridge.start();
       connection.start();
     },
     async stop() {
       accepting = false;
       await limiter.idle();
+      await bridge.stop();
       await connection.stop();
       await journal?.close();
     },

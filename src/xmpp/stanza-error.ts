@@ -1,7 +1,7 @@
 // The one place where failures become XMPP stanza errors (RFC 6120 §8.3). Everything else throws
 // typed errors from src/errors.ts and lets this module decide what the sender sees.
 import xml, { type Element } from "@xmpp/xml";
-import { RefusedError, StorageError, type StanzaErrorCondition, type StanzaErrorType } from "../errors.js";
+import { RefusedError, SmtpError, StorageError, type StanzaErrorCondition, type StanzaErrorType } from "../errors.js";
 
 const NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
 
@@ -19,6 +19,13 @@ export function errorSpecFor(err: unknown): StanzaErrorSpec {
     return err.transient
       ? { type: "wait", condition: "resource-constraint", text: `storage temporarily unavailable (${err.reason})` }
       : { type: "cancel", condition: "internal-server-error", text: `storage failed (${err.reason})` };
+  }
+  // Mail sent from XMPP (src/outbound): the user sees the SMTP server's own reason.
+  if (err instanceof SmtpError) {
+    if (err.responseCode === undefined) return { type: "wait", condition: "remote-server-not-found", text: err.message };
+    return err.transient
+      ? { type: "wait", condition: "remote-server-timeout", text: err.message }
+      : { type: "cancel", condition: "not-acceptable", text: err.message };
   }
   return { type: "cancel", condition: "internal-server-error", text: "internal error" };
 }

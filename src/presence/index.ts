@@ -1,0 +1,1 @@
+export { createPresenceTracker, type PresenceTracker } from "./tracker.js";

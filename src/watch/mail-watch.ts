@@ -1,0 +1,109 @@
+// New mail in users' INBOXes → the scanner, by either trigger:
+//   "fs"   chokidar on each user's new/, users discovered from the Maildir root via the template
+//          (again every DISCOVERY_INTERVAL_MS, and whenever asked, e.g. when a user comes online);
+//   "push" Dovecot's push_notification plugin posting to our loopback HTTP endpoint.
+// At the first start (no state yet) every Maildir found gets a baseline: mail already there is
+// old news and is never pushed. A Maildir that appears later is new, and so is all its mail.
+import type { Logger } from "../log/index.js";
+import { compileTemplate, expandTemplate, type MailboxOwner } from "../maildir/index.js";
+import { createFsTrigger, type FsTrigger } from "./fs-trigger.js";
+import { createHttpTrigger, type HttpTrigger } from "./http-trigger.js";
+import { createScanner, type NewMail, type Scanner } from "./scanner.js";
+import { openPushState, type PushState } from "./state.js";
+
+/** New Maildirs (a user's first mail) are watched within this; a readdir per level, cheap. */
+const DISCOVERY_INTERVAL_MS = 30_000;
+
+export type Trigger = "fs" | "push";
+
+export interface MailWatchOptions {
+  readonly template: string;
+  readonly stateDir: string;
+  readonly trigger: Trigger;
+  /** For "push": where the HTTP endpoint listens (port 0: any free port). */
+  readonly pushHost: string;
+  readonly pushPort: number;
+  readonly logger: Logger;
+  readonly isOnline: (user: string) => boolean;
+  readonly push: (mail: NewMail) => Promise<void>;
+}
+
+export interface MailWatch {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Looks for Maildirs not watched yet (fs trigger); harmless otherwise. */
+  discover(): Promise<void>;
+  /** Every user whose Maildir we know of, as bare JIDs (for presence probes). */
+  users(): string[];
+  readonly state: PushState;
+}
+
+export function createMailWatch(options: MailWatchOptions): MailWatch {
+  const { logger } = options;
+  const resolve = compileTemplate(options.template);
+  const known = new Map<string, MailboxOwner>();
+  let state: PushState | undefined;
+  let scanner: Scanner | undefined;
+  let fs: FsTrigger | undefined;
+  let http: HttpTrigger | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let discovering: Promise<void> | undefined;
+
+  const onChange = (owner: MailboxOwner): void => {
+    known.set(`${owner.local}@${owner.domain}`, owner);
+    void scanner?.scan(owner);
+  };
+
+  async function discoverOnce(initial: boolean): Promise<void> {
+    for (const { owner, maildir } of await expandTemplate(options.template)) {
+      const user = `${owner.local}@${owner.domain}`;
+      if (known.has(user) && !initial) continue;
+      known.set(user, owner);
+      if (initial && !state!.knows(user)) await scanner!.baseline(owner);
+      await fs?.add(owner, maildir);
+      // Catches mail that arrived before the watch was in place (or while we were down).
+      await scanner!.scan(owner);
+    }
+    logger.debug({ users: known.size }, "Maildirs discovered");
+  }
+
+  function discover(initial = false): Promise<void> {
+    discovering ??= discoverOnce(initial)
+      .catch((err: Error) => logger.warn({ err: err.message }, "cannot list the Maildir root"))
+      .finally(() => (discovering = undefined));
+    return discovering;
+  }
+
+  return {
+    async start() {
+      state = await openPushState(options.stateDir, {
+        onError: (err) => logger.error({ err: err.message }, "cannot save the push state; mail may be pushed again after a restart"),
+      });
+      scanner = createScanner({ resolve, state, logger, isOnline: options.isOnline, push: options.push });
+      if (options.trigger === "fs") fs = createFsTrigger({ logger, onChange });
+      await discover(true);
+      if (options.trigger === "fs") {
+        timer = setInterval(() => void discover(), DISCOVERY_INTERVAL_MS);
+        timer.unref();
+      } else {
+        http = createHttpTrigger({ host: options.pushHost, port: options.pushPort, logger, onChange });
+        await http.start();
+      }
+    },
+    async stop() {
+      if (timer) clearInterval(timer);
+      timer = undefined;
+      await http?.stop();
+      await discovering;
+      await fs?.close();
+      await scanner?.idle();
+      await state?.flush();
+    },
+    discover: () => discover(),
+    users: () => [...known.keys()],
+    get state() {
+      if (!state) throw new Error("mail watch not started");
+      return state;
+    },
+  };
+}
