@@ -1,11 +1,13 @@
-// The whole deployment for integration tests: Dovecot and Prosody (with our module) in a temp
-// dir on free loopback ports, plus a way to start the real component against them as the mail
-// user. One place, so every integration test sets things up the way an admin would.
+// The whole deployment for integration tests: Dovecot and an XMPP server (Prosody by default, or
+// ejabberd; each with our module) in a temp dir on free loopback ports, plus a way to start the
+// real component against them as the mail user. One place, so every integration test sets
+// things up the way an admin would.
 import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { startComponent, type ComponentProcess } from "./component.js";
 import { startDovecot, type DovecotServer } from "./dovecot.js";
+import { startEjabberd, type EjabberdServer } from "./ejabberd.js";
 import { mailUser } from "./mail-user.js";
 import { repoRoot } from "./paths.js";
 import { startProsody, type ProsodyServer } from "./prosody.js";
@@ -13,8 +15,33 @@ import { startProsody, type ProsodyServer } from "./prosody.js";
 export const DOMAIN = "example.test";
 export const COMPONENT = "archive.example.test";
 
-export interface Stack {
-  readonly prosody: ProsodyServer;
+/** The XMPP servers we ship a capture module for. */
+export type ServerKind = "prosody" | "ejabberd";
+export const SERVER_KINDS: readonly ServerKind[] = ["prosody", "ejabberd"];
+
+/** What a test needs of either XMPP server. */
+export interface XmppServer {
+  readonly c2sPort: number;
+  readonly componentPort: number;
+  readonly logPath: string;
+  /** A clean stop (the module's outbox is on disk). Idempotent. */
+  stop(): Promise<void>;
+  /** Starts it again after stop(): same ports, config and data. */
+  start(): Promise<void>;
+}
+
+/** The module's options, in seconds, whichever server runs it (docs/protocol.md). */
+export interface ModuleOptions {
+  readonly retryMin?: number;
+  readonly retryMax?: number;
+  readonly confirmTimeout?: number;
+  readonly window?: number;
+}
+
+interface BaseStack {
+  readonly kind: ServerKind;
+  /** The XMPP server, whichever it is. */
+  readonly server: XmppServer;
   readonly dovecot: DovecotServer;
   /** The Maildir template, as Dovecot's mail_location and the component's --maildir. */
   readonly template: string;
@@ -25,20 +52,53 @@ export interface Stack {
   component(options?: { secret?: string; args?: string[] }): ComponentProcess;
   /** The IMAP login for a local part. */
   imap(local: string): { port: number; user: string; password: string };
-  /** Lua errors in any event handler (ours included) are logged by Prosody as tracebacks. */
+  /**
+   * Errors in the server's log: Lua tracebacks from any event handler (ours included) in Prosody,
+   * [error]/[critical] lines (a crashed hook, our module's refusals) in ejabberd.
+   */
   serverErrors(): Promise<string[]>;
   stop(): Promise<void>;
 }
+
+export interface Stack extends BaseStack {
+  readonly kind: "prosody";
+  readonly prosody: ProsodyServer;
+}
+
+export interface EjabberdStack extends BaseStack {
+  readonly kind: "ejabberd";
+  readonly ejabberd: EjabberdServer;
+}
+
+export type AnyStack = Stack | EjabberdStack;
 
 export interface StackOptions {
   readonly dir: string;
   /** Local parts of the users to create in both Prosody and Dovecot. */
   readonly users: string[];
-  /** Extra lines inside the VirtualHost (e.g. module options). */
+  /** Extra lines inside the VirtualHost (e.g. module options). Prosody only. */
   readonly prosodyHostConfig?: string[];
+  /** Default "prosody". */
+  readonly server?: ServerKind;
+  /** Extra top-level lines for ejabberd.yml (e.g. shaper_rules). ejabberd only. */
+  readonly ejabberdConfig?: string;
+  readonly module?: ModuleOptions;
 }
 
-export async function startStack(options: StackOptions): Promise<Stack> {
+function prosodyModuleLines(module: ModuleOptions = {}): string[] {
+  const names = { retryMin: "retry_min", retryMax: "retry_max", confirmTimeout: "confirm_timeout", window: "window" } as const;
+  return Object.entries(module).map(([key, value]) => `xmpp_maildir_${names[key as keyof ModuleOptions]} = ${String(value)}`);
+}
+
+function ejabberdModuleOptions(module: ModuleOptions = {}): Record<string, number | string> {
+  const names = { retryMin: "retry_min", retryMax: "retry_max", confirmTimeout: "confirm_timeout", window: "window" } as const;
+  return { component: COMPONENT, ...Object.fromEntries(Object.entries(module).map(([key, value]) => [names[key as keyof ModuleOptions], value as number])) };
+}
+
+export function startStack(options: StackOptions & { server?: "prosody" }): Promise<Stack>;
+export function startStack(options: StackOptions & { server: "ejabberd" }): Promise<EjabberdStack>;
+export function startStack(options: StackOptions): Promise<AnyStack>;
+export async function startStack(options: StackOptions): Promise<AnyStack> {
   const password = "pw-" + randomBytes(4).toString("hex");
   const secret = randomBytes(12).toString("hex");
   const user = mailUser();
@@ -51,6 +111,50 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     uid: user.uid,
     gid: user.gid,
   });
+  const common = {
+    dovecot,
+    template,
+    mailRoot,
+    password,
+    secret,
+    imap: (local: string) => ({ port: dovecot.imapPort, user: `${local}@${DOMAIN}`, password }),
+  };
+  const componentOn = (server: XmppServer) => (opts: { secret?: string; args?: string[] } = {}) =>
+    startComponent({ xmppPort: server.componentPort, domain: COMPONENT, maildir: template, secret: opts.secret ?? secret, uid: user.uid, gid: user.gid, ...(opts.args ? { args: opts.args } : {}) });
+
+  if (options.server === "ejabberd") {
+    let ejabberd: EjabberdServer;
+    try {
+      ejabberd = await startEjabberd({
+        dir: path.join(options.dir, "ejabberd"),
+        domain: DOMAIN,
+        componentDomain: COMPONENT,
+        componentSecret: secret,
+        users: options.users.map((username) => ({ username, password })),
+        modules: { mod_xmpp_maildir: ejabberdModuleOptions(options.module) },
+        ...(options.ejabberdConfig === undefined ? {} : { extraConfig: options.ejabberdConfig }),
+      });
+    } catch (err) {
+      await dovecot.stop();
+      throw err;
+    }
+    return {
+      ...common,
+      kind: "ejabberd",
+      ejabberd,
+      server: ejabberd,
+      component: componentOn(ejabberd),
+      async serverErrors() {
+        const log = await readFile(ejabberd.logPath, "utf8");
+        return log.split("\n").filter((line) => /\[(?:error|critical)\]/.test(line));
+      },
+      async stop() {
+        await ejabberd.stop();
+        await dovecot.stop();
+      },
+    };
+  }
+
   let prosody: ProsodyServer;
   try {
     prosody = await startProsody({
@@ -61,22 +165,18 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       users: options.users.map((username) => ({ username, password })),
       pluginPath: path.join(repoRoot(), "server", "prosody"),
       modules: ["xmpp_maildir"],
-      extraHostConfig: [`xmpp_maildir_component = "${COMPONENT}"`, ...(options.prosodyHostConfig ?? [])].join("\n"),
+      extraHostConfig: [`xmpp_maildir_component = "${COMPONENT}"`, ...prosodyModuleLines(options.module), ...(options.prosodyHostConfig ?? [])].join("\n"),
     });
   } catch (err) {
     await dovecot.stop();
     throw err;
   }
   return {
+    ...common,
+    kind: "prosody",
     prosody,
-    dovecot,
-    template,
-    mailRoot,
-    password,
-    secret,
-    component: (opts = {}) =>
-      startComponent({ xmppPort: prosody.componentPort, domain: COMPONENT, maildir: template, secret: opts.secret ?? secret, uid: user.uid, gid: user.gid, ...(opts.args ? { args: opts.args } : {}) }),
-    imap: (local) => ({ port: dovecot.imapPort, user: `${local}@${DOMAIN}`, password }),
+    server: prosody,
+    component: componentOn(prosody),
     async serverErrors() {
       const log = await readFile(prosody.logPath, "utf8");
       return log.split("\n").filter((line) => /Traceback|attempt to (index|call|compare)|xmpp_maildir\terror/.test(line));

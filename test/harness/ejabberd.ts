@@ -1,0 +1,281 @@
+/**
+ * A real ejabberd (the Debian package) for integration tests: its own config, node name, cookie,
+ * Mnesia spool, logs and HOME in a temp dir, on free loopback ports, started in the foreground
+ * with `ejabberdctl foreground` as an admin would, and stopped with `ejabberdctl stop`. No epmd
+ * and nothing under /etc/ejabberd or /var/lib/ejabberd is used.
+ */
+import { execFile, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { chown, mkdir, readdir, stat, symlink, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { promisify } from "node:util";
+import { logSince, logTail } from "./log-tail.js";
+import { repoRoot } from "./paths.js";
+import { pollUntil } from "./poll.js";
+import { freePorts, waitForPort } from "./ports.js";
+import { probeStreamFeatures } from "./xmpp-probe.js";
+import { EJABBERD_INETRC, ejabberdConfig, ejabberdCtlConfig, ejabberdPaths, type EjabberdConfigInput, type EjabberdPaths } from "./ejabberd-config.js";
+import { spawnAs, type UserProcess } from "./ejabberd-process.js";
+
+const execFileAsync = promisify(execFile);
+
+/** ejabberd 23.01 starts in about 1 s here; generous for a loaded 2-core CI machine. */
+const START_TIMEOUT_MS = 60_000;
+/** A ctl command boots a small Erlang node (~0.6 s) and makes one RPC. */
+const CTL_TIMEOUT_MS = 30_000;
+/** `ejabberdctl stop` then shutdown takes ~2 s; beyond this something hangs, so SIGKILL. */
+const STOP_TIMEOUT_MS = 20_000;
+const READY_POLL_INTERVAL_MS = 100;
+/** Copies are confirmed within milliseconds each; a busy CI box with a backlog needs longer. */
+const OUTBOX_DRAIN_TIMEOUT_MS = 60_000;
+/** The system account of the Debian package; ejabberdctl refuses any other user but root. */
+const EJABBERD_USER = "ejabberd";
+/** The module's name as ejabberd knows it (the contrib module dir and the .beam). */
+export const EJABBERD_MODULE = "mod_xmpp_maildir";
+
+/**
+ * Lines ejabberd 23.01 writes when a listener, a module or the config fails; it may keep running
+ * without the failed part, which would make a test fail later and far from the cause.
+ */
+const STARTUP_FAILURE = /^.*\[(?:critical|error)\].*$/gm;
+
+export interface EjabberdUser {
+  username: string;
+  password: string;
+}
+
+export interface EjabberdOptions {
+  dir: string;
+  domain: string;
+  componentDomain: string;
+  componentSecret: string;
+  users: EjabberdUser[];
+  /** Modules besides the base ones, with options. mod_xmpp_maildir is built and installed. */
+  modules?: EjabberdConfigInput["modules"];
+  extraConfig?: string;
+}
+
+export interface EjabberdServer {
+  readonly c2sPort: number;
+  readonly componentPort: number;
+  readonly logPath: string;
+  readonly configPath: string;
+  readonly dir: string;
+  /** The Erlang node name (for ejabberdctl --node). */
+  readonly node: string;
+  /** Registers one more account (ejabberdctl register; the server must be running). */
+  addUser(user: EjabberdUser): Promise<void>;
+  /** Runs any ejabberdctl command against this node and returns its stdout. */
+  ctl(args: string[]): Promise<string>;
+  /** `ejabberdctl stop`, then SIGKILL after a timeout. Idempotent. */
+  stop(): Promise<void>;
+  /** SIGKILL to the whole node: a crash, no chance to flush anything. */
+  kill(): Promise<void>;
+  /** Starts it again after stop() or kill(): same ports, node, config and Mnesia data. */
+  start(): Promise<void>;
+}
+
+interface RunAs {
+  uid: number;
+  gid: number;
+}
+
+/** Root runs ejabberd as its package's user, as the init script does; anyone else as themselves. */
+function ejabberdAccount(): RunAs | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const probe = spawnSync("getent", ["passwd", EJABBERD_USER], { encoding: "utf8" });
+  const [, , uid, gid] = probe.stdout.trim().split(":");
+  if (probe.status !== 0 || uid === undefined || gid === undefined) {
+    throw new Error(`no '${EJABBERD_USER}' user: install the Debian package ejabberd (npm run system-deps)`);
+  }
+  return { uid: Number(uid), gid: Number(gid) };
+}
+
+/**
+ * Builds the module with the repository's script into `out` (a dir laid out like an installed
+ * contrib module), so each test runs the code in the checkout.
+ */
+export async function buildEjabberdModule(out: string): Promise<void> {
+  try {
+    await execFileAsync("sh", [path.join(repoRoot(), "scripts", "build-ejabberd-module.sh"), out], { timeout: CTL_TIMEOUT_MS });
+  } catch (err) {
+    const e = err as Error & { stdout?: string; stderr?: string };
+    throw new Error(`scripts/build-ejabberd-module.sh failed: ${e.message}\n${e.stdout ?? ""}${e.stderr ?? ""}`, { cause: err });
+  }
+}
+
+async function chownTree(dir: string, owner: RunAs): Promise<void> {
+  await chown(dir, owner.uid, owner.gid);
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const p = path.join(dir, entry.name);
+    if (entry.isDirectory()) await chownTree(p, owner);
+    else await chown(p, owner.uid, owner.gid);
+  }
+}
+
+async function fileSize(file: string): Promise<number> {
+  try {
+    return (await stat(file)).size;
+  } catch {
+    return 0;
+  }
+}
+
+function ctlEnv(paths: EjabberdPaths): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin",
+    HOME: paths.home,
+    CONTRIB_MODULES_PATH: paths.modules,
+    CONTRIB_MODULES_CONF_DIR: paths.modulesConf,
+  };
+}
+
+function ctlArgs(paths: EjabberdPaths): string[] {
+  return ["--config-dir", paths.dir, "--ctl-config", paths.ctlConfig, "--logs", paths.logs, "--spool", paths.spool];
+}
+
+export async function startEjabberd(opts: EjabberdOptions): Promise<EjabberdServer> {
+  const paths = ejabberdPaths(opts.dir);
+  const owner = ejabberdAccount();
+  const [c2sPort, componentPort, distPort] = await freePorts(3);
+  if (c2sPort === undefined || componentPort === undefined || distPort === undefined) throw new Error("could not allocate ports");
+  const node = `xmd-${randomBytes(4).toString("hex")}@localhost`;
+
+  for (const d of [paths.dir, paths.spool, paths.logs, paths.home, paths.modules, paths.modulesConf]) await mkdir(d, { recursive: true, mode: 0o750 });
+  await buildEjabberdModule(path.join(opts.dir, "build", EJABBERD_MODULE));
+  await symlink(path.join(opts.dir, "build", EJABBERD_MODULE), path.join(paths.modules, EJABBERD_MODULE));
+  await writeFile(
+    paths.config,
+    ejabberdConfig({
+      c2sPort,
+      componentPort,
+      domain: opts.domain,
+      componentDomain: opts.componentDomain,
+      componentSecret: opts.componentSecret,
+      modules: opts.modules,
+      extraConfig: opts.extraConfig,
+    }),
+  );
+  await writeFile(paths.ctlConfig, ejabberdCtlConfig({ paths, node, distPort, cookie: randomBytes(16).toString("hex") }));
+  await writeFile(paths.inetrc, EJABBERD_INETRC);
+  if (owner) await chownTree(opts.dir, owner);
+
+  const ctl = async (args: string[]): Promise<string> => {
+    try {
+      const { stdout } = await execFileAsync("ejabberdctl", [...ctlArgs(paths), ...args], {
+        cwd: paths.dir,
+        env: ctlEnv(paths),
+        timeout: CTL_TIMEOUT_MS,
+        ...(owner ?? {}),
+      });
+      return stdout;
+    } catch (err) {
+      const e = err as Error & { stdout?: string; stderr?: string };
+      throw new Error(`ejabberdctl ${args.join(" ")} failed: ${e.message}\n${e.stdout ?? ""}${e.stderr ?? ""}`, { cause: err });
+    }
+  };
+
+  let proc: UserProcess | undefined;
+  const start = async () => {
+    if (proc && !proc.hasExited()) throw new Error("ejabberd is already running");
+    const logOffset = await fileSize(paths.log);
+    proc = spawnAs({ command: "ejabberdctl", args: [...ctlArgs(paths), "foreground"], cwd: paths.dir, env: ctlEnv(paths), owner });
+    const running = proc;
+    const aborter = new AbortController();
+    void running.exited.then((info) => aborter.abort(new Error(`ejabberd exited (${info})`)));
+    try {
+      // Ready when c2s answers for our domain and the log (written asynchronously by OTP's
+      // logger) shows our module started; fail fast on an error line.
+      const moduleStarted = `Copying offline and normal messages to ${opts.componentDomain}`;
+      let seen = "";
+      await pollUntil(
+        async () => {
+          seen = await logSince(paths.log, logOffset);
+          const failures = seen.match(STARTUP_FAILURE);
+          if (failures) throw new Error(`ejabberd logged errors while starting:\n${failures.join("\n")}`);
+          return seen.includes(moduleStarted) && (await probeStreamFeatures(c2sPort, opts.domain)) ? true : undefined;
+        },
+        {
+          timeoutMs: START_TIMEOUT_MS,
+          intervalMs: READY_POLL_INTERVAL_MS,
+          signal: aborter.signal,
+          describe: () => (seen.includes(moduleStarted) ? `no <stream:features> for ${opts.domain} on 127.0.0.1:${c2sPort}` : `${EJABBERD_MODULE} did not log that it started`),
+        },
+      );
+      await waitForPort(componentPort, { timeoutMs: START_TIMEOUT_MS, signal: aborter.signal });
+    } catch (err) {
+      await stopProcess(running, ctl);
+      throw new Error(
+        `ejabberd did not start: ${(err as Error).message}\n--- ejabberdctl output ---\n${running.output()}\n--- last lines of ${paths.log} ---\n${await logTail(paths.log)}`,
+        { cause: err },
+      );
+    }
+  };
+  const stop = async () => {
+    if (proc) await stopProcess(proc, ctl);
+  };
+  const kill = async () => {
+    if (!proc || proc.hasExited()) return;
+    proc.killGroup("SIGKILL");
+    await proc.exited;
+  };
+
+  await start();
+  try {
+    for (const user of opts.users) await ctl(["register", user.username, opts.domain, user.password]);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return {
+    c2sPort,
+    componentPort,
+    logPath: paths.log,
+    configPath: paths.config,
+    dir: opts.dir,
+    node,
+    addUser: async (user) => {
+      await ctl(["register", user.username, opts.domain, user.password]);
+    },
+    ctl,
+    stop,
+    kill,
+    start,
+  };
+}
+
+/** The admin's way first (ejabberdctl stop: Mnesia is closed cleanly), SIGKILL if it hangs. */
+async function stopProcess(proc: UserProcess, ctl: (args: string[]) => Promise<string>): Promise<void> {
+  if (proc.hasExited()) return;
+  await ctl(["stop"]).catch(() => proc.killGroup("SIGTERM"));
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<"timeout">((resolve) => {
+    timer = setTimeout(() => resolve("timeout"), STOP_TIMEOUT_MS);
+  });
+  try {
+    if ((await Promise.race([proc.exited.then(() => "exited" as const), timedOut])) === "timeout") {
+      proc.killGroup("SIGKILL");
+      await proc.exited;
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Copies in mod_xmpp_maildir's outbox (unconfirmed), read from the running node's Mnesia. */
+export async function ejabberdOutboxSize(server: EjabberdServer): Promise<number> {
+  const info = await server.ctl(["mnesia_table_info", "xmpp_maildir_outbox"]);
+  const size = /\{size,(\d+)\}/.exec(info)?.[1];
+  if (size === undefined) throw new Error(`no size in mnesia_table_info output:\n${info.slice(0, 500)}`);
+  return Number(size);
+}
+
+/** Polls the outbox until every copy is confirmed (or refused): then the Maildirs are final. */
+export async function waitForEmptyOutbox(server: EjabberdServer, timeoutMs = OUTBOX_DRAIN_TIMEOUT_MS): Promise<void> {
+  let last = -1;
+  await pollUntil(async () => ((last = await ejabberdOutboxSize(server)) === 0 ? true : undefined), {
+    timeoutMs,
+    intervalMs: READY_POLL_INTERVAL_MS,
+    describe: () => `mod_xmpp_maildir's outbox still holds ${last} copies`,
+  });
+}
