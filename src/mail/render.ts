@@ -76,7 +76,19 @@ export async function renderMail(record: ArchiveRecord, options: RenderOptions):
       },
     ],
     ...(rich && rich.attachments.length > 0
-      ? { attachments: rich.attachments.map((a) => ({ cid: a.cid, contentType: a.contentType, content: a.content, filename: a.filename })) }
+      ? {
+          // The issue's shape, and what every client shows as attachments: multipart/mixed around
+          // the alternative. The Content-ID still lets the HTML's cid: images resolve (RFC 2392
+          // names any body part of the message); a `cid` option would make nodemailer hide them
+          // in a multipart/related inside the alternative instead.
+          attachments: rich.attachments.map((a) => ({
+            contentType: a.contentType,
+            content: a.content,
+            filename: a.filename,
+            contentDisposition: a.contentType.startsWith("image/") ? ("inline" as const) : ("attachment" as const),
+            headers: { "Content-ID": `<${a.cid}>` },
+          })),
+        }
       : {}),
   });
   const bytes = await build(composer);

@@ -54,7 +54,9 @@ const EXTENSIONS: Record<string, string> = { "image/png": "png", "image/jpeg": "
 function toAttachment(data: EmbeddedData): Attachment {
   const local = data.cid.split("@")[0]?.replace(/[^A-Za-z0-9+_-]/g, "_").slice(0, 60) || "data";
   return {
-    cid: data.cid,
+    // Stanza text in a header: nothing that could end the header or the angle brackets.
+    // eslint-disable-next-line no-control-regex
+    cid: data.cid.replace(/[\u0000-\u0020\u007f<>]/g, ""),
     contentType: data.contentType,
     content: Buffer.from(data.base64, "base64"),
     filename: `${local}.${EXTENSIONS[data.contentType] ?? "bin"}`,
