@@ -45,6 +45,7 @@ export function createBridge(options: BridgeOptions): Bridge {
   let watch: MailWatch | undefined;
   let smtp: SmtpSender | undefined;
   let outbound: Outbound | undefined;
+  let stopOnline: (() => void) | undefined;
 
   async function push(mail: NewMail): Promise<void> {
     const summary = await summarizeMail(mail.bytes);
@@ -109,7 +110,10 @@ export function createBridge(options: BridgeOptions): Bridge {
           push,
         });
         await watch.start();
-        presence.onOnline(() => void watch?.discover());
+        stopOnline = presence.onOnline((user) => {
+          logger.info({ user }, "user online; new INBOX mail will be pushed");
+          void watch?.discover();
+        });
         xmpp.on("online", onOnline);
       }
       if (settings.smtpUrl) {
@@ -127,6 +131,7 @@ export function createBridge(options: BridgeOptions): Bridge {
     },
     async stop() {
       xmpp.removeListener("online", onOnline);
+      stopOnline?.();
       await watch?.stop();
       smtp?.close();
     },

@@ -73,6 +73,8 @@ export interface DovecotConfigInput {
   internalGroup: string;
   /** Login chroot needs root; off when the tests do not run as root. */
   chroot: boolean;
+  /** More lines at the end (e.g. the push_notification plugin for the mail-to-XMPP tests). */
+  extraConfig?: readonly string[] | undefined;
 }
 
 export function dovecotConfig(input: DovecotConfigInput): string {
@@ -126,6 +128,7 @@ export function dovecotConfig(input: DovecotConfigInput): string {
     ...(input.lmtpPort
       ? ["service lmtp {", "  inet_listener lmtp {", "    address = 127.0.0.1", `    port = ${input.lmtpPort}`, "  }", "}"]
       : []),
+    ...(input.extraConfig ?? []),
     "",
   ].join("\n");
 }

@@ -42,6 +42,8 @@ export interface DovecotOptions {
   gid: number;
   /** Also listen for LMTP on a free loopback port. */
   lmtp?: boolean;
+  /** More dovecot.conf lines, appended as given. */
+  extraConfig?: readonly string[];
 }
 
 export interface DovecotServer {
@@ -103,6 +105,7 @@ async function prepare(opts: DovecotOptions, paths: DovecotPaths, imapPort: numb
       internalUser: asRoot ? DEBIAN_INTERNAL_USER : me,
       internalGroup: asRoot ? DEBIAN_INTERNAL_GROUP : currentGroupName(),
       chroot: asRoot,
+      extraConfig: opts.extraConfig,
     }),
   );
   return root;

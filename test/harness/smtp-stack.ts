@@ -1,0 +1,109 @@
+// The deployment for the mail ↔ XMPP tests: Dovecot with LMTP (and, for the "push" trigger, the
+// push_notification Lua driver running examples/dovecot-push.lua), Prosody with our module,
+// Postfix relaying to Dovecot's LMTP, and the real component started with --watch and
+// --smtp-url. All on free loopback ports in one temp dir.
+import { randomBytes } from "node:crypto";
+import path from "node:path";
+import nodemailer from "nodemailer";
+import { startComponent, type ComponentProcess } from "./component.js";
+import { startDovecot, type DovecotServer } from "./dovecot.js";
+import { mailUser } from "./mail-user.js";
+import { startPostfix, type PostfixServer } from "./mta.js";
+import { repoRoot } from "./paths.js";
+import { freePort } from "./ports.js";
+import { startProsody, type ProsodyServer } from "./prosody.js";
+import { COMPONENT, DOMAIN } from "./stack.js";
+
+export { COMPONENT, DOMAIN };
+/** A remote mail domain; Postfix relays it to the same Dovecot (allow_all_users). */
+export const REMOTE_DOMAIN = "example.net";
+
+export interface BridgeStack {
+  readonly dovecot: DovecotServer;
+  readonly prosody: ProsodyServer;
+  readonly postfix: PostfixServer;
+  readonly mailRoot: string;
+  readonly password: string;
+  component(): ComponentProcess;
+  /** Delivers raw RFC 5322 text through Dovecot's LMTP, as an MTA would. */
+  deliver(to: string, raw: string): Promise<void>;
+  imap(local: string, mailbox?: string): { port: number; user: string; password: string; mailbox: string };
+  stop(): Promise<void>;
+}
+
+export async function startBridgeStack(options: { dir: string; users: string[]; trigger: "fs" | "push" }): Promise<BridgeStack> {
+  const password = "pw-" + randomBytes(4).toString("hex");
+  const secret = randomBytes(12).toString("hex");
+  const user = mailUser();
+  const mailRoot = path.join(options.dir, "mail");
+  const template = path.join(mailRoot, "%d", "%n", "Maildir");
+  const pushPort = await freePort();
+  const pushConfig = [
+    "protocol lmtp {",
+    "  mail_plugins = $mail_plugins mail_lua notify push_notification push_notification_lua",
+    "}",
+    "plugin {",
+    `  push_notification_driver = lua:file=${path.join(repoRoot(), "examples", "dovecot-push.lua")}`,
+    `  xmpp_maildir_push_url = http://127.0.0.1:${pushPort}/notify`,
+    "}",
+  ];
+  const cleanups: Array<() => Promise<void>> = [];
+  const stopAll = async () => {
+    for (const fn of cleanups.reverse()) await fn().catch(() => undefined);
+  };
+  try {
+    const dovecot = await startDovecot({
+      dir: path.join(options.dir, "dovecot"),
+      maildirTemplate: template,
+      users: options.users.map((local) => ({ user: `${local}@${DOMAIN}`, password })),
+      uid: user.uid,
+      gid: user.gid,
+      lmtp: true,
+      ...(options.trigger === "push" ? { extraConfig: pushConfig } : {}),
+    });
+    cleanups.push(() => dovecot.stop());
+    const prosody = await startProsody({
+      dir: path.join(options.dir, "prosody"),
+      domain: DOMAIN,
+      componentDomain: COMPONENT,
+      componentSecret: secret,
+      users: options.users.map((username) => ({ username, password })),
+      pluginPath: path.join(repoRoot(), "server", "prosody"),
+      modules: ["xmpp_maildir"],
+      extraHostConfig: `xmpp_maildir_component = "${COMPONENT}"`,
+    });
+    cleanups.push(() => prosody.stop());
+    const postfix = await startPostfix({ dir: path.join(options.dir, "postfix"), lmtpPort: dovecot.lmtpPort!, relayDomains: [DOMAIN, REMOTE_DOMAIN] });
+    cleanups.push(() => postfix.stop());
+    const lmtp = nodemailer.createTransport({ host: "127.0.0.1", port: dovecot.lmtpPort!, lmtp: true, secure: false, ignoreTLS: true });
+    cleanups.push(async () => lmtp.close());
+    return {
+      dovecot,
+      prosody,
+      postfix,
+      mailRoot,
+      password,
+      component: () =>
+        startComponent({
+          xmppPort: prosody.componentPort,
+          domain: COMPONENT,
+          maildir: template,
+          secret,
+          uid: user.uid,
+          gid: user.gid,
+          args: [
+            "--watch", options.trigger, "--push-port", String(pushPort),
+            "--imap-url", `imap://127.0.0.1:${dovecot.imapPort}`, "--smtp-url", `smtp://127.0.0.1:${postfix.smtpPort}`,
+          ],
+        }),
+      async deliver(to, raw) {
+        await lmtp.sendMail({ envelope: { from: "sender@example.net", to: [to] }, raw });
+      },
+      imap: (local, mailbox = "INBOX") => ({ port: dovecot.imapPort, user: `${local}@${DOMAIN}`, password, mailbox }),
+      stop: stopAll,
+    };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
