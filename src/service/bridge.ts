@@ -112,7 +112,8 @@ export function createBridge(options: BridgeOptions): Bridge {
         await watch.start();
         stopOnline = presence.onOnline((user) => {
           logger.info({ user }, "user online; new INBOX mail will be pushed");
-          void watch?.discover();
+          const at = user.lastIndexOf("@");
+          void watch?.addUser({ local: user.slice(0, at), domain: user.slice(at + 1) });
         });
         xmpp.on("online", onOnline);
       }

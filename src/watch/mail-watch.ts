@@ -4,6 +4,8 @@
 //   "push" Dovecot's push_notification plugin posting to our loopback HTTP endpoint.
 // At the first start (no state yet) every Maildir found gets a baseline: mail already there is
 // old news and is never pushed. A Maildir that appears later is new, and so is all its mail.
+import { mkdir } from "node:fs/promises";
+import path from "node:path";
 import type { Logger } from "../log/index.js";
 import { compileTemplate, expandTemplate, type MailboxOwner } from "../maildir/index.js";
 import { createFsTrigger, type FsTrigger } from "./fs-trigger.js";
@@ -33,6 +35,12 @@ export interface MailWatch {
   stop(): Promise<void>;
   /** Looks for Maildirs not watched yet (fs trigger); harmless otherwise. */
   discover(): Promise<void>;
+  /**
+   * A user who just came online: watched at once, even before their first mail. With the fs
+   * trigger their Maildir is created if missing (tmp/ new/ cur/, 0700, as the MDA would), or the
+   * first delivery would wait for the next discovery round.
+   */
+  addUser(owner: MailboxOwner): Promise<void>;
   /** Every user whose Maildir we know of, as bare JIDs (for presence probes). */
   users(): string[];
   readonly state: PushState;
@@ -100,6 +108,21 @@ export function createMailWatch(options: MailWatchOptions): MailWatch {
       await state?.flush();
     },
     discover: () => discover(),
+    async addUser(owner) {
+      const user = `${owner.local}@${owner.domain}`;
+      if (known.has(user) || !scanner) return;
+      known.set(user, owner);
+      if (!fs) return;
+      try {
+        const maildir = resolve(owner);
+        for (const sub of ["tmp", "new", "cur"]) await mkdir(path.join(maildir, sub), { recursive: true, mode: 0o700 });
+        await fs.add(owner, maildir);
+        await scanner.scan(owner);
+      } catch (err) {
+        known.delete(user);
+        logger.warn({ user, err: (err as Error).message }, "cannot watch this user's Maildir");
+      }
+    },
     users: () => [...known.keys()],
     get state() {
       if (!state) throw new Error("mail watch not started");
