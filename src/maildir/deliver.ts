@@ -45,6 +45,13 @@ export interface DeliverOptions {
   seen?: boolean;
   /** IMAP keywords, mapped to letters through the folder's dovecot-keywords. */
   keywords?: readonly string[];
+  /**
+   * When the message arrived (ms since the epoch), for the time in its file name. Dovecot gives
+   * new files UIDs in the order of that time (maildir_filename_sort_cmp: seconds, then the M
+   * microseconds), so stamping arrival rather than the end of the write keeps a conversation's
+   * UIDs in the order it was said, however the concurrent writes finish.
+   */
+  arrivedAt?: number;
 }
 
 export interface MaildirWriter {
@@ -85,7 +92,7 @@ export function createMaildirWriter(options: MaildirWriterOptions = {}): Maildir
     const dir = await ensure(maildir, options.folder ?? []);
     const { letters, dropped } = await keywordMap.lettersFor(dir, options.keywords ?? []);
     const info = infoSuffix({ seen: options.seen ?? false, letters });
-    const name = names.next(message.length);
+    const name = names.next(message.length, options.arrivedAt);
     const tmp = path.join(dir, "tmp", name);
     const final = info ? path.join(dir, "cur", name + info) : path.join(dir, "new", name);
     // 'wx' = O_CREAT|O_EXCL: never overwrite, even if a name ever repeated.

@@ -6,8 +6,11 @@ import os from "node:os";
 import { randomBytes } from "node:crypto";
 
 export interface NameSource {
-  /** A new unique base name for a message of `size` bytes, as it stands in tmp/ and new/. */
-  next(size: number): string;
+  /**
+   * A new unique base name for a message of `size` bytes, as it stands in tmp/ and new/. `atMs`
+   * (milliseconds since the epoch, fractions kept) is the time the name carries; default now.
+   */
+  next(size: number, atMs?: number): string;
 }
 
 export function createNameSource(options: { hostname?: string; pid?: number } = {}): NameSource {
@@ -19,8 +22,8 @@ export function createNameSource(options: { hostname?: string; pid?: number } = 
   // processes that share a Maildir root across hosts (or a recycled pid) from ever colliding.
   let count = 0;
   return {
-    next(size) {
-      const micros = BigInt(Math.round((performance.timeOrigin + performance.now()) * 1000));
+    next(size, atMs) {
+      const micros = BigInt(Math.round((atMs ?? performance.timeOrigin + performance.now()) * 1000));
       const seconds = micros / 1_000_000n;
       const usec = micros % 1_000_000n;
       count += 1;

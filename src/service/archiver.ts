@@ -23,6 +23,11 @@ const MAX_ACTIVE_WRITES = 64;
  */
 const MAX_QUEUED = 1024;
 
+/** Wall-clock milliseconds with sub-millisecond precision, for file-name times (arrival order). */
+function now(): number {
+  return performance.timeOrigin + performance.now();
+}
+
 export interface Archiver {
   /** Opens the dedupe journal (a StorageError if it cannot) and connects. */
   start(): Promise<void>;
@@ -69,7 +74,7 @@ export function createArchiver(options: ArchiverOptions): Archiver {
   });
 
   /** Runs capture and stores what it returns. Throws typed errors only. */
-  async function archive(stanza: Element, capture: (ctx: CaptureContext) => CaptureResult, dedupeKey?: string): Promise<void> {
+  async function archive(stanza: Element, capture: (ctx: CaptureContext) => CaptureResult, arrivedAt: number, dedupeKey?: string): Promise<void> {
     const started = performance.now();
     const result = capture(context());
     if (result.kind === "skip") {
@@ -83,7 +88,7 @@ export function createArchiver(options: ArchiverOptions): Archiver {
       return;
     }
     const { record } = result;
-    const stored = await store.store(record, dedupeKey && journal ? { beforeRename: (path) => journal!.prepare(dedupeKey, path) } : {});
+    const stored = await store.store(record, { arrivedAt, ...(dedupeKey && journal ? { beforeRename: (path: string) => journal!.prepare(dedupeKey, path) } : {}) });
     if (dedupeKey) journal?.commit(dedupeKey);
     failures.recovered();
     logger.info(
@@ -102,6 +107,7 @@ export function createArchiver(options: ArchiverOptions): Archiver {
 
   /** A copy: stored at most once per copy id, whatever happened to earlier attempts. */
   async function archiveCopy(stanza: Element): Promise<void> {
+    const arrivedAt = now();
     const id = stanza.attrs.id;
     if (!id) throw new RefusedError("copy without an id", { type: "modify", condition: "bad-request" });
     const key = createHash("sha256").update(`${stanza.attrs.from ?? ""}\0${id}`).digest("hex").slice(0, 32);
@@ -112,7 +118,7 @@ export function createArchiver(options: ArchiverOptions): Archiver {
         logger.info({ id, from: stanza.attrs.from }, "duplicate copy, already stored");
         return;
       }
-      await archive(stanza, (ctx) => captureCopy(stanza, ctx), key);
+      await archive(stanza, (ctx) => captureCopy(stanza, ctx), arrivedAt, key);
     });
     inProgress.set(key, work);
     try {
@@ -144,7 +150,8 @@ export function createArchiver(options: ArchiverOptions): Archiver {
     if (stanza.name !== "message") return next();
     try {
       if (!accepting) throw new RefusedError("shutting down", { type: "wait", condition: "resource-constraint" });
-      await limiter.run(() => archive(stanza, (ctx) => captureDirect(stanza, ctx)));
+      const arrivedAt = now();
+      await limiter.run(() => archive(stanza, (ctx) => captureDirect(stanza, ctx), arrivedAt));
     } catch (err) {
       failures.report(stanza, err);
       // RFC 6120 §8.3.1: never answer an error with an error.

@@ -7,7 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { openJournal } from "../../src/dedupe/index.js";
 import {
-  addFlags, createKeywordMap, createMaildirWriter, createMessageIndex, encodeMutf7, folderDir, idKey, withDovecotLock,
+  addFlags, createKeywordMap, createMaildirWriter, createMessageIndex, createNameSource, encodeMutf7, folderDir, idKey, withDovecotLock,
 } from "../../src/maildir/index.js";
 import { BadAddressError } from "../../src/errors.js";
 
@@ -168,4 +168,12 @@ test("a Dovecot dot-lock is waited for, and a stale one is taken over", async ()
     assert.equal(await withDovecotLock(lock, async () => "taken over"), "taken over");
     await assert.rejects(stat(lock));
   });
+});
+
+test("a file name can carry the arrival time, which is what Dovecot orders new UIDs by", () => {
+  const names = createNameSource({ hostname: "h", pid: 1 });
+  const later = names.next(10, Date.UTC(2026, 0, 2, 3, 4, 5, 678) + 0.901);
+  const earlier = names.next(10, Date.UTC(2026, 0, 2, 3, 4, 5, 123) + 0.456);
+  assert.match(later, /^1767323045\.M678901P1Q1R[0-9a-f]{8}\.h,S=10$/);
+  assert.match(earlier, /^1767323045\.M123456P1Q2R/);
 });
