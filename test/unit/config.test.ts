@@ -35,7 +35,18 @@ test("defaults, derived user domain, and the secret from the environment", () =>
     maxStanzaBytes: 1_048_576,
     chat: { history: false, groupchat: false, folder: "Chats", keywords: false, maxAttachmentBytes: 262_144 },
     logLevel: "info",
+    bridge: { trigger: undefined, pushPort: 8426, imapUrl: "imap://example.org", smtpUrl: undefined },
   });
+});
+
+test("mail ↔ XMPP options: trigger, URLs checked by scheme without echoing a password", () => {
+  const config = load({ domain: "archive.example.org", maildir: "/m/%d/%n", watch: "push", "smtp-url": "smtps://u:pw@mx.example.org:465", "imap-url": "imap://mail.example.org/" });
+  assert.deepEqual(config.bridge, { trigger: "push", pushPort: 8426, imapUrl: "imap://mail.example.org", smtpUrl: "smtps://u:pw@mx.example.org:465" });
+  assert.throws(() => load({ domain: "archive.example.org", maildir: "/m/%d/%n", watch: "inotify" }), configError("watch", /off, fs, push/));
+  assert.throws(
+    () => load({ domain: "archive.example.org", maildir: "/m/%d/%n", "smtp-url": "http://u:secretpw@x" }),
+    (err: unknown) => configError("smtp-url", /smtp:\/\//)(err) && !(err as Error).message.includes("secretpw"),
+  );
 });
 
 test("flags beat the environment, which beats the file", () => {
