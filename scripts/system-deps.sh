@@ -1,11 +1,13 @@
 #!/bin/sh
 # Installs the Debian packages that the demo and the integration tests run for real:
-# Prosody (the XMPP server) and Dovecot (IMAP, plus LMTP for later benchmarks).
+# Prosody and ejabberd (the XMPP servers; ejabberd brings erlc and the headers that
+# scripts/build-ejabberd-module.sh compiles against, so erlang-dev is not needed) and Dovecot
+# (IMAP, plus LMTP for later benchmarks).
 # The tests start their own throwaway instances on free loopback ports; they never use the
 # system-wide services, so this script also keeps the packages from starting those.
 set -eu
 
-PACKAGES="prosody dovecot-imapd dovecot-lmtpd postfix"
+PACKAGES="prosody ejabberd dovecot-imapd dovecot-lmtpd postfix"
 
 missing=""
 for pkg in $PACKAGES; do
