@@ -11,6 +11,7 @@ test("every error code in the catalogue is unique and every error class uses one
     new errors.BadAddressError("m"),
     new errors.StorageError("/p", Object.assign(new Error("full"), { code: "ENOSPC" })),
     new errors.XmppAuthError("m"),
+    new errors.SmtpError("550 no", { responseCode: 550, transient: false }),
     new errors.MalformedError("/p", "m"),
     new errors.ReplayError("m", "service-unavailable"),
   ];
