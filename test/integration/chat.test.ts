@@ -132,6 +132,8 @@ describe("chat history through a real Prosody into Maildir folders that Dovecot 
     assert.equal(read?.uid, unread?.uid, "the same message, flagged in place");
     assert.ok(component.logs.some((l) => l.msg === "marked" && l.result === "updated" && l.user === `carol@${DOMAIN}`));
     assert.equal((await listMailbox(mailbox("carol"))).length, 1, "markers write no mail");
+    // Nothing carol sent had a body, and mod_offline's delivery at login is not a new live chat.
+    assert.deepEqual((await listFolders(stack.imap("carol"))).map((f) => f.path), ["INBOX"]);
   });
 
   test("a room message lands once in each local occupant's room folder, from the nick", async () => {
