@@ -101,6 +101,23 @@ describe("chat history through a real Prosody into Maildir folders that Dovecot 
     assert.equal((await listMailbox(mailbox("alice"))).length, 0, "nothing live went to INBOX");
   });
 
+  test("a chat that asks not to be stored (XEP-0334) is delivered but not archived, and typing notifications are not copied", async () => {
+    const alice = await client("alice");
+    const bob = await client("bob");
+    const copiesBefore = component.logs.filter((l) => l.msg === "stored" || l.msg === "not archived").length;
+    await alice.sendMessage({ to: `bob@${DOMAIN}`, body: "off the record", id: "ns-1", extra: xml("no-store", { xmlns: "urn:xmpp:hints" }) });
+    await alice.send(xml("message", { to: `bob@${DOMAIN}`, type: "chat", id: "ns-2" }, xml("composing", { xmlns: "http://jabber.org/protocol/chatstates" })));
+    await alice.sendMessage({ to: `bob@${DOMAIN}`, body: "on the record", id: "ns-3" });
+    await bob.waitForStanza((s) => s.getChildText("body") === "off the record");
+    for (const user of ["alice", "bob"]) {
+      const chats = await waitForMailbox(mailbox(user, "Chats"), withSubject("on the record"));
+      assert.ok(!chats.some((m) => m.subject === "off the record"), user);
+    }
+    // Exactly the two copies of "on the record" reached the component: nothing for ns-1 or ns-2.
+    await component.waitForLog(stored("bob", "chat", (l) => l.id !== undefined && component.logs.filter((x) => x.msg === "stored" || x.msg === "not archived").length >= copiesBefore + 2));
+    assert.equal(component.logs.filter((l) => l.msg === "stored" || l.msg === "not archived").length, copiesBefore + 2);
+  });
+
   test("a correction threads under its original, which is kept", async () => {
     const alice = await client("alice");
     const bob = await client("bob");
