@@ -7,9 +7,17 @@
 %%% What is copied (docs/protocol.md, the same as server/prosody/mod_xmpp_maildir.lua):
 %%%   * every message that mod_offline really stored (type chat or normal), reason "offline";
 %%%   * every normal or typeless message delivered to an online user, reason "normal".
-%%% Never copied: headlines, errors, groupchat, and anything to or from the component (no loops);
-%%% nor what ejabberd routes to a user on its own behalf (carbons, mod_offline's redelivery at
-%%% login, MAM query results), which Prosody hands to the session without routing.
+%%% With `chat_history: true` (run the component with --chat-history; docs/chat-history.md):
+%%%   * every chat delivered live to a local user, reason "chat";
+%%%   * every chat a local user sends (to anyone), reason "sent", including receipts, markers and
+%%%     retractions without a body, which flag or annotate the archived original.
+%%% With `groupchat: true` (component --groupchat):
+%%%   * every groupchat message a room delivers to a local occupant, once per user however many
+%%%     resources are joined, reason "groupchat".
+%%% Never copied: headlines, errors, anything to or from the component (no loops); what ejabberd
+%%% routes to a user on its own behalf (carbons, mod_offline's redelivery at login, MAM query
+%%% results), which Prosody hands to the session without routing; and chat-history copies of
+%%% messages that ask not to be stored (XEP-0334 <no-store/>, <no-permanent-store/>).
 %%% Nothing here changes delivery: mod_offline still stores, and online users still receive.
 %%%
 %%% Delivery to the component is at-least-once. Each copy is written to a Mnesia disc_copies
@@ -27,7 +35,7 @@
 %% gen_server
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2, code_change/3]).
 %% hooks
--export([offline_message/1, sm_receive_packet/1, filter_packet/1,
+-export([offline_message/1, sm_receive_packet/1, user_send_packet/1, filter_packet/1,
          component_connected/1, component_disconnected/2]).
 
 -include("logger.hrl").
@@ -48,11 +56,16 @@
 -define(OFFLINE_HOOK_PRIORITY, 60).
 %% After mod_mam (50) has put its stanza-id on the message, so the copy carries it too.
 -define(SM_HOOK_PRIORITY, 60).
+%% What a user sends: after mod_mam (88) and mod_carboncopy; ejabberd_c2s runs the privacy check
+%% after this hook, so the hook asks it itself (a blocked message is not copied).
+-define(SEND_HOOK_PRIORITY, 90).
+%% Room deliveries remembered to copy each room message once per user (as the Prosody module).
+-define(GROUPCHAT_MEMORY, 1000).
 -define(GLOBAL_HOOK_PRIORITY, 50).
 %% Give the component a moment to connect after a server start before the first attempt; the
 %% backoff takes over from there (as in the Prosody module).
 -define(FIRST_PUMP_MS, 1000).
-%% Seconds to wait for Mnesia to load the outbox table at start: it is small (unconfirmed copies).
+%% How long to wait for Mnesia to load the outbox table at start: it is small (unconfirmed copies).
 -define(TABLE_WAIT_MS, 60000).
 %% An fsync takes milliseconds; a sender waiting this long means the disk is gone. The copy is then
 %% sent anyway (and logged), as when the write itself fails.
@@ -64,6 +77,12 @@
 %% service-unavailable) and are retried like `wait`.
 -define(REFUSALS, ['not-allowed', 'bad-request', 'jid-malformed', 'policy-violation',
                    'internal-server-error']).
+
+-define(XMD_NS_HINTS, <<"urn:xmpp:hints">>).
+-define(XMD_NS_CARBONS, <<"urn:xmpp:carbons:2">>).
+-define(XMD_NS_RECEIPTS, <<"urn:xmpp:receipts">>).
+-define(XMD_NS_MARKERS, <<"urn:xmpp:chat-markers:0">>).
+-define(XMD_NS_SID, <<"urn:xmpp:sid:0">>).
 
 -type seq() :: {integer(), integer()}.
 
@@ -107,7 +126,9 @@ mod_opt_type(component) -> econf:domain();
 mod_opt_type(window) -> econf:pos_int();
 mod_opt_type(confirm_timeout) -> econf:timeout(second);
 mod_opt_type(retry_min) -> econf:timeout(second);
-mod_opt_type(retry_max) -> econf:timeout(second).
+mod_opt_type(retry_max) -> econf:timeout(second);
+mod_opt_type(chat_history) -> econf:bool();
+mod_opt_type(groupchat) -> econf:bool().
 
 mod_options(_Host) ->
     [component,
@@ -118,7 +139,11 @@ mod_options(_Host) ->
      {confirm_timeout, timer:seconds(30)},
      %% Backoff after a `wait` error or an unreachable component: doubling, capped.
      {retry_min, timer:seconds(1)},
-     {retry_max, timer:seconds(60)}].
+     {retry_max, timer:seconds(60)},
+     %% Chat history: the module cannot know how the component is configured, so it is told here
+     %% too. If only the module has it on, the component confirms these copies and stores nothing.
+     {chat_history, false},
+     {groupchat, false}].
 
 mod_doc() ->
     #{desc => [<<"Copies offline and normal messages to the xmpp-maildir component "
@@ -127,7 +152,9 @@ mod_doc() ->
                {window, #{value => <<"Number">>, desc => <<"Unconfirmed copies at most.">>}},
                {confirm_timeout, #{value => <<"timeout()">>, desc => <<"Resend after this.">>}},
                {retry_min, #{value => <<"timeout()">>, desc => <<"First backoff.">>}},
-               {retry_max, #{value => <<"timeout()">>, desc => <<"Longest backoff.">>}}]}.
+               {retry_max, #{value => <<"timeout()">>, desc => <<"Longest backoff.">>}},
+               {chat_history, #{value => <<"true | false">>, desc => <<"Copy chats received live and sent.">>}},
+               {groupchat, #{value => <<"true | false">>, desc => <<"Copy room messages to local occupants.">>}}]}.
 
 %%%===================================================================
 %%% Hooks (run in the routing process: the sender's session, the component's connection)
@@ -147,19 +174,54 @@ offline_message({offlined, #message{type = Type, to = #jid{lserver = Host}} = Ms
 offline_message(Acc) ->
     Acc.
 
-%% Every stanza ejabberd_sm routes to a local user passes here, before delivery. A normal message
-%% is delivered live exactly when ejabberd_sm:route_message/1 would find a session for it: the
+%% Every stanza ejabberd_sm routes to a local user passes here, before delivery. A message is
+%% delivered live exactly when ejabberd_sm:route_message/1 would find a session for it: the
 %% addressed full JID exists, or some resource has a priority >= 0. Otherwise it goes to
 %% offline_message_hook (and is copied above, if mod_offline stores it).
 -spec sm_receive_packet(stanza() | drop) -> stanza() | drop.
-sm_receive_packet(#message{type = normal, to = #jid{lserver = Host} = To} = Msg) ->
+sm_receive_packet(#message{type = Type, to = #jid{lserver = Host} = To} = Msg)
+  when Type == normal; Type == chat; Type == groupchat ->
     Component = component(Host),
-    case copyable(Msg, Component) andalso not routed_by_server(Msg) andalso online(To) of
-        true -> send_copy(Host, Msg, <<"normal">>);
+    case copyable(Msg, Component) andalso not routed_by_server(Msg) of
+        true -> live_copy(Type, Host, Component, To, Msg);
         false -> ok
     end,
     Msg;
 sm_receive_packet(Acc) ->
+    Acc.
+
+live_copy(normal, Host, _Component, To, Msg) ->
+    case online(To) of
+        true -> send_copy(Host, Msg, <<"normal">>);
+        false -> ok
+    end;
+live_copy(chat, Host, Component, To, Msg) ->
+    case opt(Host, chat_history) andalso chat_copyable(Msg, Component)
+        andalso worth_archiving(Msg, false) andalso online(To) of
+        true -> send_copy(Host, Msg, <<"chat">>);
+        false -> ok
+    end;
+live_copy(groupchat, Host, Component, #jid{luser = U, lserver = S, lresource = R}, Msg) ->
+    %% XEP-0045 §7.4: the room sends each message from room@service/nick to every occupant's
+    %% full JID; this is the copy for this (local) occupant, once per user.
+    case opt(Host, groupchat) andalso R /= <<>> andalso Msg#message.body /= []
+        andalso ejabberd_sm:get_session_pid(U, S, R) /= none
+        andalso chat_copyable(Msg, Component) andalso first_groupchat_delivery(Host, Msg) of
+        true -> send_copy(Host, Msg, <<"groupchat">>);
+        false -> ok
+    end.
+
+%% What a local user sends: a chat to anyone, reason "sent" (chat history only).
+-spec user_send_packet({stanza() | drop, ejabberd_c2s:state()}) -> {stanza() | drop, ejabberd_c2s:state()}.
+user_send_packet({#message{type = chat, to = #jid{}, from = #jid{lserver = Host}} = Msg, State} = Acc) ->
+    Component = component(Host),
+    case opt(Host, chat_history) andalso chat_copyable(Msg, Component)
+        andalso worth_archiving(Msg, true) andalso privacy_allows(Host, State, Msg) of
+        true -> send_copy(Host, Msg, <<"sent">>);
+        false -> ok
+    end,
+    Acc;
+user_send_packet(Acc) ->
     Acc.
 
 %% The component's answers to our copies. ejabberd_local drops IQ results and errors addressed to
@@ -196,9 +258,15 @@ init([Host | _]) ->
     State0 = apply_opts(#state{host = Host}, Opts),
     State = load_outbox(State0#state{retry_delay = State0#state.retry_min}),
     start_syncer(Host),
+    {Keys, Order} = groupchat_tables(Host),
+    ets:new(Keys, [named_table, public, set]),
+    ets:new(Order, [named_table, public, ordered_set]),
     add_hooks(Host),
     erlang:send_after(?FIRST_PUMP_MS, self(), pump),
-    ?INFO_MSG("Copying offline and normal messages to ~ts", [State#state.component]),
+    ?INFO_MSG("Copying offline and normal messages~ts~ts to ~ts",
+              [case opt(Host, chat_history) of true -> ", chats (received and sent)"; false -> "" end,
+               case opt(Host, groupchat) of true -> ", group chat"; false -> "" end,
+               State#state.component]),
     {ok, State}.
 
 handle_call(_Request, _From, State) ->
@@ -213,8 +281,14 @@ handle_cast({reply, Id, Reply}, #state{pending = Pending} = State) ->
     end;
 handle_cast(component_connected, State) ->
     {noreply, resume("component connected", State)};
-handle_cast(component_disconnected, State) ->
-    {noreply, pause_and_retry("component disconnected", State)};
+handle_cast(component_disconnected, #state{component = Component} = State) ->
+    %% Copies in flight on the connection that went away are lost with it. If no connection is
+    %% left, take them all back now; if others remain, those copies may be in flight there, so
+    %% leave each to its own answer or confirmation timeout.
+    case ejabberd_router:is_my_route(Component) of
+        true -> {noreply, State};
+        false -> {noreply, pause_and_retry("component disconnected", requeue(maps:keys(State#state.inflight), State))}
+    end;
 handle_cast({reload, Opts}, State) ->
     {noreply, pump(apply_opts(State, Opts))};
 handle_cast(Msg, State) ->
@@ -229,7 +303,7 @@ handle_info({timeout, Ref, {confirm, Id}}, #state{inflight = Inflight, confirm_t
     case maps:find(Id, Inflight) of
         {ok, Ref} ->
             ?WARNING_MSG("Copy ~ts not confirmed within ~Bs", [Id, T div 1000]),
-            {noreply, pause_and_retry("confirmation timed out", State)};
+            {noreply, pause_and_retry("confirmation timed out", requeue([Id], State))};
         _ ->
             {noreply, State}
     end;
@@ -290,6 +364,84 @@ is_server_wrapper(El) ->
         _ -> false
     catch _:_ -> false
     end.
+
+%% Not for a chat archive: the sender asked (XEP-0334 §4), or it is the user's own server relaying
+%% their own traffic (carbons, XEP-0280; archive results, XEP-0313), which is copied where it
+%% happens; nor anything to or from the component.
+-spec chat_copyable(message(), binary()) -> boolean().
+chat_copyable(#message{from = From, to = To} = Msg, Component) ->
+    not has_child(Msg, [{<<"no-store">>, ?XMD_NS_HINTS}, {<<"no-permanent-store">>, ?XMD_NS_HINTS},
+                        {<<"sent">>, ?XMD_NS_CARBONS}, {<<"received">>, ?XMD_NS_CARBONS}])
+        andalso not (is_record(From, jid) andalso is_record(To, jid)
+                     andalso jid:remove_resource(jid:tolower(From)) == jid:remove_resource(jid:tolower(To)))
+        andalso copyable(Msg, Component).
+
+%% Anything a chat archive should keep: a body, or a retraction (XEP-0424, current and 0.x forms);
+%% and, for what the user sends, a receipt (XEP-0184) or marker (XEP-0333), which flag the
+%% original. Chat states alone (typing notifications) are never copied.
+-spec worth_archiving(message(), boolean()) -> boolean().
+worth_archiving(#message{body = [_ | _]}, _Sent) ->
+    true;
+worth_archiving(Msg, Sent) ->
+    has_child(Msg, [{<<"retract">>, <<"urn:xmpp:message-retract:1">>}, {<<"apply-to">>, <<"urn:xmpp:fasten:0">>}])
+        orelse (Sent andalso has_child(Msg, [{<<"received">>, ?XMD_NS_RECEIPTS}, {<<"displayed">>, ?XMD_NS_MARKERS},
+                                             {<<"acknowledged">>, ?XMD_NS_MARKERS}, {<<"received">>, ?XMD_NS_MARKERS}])).
+
+has_child(#message{sub_els = Els}, Wanted) ->
+    lists:any(fun(El) ->
+                      try lists:member({xmpp:get_name(El), xmpp:get_ns(El)}, Wanted)
+                      catch _:_ -> false
+                      end
+              end, Els).
+
+%% The check ejabberd_c2s makes right after user_send_packet (mod_privacy, mod_blocking).
+privacy_allows(Host, State, Msg) ->
+    ejabberd_hooks:run_fold(privacy_check_packet, Host, allow, [State, Msg, out]) == allow.
+
+%% One copy per room message and user: a user with two joined resources receives each message
+%% twice. Remembered by user, room nick, the message's ids and body; the last GROUPCHAT_MEMORY.
+%% ETS, because the hook runs in each room's process.
+first_groupchat_delivery(Host, #message{from = From, to = To, id = Id, body = Body} = Msg) ->
+    {Keys, Order} = groupchat_tables(Host),
+    Key = {jid:remove_resource(jid:tolower(To)), jid:tolower(From), Id, stanza_id(Msg), xmpp:get_text(Body)},
+    N = erlang:unique_integer([monotonic]),
+    case ets:insert_new(Keys, {Key, N}) of
+        false ->
+            false;
+        true ->
+            ets:insert(Order, {N, Key}),
+            trim_groupchat_memory(Keys, Order),
+            true
+    end.
+
+trim_groupchat_memory(Keys, Order) ->
+    case ets:info(Order, size) > ?GROUPCHAT_MEMORY of
+        true ->
+            case ets:first(Order) of
+                '$end_of_table' -> ok;
+                Oldest ->
+                    [ets:delete(Keys, K) || {_, K} <- ets:take(Order, Oldest)],
+                    trim_groupchat_memory(Keys, Order)
+            end;
+        false ->
+            ok
+    end.
+
+stanza_id(#message{sub_els = Els}) ->
+    case [El || El <- Els, element_is(El, <<"stanza-id">>, ?XMD_NS_SID)] of
+        [#xmlel{} = El | _] -> fxml:get_tag_attr_s(<<"id">>, El);
+        [#stanza_id{id = SId} | _] -> SId;
+        _ -> <<>>
+    end.
+
+element_is(El, Name, NS) ->
+    try {xmpp:get_name(El), xmpp:get_ns(El)} == {Name, NS}
+    catch _:_ -> false
+    end.
+
+groupchat_tables(Host) ->
+    {gen_mod:get_module_proc(Host, mod_xmpp_maildir_groupchat_keys),
+     gen_mod:get_module_proc(Host, mod_xmpp_maildir_groupchat_order)}.
 
 %% The delivery rule of ejabberd_sm:do_route/1 and route_message/1 (23.01).
 -spec online(jid()) -> boolean().
@@ -464,10 +616,9 @@ send_one(Id, #state{pending = Pending, inflight = Inflight, host = Host, compone
 
 handle_reply(Id, result, #state{retry_min = Min} = State) ->
     pump((done(Id, State))#state{retry_delay = Min});
-handle_reply(_Id, {error, wait, Condition, Text}, State) ->
-    %% Disk full, over quota, shutting down: keep the copy (it goes back into the queue with
-    %% everything else in flight) and try again later.
-    pause_and_retry(io_lib:format("~p: ~ts", [Condition, Text]), State);
+handle_reply(Id, {error, wait, Condition, Text}, State) ->
+    %% Disk full, over quota, shutting down: keep the copy and try again later.
+    pause_and_retry(io_lib:format("~p: ~ts", [Condition, Text]), requeue([Id], State));
 handle_reply(Id, {error, Type, Condition, Text}, State) ->
     case lists:member(Condition, ?REFUSALS) of
         true ->
@@ -477,7 +628,7 @@ handle_reply(Id, {error, Type, Condition, Text}, State) ->
                        [Id, Type, Condition, Text]),
             pump(done(Id, State));
         false ->
-            pause_and_retry(io_lib:format("~p/~p: ~ts", [Type, Condition, Text]), State)
+            pause_and_retry(io_lib:format("~p/~p: ~ts", [Type, Condition, Text]), requeue([Id], State))
     end.
 
 done(Id, #state{pending = Pending, inflight = Inflight} = State) ->
@@ -488,12 +639,15 @@ done(Id, #state{pending = Pending, inflight = Inflight} = State) ->
     forget(Id),
     State#state{pending = maps:remove(Id, Pending), inflight = maps:remove(Id, Inflight)}.
 
-%% Every unconfirmed copy goes back into the queue (which keeps seq order), and sending stops
-%% until the backoff timer fires or the component connects.
+%% Sending stops until the backoff timer fires or the component connects. Unlike the Prosody
+%% module, copies still in flight are not all taken back: each is answered on its own (result,
+%% `wait`, refusal) or times out, and only then goes back to the queue (which keeps seq order).
+%% With one connection this ends the same way; with several (ejabberd spreads stanzas over them)
+%% taking back a copy that another instance is still storing would have it stored twice, once
+%% by each (seen in the rolling-restart test).
 pause_and_retry(_Why, #state{paused = true} = State) ->
     State;
-pause_and_retry(Why, #state{retry_delay = Delay, retry_max = Max, component = Component} = State0) ->
-    State = requeue_inflight(State0),
+pause_and_retry(Why, #state{retry_delay = Delay, retry_max = Max, component = Component} = State) ->
     ?INFO_MSG("Pausing copies to ~ts (~ts); ~B waiting, retrying in ~Bs",
               [Component, Why, gb_sets:size(State#state.queue), Delay div 1000]),
     Timer = erlang:start_timer(Delay, self(), retry),
@@ -511,16 +665,22 @@ resume(Why, #state{paused = true, retry_timer = Timer, retry_min = Min} = State0
 resume(_Why, State) ->
     pump(State).
 
-requeue_inflight(#state{inflight = Inflight, pending = Pending, queue = Queue} = State) ->
-    Queue1 = maps:fold(
-               fun(Id, Timer, Acc) ->
-                       erlang:cancel_timer(Timer),
-                       case maps:find(Id, Pending) of
-                           {ok, {Seq, _}} -> gb_sets:add({Seq, Id}, Acc);
-                           error -> Acc
-                       end
-               end, Queue, Inflight),
-    State#state{inflight = #{}, queue = Queue1}.
+%% Copies in flight go back into the queue, to be sent again.
+requeue(Ids, #state{inflight = Inflight, pending = Pending, queue = Queue} = State) ->
+    {Inflight1, Queue1} = lists:foldl(
+                            fun(Id, {InAcc, QAcc}) ->
+                                    case maps:take(Id, InAcc) of
+                                        {Timer, InAcc1} ->
+                                            erlang:cancel_timer(Timer),
+                                            case maps:find(Id, Pending) of
+                                                {ok, {Seq, _}} -> {InAcc1, gb_sets:add({Seq, Id}, QAcc)};
+                                                error -> {InAcc1, QAcc}
+                                            end;
+                                        error ->
+                                            {InAcc, QAcc}
+                                    end
+                            end, {Inflight, Queue}, Ids),
+    State#state{inflight = Inflight1, queue = Queue1}.
 
 cancel(undefined) -> ok;
 cancel(Timer) -> erlang:cancel_timer(Timer), ok.
@@ -533,6 +693,9 @@ proc(Host) ->
 
 component(Host) ->
     jid:nameprep(gen_mod:get_module_opt(Host, ?MODULE, component)).
+
+opt(Host, Name) ->
+    gen_mod:get_module_opt(Host, ?MODULE, Name).
 
 apply_opts(State, Opts) ->
     State#state{component = jid:nameprep(gen_mod:get_opt(component, Opts)),
@@ -566,6 +729,7 @@ notify_hosts(Domain, Event) ->
 add_hooks(Host) ->
     ejabberd_hooks:add(offline_message_hook, Host, ?MODULE, offline_message, ?OFFLINE_HOOK_PRIORITY),
     ejabberd_hooks:add(sm_receive_packet, Host, ?MODULE, sm_receive_packet, ?SM_HOOK_PRIORITY),
+    ejabberd_hooks:add(user_send_packet, Host, ?MODULE, user_send_packet, ?SEND_HOOK_PRIORITY),
     %% Global hooks are added once, whatever the number of hosts (ejabberd_hooks skips repeats).
     ejabberd_hooks:add(filter_packet, ?MODULE, filter_packet, ?GLOBAL_HOOK_PRIORITY),
     ejabberd_hooks:add(component_connected, ?MODULE, component_connected, ?GLOBAL_HOOK_PRIORITY),
@@ -574,6 +738,7 @@ add_hooks(Host) ->
 remove_hooks(Host) ->
     ejabberd_hooks:delete(offline_message_hook, Host, ?MODULE, offline_message, ?OFFLINE_HOOK_PRIORITY),
     ejabberd_hooks:delete(sm_receive_packet, Host, ?MODULE, sm_receive_packet, ?SM_HOOK_PRIORITY),
+    ejabberd_hooks:delete(user_send_packet, Host, ?MODULE, user_send_packet, ?SEND_HOOK_PRIORITY),
     case gen_mod:is_loaded_elsewhere(Host, ?MODULE) of
         true ->
             ok;

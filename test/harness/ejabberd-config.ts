@@ -7,10 +7,11 @@ import path from "node:path";
 
 /**
  * Modules a normal client expects (roster, disco, ping for the harness's barrier IQ), the store
- * we copy from (offline), and the two that route copies of messages to users by themselves
- * (carboncopy, mam), so tests show the module does not archive those a second time.
+ * we copy from (offline), the two that route copies of messages to users by themselves
+ * (carboncopy, mam), so tests show the module does not archive those a second time, and rooms
+ * (muc, on conference.<domain>) for group chat copies.
  */
-export const EJABBERD_BASE_MODULES: readonly string[] = ["mod_roster", "mod_disco", "mod_ping", "mod_offline", "mod_carboncopy", "mod_mam"];
+export const EJABBERD_BASE_MODULES: readonly string[] = ["mod_roster", "mod_disco", "mod_ping", "mod_offline", "mod_carboncopy", "mod_mam", "mod_muc"];
 
 export interface EjabberdPaths {
   dir: string;

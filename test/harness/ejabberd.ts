@@ -186,20 +186,20 @@ export async function startEjabberd(opts: EjabberdOptions): Promise<EjabberdServ
     try {
       // Ready when c2s answers for our domain and the log (written asynchronously by OTP's
       // logger) shows our module started; fail fast on an error line.
-      const moduleStarted = `Copying offline and normal messages to ${opts.componentDomain}`;
+      const moduleStarted = new RegExp(`Copying offline and normal messages.* to ${opts.componentDomain.replaceAll(".", "\\.")}`);
       let seen = "";
       await pollUntil(
         async () => {
           seen = await logSince(paths.log, logOffset);
           const failures = seen.match(STARTUP_FAILURE);
           if (failures) throw new Error(`ejabberd logged errors while starting:\n${failures.join("\n")}`);
-          return seen.includes(moduleStarted) && (await probeStreamFeatures(c2sPort, opts.domain)) ? true : undefined;
+          return moduleStarted.test(seen) && (await probeStreamFeatures(c2sPort, opts.domain)) ? true : undefined;
         },
         {
           timeoutMs: START_TIMEOUT_MS,
           intervalMs: READY_POLL_INTERVAL_MS,
           signal: aborter.signal,
-          describe: () => (seen.includes(moduleStarted) ? `no <stream:features> for ${opts.domain} on 127.0.0.1:${c2sPort}` : `${EJABBERD_MODULE} did not log that it started`),
+          describe: () => (moduleStarted.test(seen) ? `no <stream:features> for ${opts.domain} on 127.0.0.1:${c2sPort}` : `${EJABBERD_MODULE} did not log that it started`),
         },
       );
       await waitForPort(componentPort, { timeoutMs: START_TIMEOUT_MS, signal: aborter.signal });

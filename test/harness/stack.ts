@@ -30,13 +30,27 @@ export interface XmppServer {
   start(): Promise<void>;
 }
 
-/** The module's options, in seconds, whichever server runs it (docs/protocol.md). */
+/** The module's options (times in seconds), whichever server runs it (docs/protocol.md). */
 export interface ModuleOptions {
   readonly retryMin?: number;
   readonly retryMax?: number;
   readonly confirmTimeout?: number;
   readonly window?: number;
+  /** Copy chats received live and sent (docs/chat-history.md); run the component with --chat-history. */
+  readonly chatHistory?: boolean;
+  /** Copy room messages to local occupants; run the component with --groupchat. */
+  readonly groupchat?: boolean;
 }
+
+/** Each option's name in both servers' configs (Prosody prefixes it with xmpp_maildir_). */
+const MODULE_OPTION_NAMES: Record<keyof ModuleOptions, string> = {
+  retryMin: "retry_min",
+  retryMax: "retry_max",
+  confirmTimeout: "confirm_timeout",
+  window: "window",
+  chatHistory: "chat_history",
+  groupchat: "groupchat",
+};
 
 interface BaseStack {
   readonly kind: ServerKind;
@@ -86,13 +100,11 @@ export interface StackOptions {
 }
 
 function prosodyModuleLines(module: ModuleOptions = {}): string[] {
-  const names = { retryMin: "retry_min", retryMax: "retry_max", confirmTimeout: "confirm_timeout", window: "window" } as const;
-  return Object.entries(module).map(([key, value]) => `xmpp_maildir_${names[key as keyof ModuleOptions]} = ${String(value)}`);
+  return Object.entries(module).map(([key, value]) => `xmpp_maildir_${MODULE_OPTION_NAMES[key as keyof ModuleOptions]} = ${String(value)}`);
 }
 
-function ejabberdModuleOptions(module: ModuleOptions = {}): Record<string, number | string> {
-  const names = { retryMin: "retry_min", retryMax: "retry_max", confirmTimeout: "confirm_timeout", window: "window" } as const;
-  return { component: COMPONENT, ...Object.fromEntries(Object.entries(module).map(([key, value]) => [names[key as keyof ModuleOptions], value as number])) };
+function ejabberdModuleOptions(module: ModuleOptions = {}): Record<string, number | string | boolean> {
+  return { component: COMPONENT, ...Object.fromEntries(Object.entries(module).map(([key, value]) => [MODULE_OPTION_NAMES[key as keyof ModuleOptions], value as number | boolean])) };
 }
 
 export function startStack(options: StackOptions & { server?: "prosody" }): Promise<Stack>;
