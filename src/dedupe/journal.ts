@@ -14,7 +14,8 @@
 // the copy is not stored twice.
 import { mkdir, open, readdir, readFile, rm, stat, type FileHandle } from "node:fs/promises";
 import path from "node:path";
-import { StorageError } from "../errors.js";
+import { ConfigError, StorageError } from "../errors.js";
+import { lockStateDir, type StateLock } from "./lock.js";
 
 /**
  * Copies per journal segment. We keep the current and the previous segment, so at least this
@@ -52,9 +53,19 @@ export async function openJournal(dir: string): Promise<DedupeJournal> {
   let buffer: string[] = [];
   let waiters: Array<{ resolve: () => void; reject: (err: unknown) => void }> = [];
   let flushing: Promise<void> | undefined;
+  let lock: StateLock;
 
   try {
     await mkdir(dir, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    throw new StorageError(dir, err as NodeJS.ErrnoException);
+  }
+  // A ConfigError when another instance holds it: not retried, exit 2 with the fix.
+  lock = await lockStateDir(dir).catch((err: unknown) => {
+    if (err instanceof ConfigError) throw err;
+    throw new StorageError(dir, err as NodeJS.ErrnoException);
+  });
+  try {
     const segments = (await readdir(dir)).map((n) => SEGMENT.exec(n)?.[1]).filter((n): n is string => !!n).map(Number).sort((a, b) => a - b);
     for (const n of segments.slice(-2)) {
       const text = await readFile(segmentPath(dir, n), "utf8");
@@ -64,6 +75,7 @@ export async function openJournal(dir: string): Promise<DedupeJournal> {
     }
     handle = await open(segmentPath(dir, segment), "a", 0o600);
   } catch (err) {
+    await lock.release();
     throw new StorageError(dir, err as NodeJS.ErrnoException);
   }
 
@@ -125,6 +137,7 @@ export async function openJournal(dir: string): Promise<DedupeJournal> {
       flushing ??= flush();
       await flushing;
       await handle.close();
+      await lock.release();
     },
     size: () => entries.size,
   };

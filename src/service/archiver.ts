@@ -4,7 +4,7 @@ import type { Element } from "@xmpp/xml";
 import { captureCopy, captureDirect, NS_COPY, type CaptureContext, type CaptureResult } from "../capture/index.js";
 import type { RunConfig } from "../config/index.js";
 import { openJournal, type DedupeJournal } from "../dedupe/index.js";
-import { RefusedError, type XmppAuthError } from "../errors.js";
+import { ConfigError, RefusedError, type XmppAuthError } from "../errors.js";
 import { bare } from "../jid.js";
 import type { Logger } from "../log/index.js";
 import { compileTemplate, createMaildirWriter, type MaildirWriter } from "../maildir/index.js";
@@ -165,6 +165,7 @@ export function createArchiver(options: ArchiverOptions): Archiver {
       try {
         journal = await openJournal(config.stateDir);
       } catch (err) {
+        if (err instanceof ConfigError) throw err;
         const reason = (err as { reason?: string }).reason ?? String(err);
         throw new Error(`cannot open the dedupe journal in ${config.stateDir} (${reason}): make it writable by this user, or set --state-dir`, { cause: err });
       }
@@ -176,6 +177,11 @@ export function createArchiver(options: ArchiverOptions): Archiver {
     async stop() {
       accepting = false;
       await limiter.idle();
+      // The confirmations of the last writes are built and written by xmpp.js's middleware in
+      // promise callbacks after our handlers return. Let them reach the socket before the closing
+      // </stream:stream> does; otherwise a stored copy goes unconfirmed and is sent again (to
+      // another instance, with ejabberd's several connections, which would store it twice).
+      await new Promise((resolve) => setImmediate(resolve));
       await bridge.stop();
       await connection.stop();
       await journal?.close();

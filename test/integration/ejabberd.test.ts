@@ -232,14 +232,6 @@ describe("ejabberd: the outbox survives a crash", () => {
   });
 });
 
-/**
- * The component stops by waiting for its writes and then closing the stream, and the IQ result of
- * the last write can lose that race (seen: "stored", then the stream closes without the result).
- * With one connection the copy comes back to the same journal and is confirmed; with two it can
- * reach the other instance, which stores it again. Needs src/: send the confirmations of the
- * writes in flight before closing the stream.
- */
-const ROLLING_RESTART_TODO = "the component may lose its last confirmation when it stops (src/service/archiver.ts stop())";
 
 describe("ejabberd: two component connections for one domain, one Maildir root", { concurrency: 1 }, () => {
   let dir: string;
@@ -296,7 +288,7 @@ describe("ejabberd: two component connections for one domain, one Maildir root",
     await assertUniqueNames(400, [a, b]);
   });
 
-  test("a rolling restart: one instance stops (SIGTERM) while copies flow, the other takes over, each message once", { todo: ROLLING_RESTART_TODO }, async () => {
+  test("a rolling restart: one instance stops (SIGTERM) while copies flow, the other takes over, each message once", async () => {
     const [a, b] = components as [ComponentProcess, ComponentProcess];
     const bob = await connectClient({ port: stack.ejabberd.c2sPort, domain: DOMAIN, username: "bob", password: stack.password });
     try {
