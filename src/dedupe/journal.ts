@@ -53,15 +53,13 @@ export async function openJournal(dir: string): Promise<DedupeJournal> {
   let buffer: string[] = [];
   let waiters: Array<{ resolve: () => void; reject: (err: unknown) => void }> = [];
   let flushing: Promise<void> | undefined;
-  let lock: StateLock;
-
   try {
     await mkdir(dir, { recursive: true, mode: 0o700 });
   } catch (err) {
     throw new StorageError(dir, err as NodeJS.ErrnoException);
   }
   // A ConfigError when another instance holds it: not retried, exit 2 with the fix.
-  lock = await lockStateDir(dir).catch((err: unknown) => {
+  const lock: StateLock = await lockStateDir(dir).catch((err: unknown) => {
     if (err instanceof ConfigError) throw err;
     throw new StorageError(dir, err as NodeJS.ErrnoException);
   });
