@@ -28,16 +28,11 @@ export function loadRunConfig(sources: ConfigSources): RunConfig {
   checkEnv(sources.env, known);
 
   const pick = (spec: OptionSpec): Raw | undefined => {
-    const flag = sources.flags[spec.name];
-    if (flag !== undefined) return { value: flag, origin: `--${spec.name}` };
-    const env = sources.env[envName(spec.name)];
-    if (env !== undefined) return { value: env, origin: envName(spec.name) };
-    if (file && spec.name in file.values) return { value: file.values[spec.name], origin: `${spec.name} in ${file.path}` };
-    if (spec.default !== undefined) return { value: spec.default, origin: "default" };
-    if (spec.required) {
+    const raw = pickValue(spec, sources, file);
+    if (!raw && "required" in spec && spec.required) {
       throw new ConfigError(spec.name, `is required; pass --${spec.name} <${spec.valueName}>, set ${envName(spec.name)}, or add ${spec.name} = ... to the config file`);
     }
-    return undefined;
+    return raw;
   };
 
   const values: Record<string, unknown> = {};
@@ -74,6 +69,17 @@ export function loadRunConfig(sources: ConfigSources): RunConfig {
       smtpUrl: values.smtpUrl as string | undefined,
     },
   };
+}
+
+/** Where an option's value comes from: flag > env > file > default. */
+export function pickValue(spec: OptionSpec, sources: ConfigSources, file: ReturnType<typeof readConfigFile>): Raw | undefined {
+  const flag = sources.flags[spec.name];
+  if (flag !== undefined) return { value: flag, origin: `--${spec.name}` };
+  const env = sources.env[envName(spec.name)];
+  if (env !== undefined) return { value: env, origin: envName(spec.name) };
+  if (file && spec.name in file.values) return { value: file.values[spec.name], origin: `${spec.name} in ${file.path}` };
+  if (spec.default !== undefined) return { value: spec.default, origin: "default" };
+  return undefined;
 }
 
 export function readConfigFile(path: string | undefined, readFile: (p: string) => string, known: Set<string>) {

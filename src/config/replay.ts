@@ -4,7 +4,7 @@
 // (the right-hand side of Message-IDs) to write mail or to send as the component.
 import { readFileSync } from "node:fs";
 import { ConfigError } from "../errors.js";
-import { checkEnv, convert, deriveUserDomain, readConfigFile, readSecret, type ConfigSources, type Raw } from "./load.js";
+import { checkEnv, convert, deriveUserDomain, pickValue, readConfigFile, readSecret, type ConfigSources } from "./load.js";
 import { CONFIG_ENV, RUN_OPTIONS, envName, type LogLevel, type OptionSpec } from "./options.js";
 
 export interface ReplayConfig {
@@ -35,7 +35,7 @@ export function loadReplayConfig(sources: ConfigSources, needs: ReplayNeeds): Re
   const values: Record<string, unknown> = {};
   for (const spec of RUN_OPTIONS as readonly OptionSpec[]) {
     if (!(REPLAY_CONFIG_KEYS as readonly string[]).includes(spec.name)) continue;
-    const raw = pick(spec, sources, file);
+    const raw = pickValue(spec, sources, file);
     if (raw) values[spec.key] = convert(spec, raw);
     else if (required.has(spec.name)) {
       throw new ConfigError(spec.name, `is required here; pass --${spec.name} <${spec.valueName}>, set ${envName(spec.name)}, or add ${spec.name} = ... to the config file`);
@@ -54,12 +54,3 @@ export function loadReplayConfig(sources: ConfigSources, needs: ReplayNeeds): Re
   };
 }
 
-function pick(spec: OptionSpec, sources: ConfigSources, file: ReturnType<typeof readConfigFile>): Raw | undefined {
-  const flag = sources.flags[spec.name];
-  if (flag !== undefined) return { value: flag, origin: `--${spec.name}` };
-  const env = sources.env[envName(spec.name)];
-  if (env !== undefined) return { value: env, origin: envName(spec.name) };
-  if (file && spec.name in file.values) return { value: file.values[spec.name], origin: `${spec.name} in ${file.path}` };
-  if (spec.default !== undefined) return { value: spec.default, origin: "default" };
-  return undefined;
-}
