@@ -2,17 +2,15 @@
 // push_notification Lua driver running examples/dovecot-push.lua), Prosody with our module,
 // Postfix relaying to Dovecot's LMTP, and the real component started with --watch and
 // --smtp-url. All on free loopback ports in one temp dir.
-import { randomBytes } from "node:crypto";
 import path from "node:path";
 import nodemailer from "nodemailer";
-import { startComponent, type ComponentProcess } from "./component.js";
-import { startDovecot, type DovecotServer } from "./dovecot.js";
-import { mailUser } from "./mail-user.js";
+import type { ComponentProcess } from "./component.js";
+import type { DovecotServer } from "./dovecot.js";
 import { startPostfix, type PostfixServer } from "./mta.js";
 import { repoRoot } from "./paths.js";
 import { freePort } from "./ports.js";
-import { startProsody, type ProsodyServer } from "./prosody.js";
-import { COMPONENT, DOMAIN } from "./stack.js";
+import type { ProsodyServer } from "./prosody.js";
+import { COMPONENT, DOMAIN, startStack } from "./stack.js";
 
 export { COMPONENT, DOMAIN };
 /** A remote mail domain; Postfix relays it to the same Dovecot (allow_all_users). */
@@ -32,11 +30,6 @@ export interface BridgeStack {
 }
 
 export async function startBridgeStack(options: { dir: string; users: string[]; trigger: "fs" | "push" }): Promise<BridgeStack> {
-  const password = "pw-" + randomBytes(4).toString("hex");
-  const secret = randomBytes(12).toString("hex");
-  const user = mailUser();
-  const mailRoot = path.join(options.dir, "mail");
-  const template = path.join(mailRoot, "%d", "%n", "Maildir");
   const pushPort = await freePort();
   const pushConfig = [
     "protocol lmtp {",
@@ -47,32 +40,17 @@ export async function startBridgeStack(options: { dir: string; users: string[]; 
     `  xmpp_maildir_push_url = http://127.0.0.1:${pushPort}/notify`,
     "}",
   ];
-  const cleanups: Array<() => Promise<void>> = [];
+  const stack = await startStack({
+    dir: options.dir,
+    users: options.users,
+    dovecot: { lmtp: true, ...(options.trigger === "push" ? { extraConfig: pushConfig } : {}) },
+  });
+  const { dovecot, prosody, password } = stack;
+  const cleanups: Array<() => Promise<void>> = [() => stack.stop()];
   const stopAll = async () => {
     for (const fn of cleanups.reverse()) await fn().catch(() => undefined);
   };
   try {
-    const dovecot = await startDovecot({
-      dir: path.join(options.dir, "dovecot"),
-      maildirTemplate: template,
-      users: options.users.map((local) => ({ user: `${local}@${DOMAIN}`, password })),
-      uid: user.uid,
-      gid: user.gid,
-      lmtp: true,
-      ...(options.trigger === "push" ? { extraConfig: pushConfig } : {}),
-    });
-    cleanups.push(() => dovecot.stop());
-    const prosody = await startProsody({
-      dir: path.join(options.dir, "prosody"),
-      domain: DOMAIN,
-      componentDomain: COMPONENT,
-      componentSecret: secret,
-      users: options.users.map((username) => ({ username, password })),
-      pluginPath: path.join(repoRoot(), "server", "prosody"),
-      modules: ["xmpp_maildir"],
-      extraHostConfig: `xmpp_maildir_component = "${COMPONENT}"`,
-    });
-    cleanups.push(() => prosody.stop());
     const postfix = await startPostfix({ dir: path.join(options.dir, "postfix"), lmtpPort: dovecot.lmtpPort!, relayDomains: [DOMAIN, REMOTE_DOMAIN] });
     cleanups.push(() => postfix.stop());
     const lmtp = nodemailer.createTransport({ host: "127.0.0.1", port: dovecot.lmtpPort!, lmtp: true, secure: false, ignoreTLS: true });
@@ -81,16 +59,10 @@ export async function startBridgeStack(options: { dir: string; users: string[]; 
       dovecot,
       prosody,
       postfix,
-      mailRoot,
+      mailRoot: stack.mailRoot,
       password,
       component: () =>
-        startComponent({
-          xmppPort: prosody.componentPort,
-          domain: COMPONENT,
-          maildir: template,
-          secret,
-          uid: user.uid,
-          gid: user.gid,
+        stack.component({
           args: [
             "--watch", options.trigger, "--push-port", String(pushPort),
             "--imap-url", `imap://127.0.0.1:${dovecot.imapPort}`, "--smtp-url", `smtp://127.0.0.1:${postfix.smtpPort}`,
@@ -99,7 +71,7 @@ export async function startBridgeStack(options: { dir: string; users: string[]; 
       async deliver(to, raw) {
         await lmtp.sendMail({ envelope: { from: "sender@example.net", to: [to] }, raw });
       },
-      imap: (local, mailbox = "INBOX") => ({ port: dovecot.imapPort, user: `${local}@${DOMAIN}`, password, mailbox }),
+      imap: (local, mailbox = "INBOX") => ({ ...stack.imap(local), mailbox }),
       stop: stopAll,
     };
   } catch (err) {

@@ -97,6 +97,8 @@ export interface StackOptions {
   /** Extra top-level lines for ejabberd.yml (e.g. shaper_rules). ejabberd only. */
   readonly ejabberdConfig?: string;
   readonly module?: ModuleOptions;
+  /** Dovecot extras: an LMTP listener, more dovecot.conf lines (e.g. push_notification). */
+  readonly dovecot?: { readonly lmtp?: boolean; readonly extraConfig?: readonly string[] };
 }
 
 function prosodyModuleLines(module: ModuleOptions = {}): string[] {
@@ -122,6 +124,8 @@ export async function startStack(options: StackOptions): Promise<AnyStack> {
     users: options.users.map((local) => ({ user: `${local}@${DOMAIN}`, password })),
     uid: user.uid,
     gid: user.gid,
+    ...(options.dovecot?.lmtp ? { lmtp: true } : {}),
+    ...(options.dovecot?.extraConfig ? { extraConfig: options.dovecot.extraConfig } : {}),
   });
   const common = {
     dovecot,
