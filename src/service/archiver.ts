@@ -90,7 +90,7 @@ export function createArchiver(options: ArchiverOptions): Archiver {
     const { record } = result;
     const stored = await store.store(record, { arrivedAt, ...(dedupeKey && journal ? { beforeRename: (path: string) => journal!.prepare(dedupeKey, path) } : {}) });
     if (dedupeKey) journal?.commit(dedupeKey);
-    failures.recovered();
+    failures.recovered(started);
     logger.info(
       {
         user: bare(record.owner),

@@ -7,29 +7,37 @@ import type { Logger } from "../log/index.js";
 
 export interface FailureReporter {
   report(stanza: Element, err: unknown): void;
-  /** A message was stored: if the disk had been failing, say it recovered. */
-  recovered(): void;
+  /**
+   * A message was stored: if the disk had been failing, say it recovered. `startedAt` is when its
+   * write began (performance.now()): a write that was already under way when a failure came in
+   * says nothing about the disk now.
+   */
+  recovered(startedAt: number): void;
 }
 
 /**
  * A disk at the edge of full flaps: a failed write frees its tmp/ file and the next small one
- * fits. Only call it recovered after this many stores in a row, or after a quiet spell.
+ * fits. Only call it recovered after this many stores in a row, or after a quiet spell. Only
+ * stores that started after the last failure count: writes run concurrently, and the slow ones
+ * (fsync'd, with the journal) that began before the disk filled still finish after the first
+ * failures did.
  */
 const RECOVERY_SUCCESSES = 10;
 const RECOVERY_QUIET_MS = 30_000;
 
 export function createFailureReporter(logger: Logger): FailureReporter {
+  /** Times from performance.now(): monotonic, and comparable with the writes' start times. */
   let outage: { reason: string; since: number; failures: number; lastFailure: number; successes: number } | undefined;
   return {
     report(stanza, err) {
       const fields = { from: stanza.attrs.from, to: stanza.attrs.to, id: stanza.attrs.id };
       if (err instanceof StorageError) {
         if (!outage) {
-          outage = { reason: err.reason, since: Date.now(), failures: 1, lastFailure: Date.now(), successes: 0 };
+          outage = { reason: err.reason, since: performance.now(), failures: 1, lastFailure: performance.now(), successes: 0 };
           logger.error({ ...fields, code: err.code, path: err.path, reason: err.reason }, "cannot store message; answering wait until storage recovers");
         } else {
           outage.failures += 1;
-          outage.lastFailure = Date.now();
+          outage.lastFailure = performance.now();
           outage.successes = 0;
           logger.debug({ ...fields, path: err.path, reason: err.reason }, "cannot store message");
         }
@@ -39,11 +47,11 @@ export function createFailureReporter(logger: Logger): FailureReporter {
         logger.error({ ...fields, err }, "unexpected error while archiving");
       }
     },
-    recovered() {
-      if (!outage) return;
+    recovered(startedAt) {
+      if (!outage || startedAt <= outage.lastFailure) return;
       outage.successes += 1;
-      if (outage.successes < RECOVERY_SUCCESSES && Date.now() - outage.lastFailure < RECOVERY_QUIET_MS) return;
-      logger.info({ reason: outage.reason, failures: outage.failures, seconds: Math.round((Date.now() - outage.since) / 1000) }, "storage recovered");
+      if (outage.successes < RECOVERY_SUCCESSES && performance.now() - outage.lastFailure < RECOVERY_QUIET_MS) return;
+      logger.info({ reason: outage.reason, failures: outage.failures, seconds: Math.round((performance.now() - outage.since) / 1000) }, "storage recovered");
       outage = undefined;
     },
   };

@@ -170,7 +170,8 @@ for (const kind of SERVER_KINDS) {
           execFileSync("mount", ["-o", "remount,size=64m", mount]);
           await component.waitForLog((l) => l.msg === "storage recovered", SETTLE_TIMEOUT_MS);
           await assertExactlyOnce(stack, expected);
-          assert.equal(component.logs.filter((l) => l.level === 50).length, 1, "one error line for the outage, not one per message");
+          const errors = component.logs.filter((l) => l.level === 50);
+          assert.equal(errors.length, 1, `one error line for the outage, not one per message: ${JSON.stringify(errors)}`);
         } finally {
           assert.equal(await component.stop(), 0);
           execFileSync("umount", ["-l", mount]);
