@@ -129,7 +129,7 @@ async function benchComponent(dir: string, n: number): Promise<{ rate: number; p
   // BENCH_CPU_PROF=DIR writes a V8 CPU profile of the component (open it in Chrome DevTools).
   const prof = process.env.BENCH_CPU_PROF ? ["--cpu-prof", "--cpu-prof-dir", process.env.BENCH_CPU_PROF] : [];
   const child = spawn(process.execPath, [...prof, cliPath(), "run", "--domain", DOMAIN, "--xmpp-port", String(server.port), "--maildir", path.join(root, "%d", "%n", "Maildir"), "--log-level", "warn"], {
-    env: { PATH: process.env.PATH ?? "", XMPP_MAILDIR_SECRET: secret },
+    env: { PATH: process.env.PATH ?? "", XMPP_MAILDIR_SECRET: secret, ...(process.env.UV_THREADPOOL_SIZE ? { UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE } : {}) },
     stdio: ["ignore", "ignore", "inherit"],
   });
   try {
