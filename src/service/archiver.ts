@@ -7,6 +7,7 @@ import { openJournal, type DedupeJournal } from "../dedupe/index.js";
 import { ConfigError, RefusedError, type XmppAuthError } from "../errors.js";
 import { bare } from "../jid.js";
 import type { Logger } from "../log/index.js";
+import { noMetrics, type ArchiveKind, type Metrics } from "../metrics/index.js";
 import { compileTemplate, createMaildirWriter, type MaildirWriter } from "../maildir/index.js";
 import { createConnection } from "../xmpp/connection.js";
 import { errorElement, errorSpecFor, messageErrorReply } from "../xmpp/stanza-error.js";
@@ -40,14 +41,17 @@ export interface ArchiverOptions {
   readonly logger: Logger;
   readonly onFatal: (err: XmppAuthError) => void;
   readonly writer?: MaildirWriter;
+  /** Counters and gauges (src/metrics); none by default. */
+  readonly metrics?: Metrics;
 }
 
 export function createArchiver(options: ArchiverOptions): Archiver {
   const { config, logger } = options;
+  const metrics = options.metrics ?? noMetrics;
   const resolveMaildir = compileTemplate(config.maildir);
   const writer = options.writer ?? createMaildirWriter();
-  const limiter = createLimiter({ maxActive: MAX_ACTIVE_WRITES, maxQueued: MAX_QUEUED });
-  const failures = createFailureReporter(logger);
+  const limiter = createLimiter({ maxActive: MAX_ACTIVE_WRITES, maxQueued: MAX_QUEUED, onChange: (state) => metrics.inFlight(state) });
+  const failures = createFailureReporter(logger, metrics);
   const store = createStore({ config, logger, writer, resolveMaildir });
   const connection = createConnection({
     host: config.xmppHost,
@@ -56,6 +60,7 @@ export function createArchiver(options: ArchiverOptions): Archiver {
     secret: config.secret,
     logger,
     onFatal: options.onFatal,
+    metrics,
   });
   const { xmpp } = connection;
   // Mail ↔ XMPP (./bridge.ts); created here so that its middleware runs before ours.
@@ -74,7 +79,12 @@ export function createArchiver(options: ArchiverOptions): Archiver {
   });
 
   /** Runs capture and stores what it returns. Throws typed errors only. */
-  async function archive(stanza: Element, capture: (ctx: CaptureContext) => CaptureResult, arrivedAt: number, dedupeKey?: string): Promise<void> {
+  async function archive(
+    stanza: Element,
+    capture: (ctx: CaptureContext) => CaptureResult,
+    how: { kind: ArchiveKind; arrivedAt: number; dedupeKey?: string },
+  ): Promise<void> {
+    const { arrivedAt, dedupeKey } = how;
     const started = performance.now();
     const result = capture(context());
     if (result.kind === "skip") {
@@ -91,6 +101,7 @@ export function createArchiver(options: ArchiverOptions): Archiver {
     const stored = await store.store(record, { arrivedAt, ...(dedupeKey && journal ? { beforeRename: (path: string) => journal!.prepare(dedupeKey, path) } : {}) });
     if (dedupeKey) journal?.commit(dedupeKey);
     failures.recovered(started);
+    metrics.stored({ kind: how.kind, status: stored.status, seconds: (now() - arrivedAt) / 1000 });
     logger.info(
       {
         user: bare(record.owner),
@@ -116,9 +127,10 @@ export function createArchiver(options: ArchiverOptions): Archiver {
     const work = limiter.run(async () => {
       if (journal && (await journal.lookup(key)) === "stored") {
         logger.info({ id, from: stanza.attrs.from }, "duplicate copy, already stored");
+        metrics.stored({ kind: "copy", status: "duplicate" });
         return;
       }
-      await archive(stanza, (ctx) => captureCopy(stanza, ctx), arrivedAt, key);
+      await archive(stanza, (ctx) => captureCopy(stanza, ctx), { kind: "copy", arrivedAt, dedupeKey: key });
     });
     inProgress.set(key, work);
     try {
@@ -151,7 +163,7 @@ export function createArchiver(options: ArchiverOptions): Archiver {
     try {
       if (!accepting) throw new RefusedError("shutting down", { type: "wait", condition: "resource-constraint" });
       const arrivedAt = now();
-      await limiter.run(() => archive(stanza, (ctx) => captureDirect(stanza, ctx), arrivedAt));
+      await limiter.run(() => archive(stanza, (ctx) => captureDirect(stanza, ctx), { kind: "direct", arrivedAt }));
     } catch (err) {
       failures.report(stanza, err);
       // RFC 6120 §8.3.1: never answer an error with an error.
@@ -170,6 +182,7 @@ export function createArchiver(options: ArchiverOptions): Archiver {
         throw new Error(`cannot open the dedupe journal in ${config.stateDir} (${reason}): make it writable by this user, or set --state-dir`, { cause: err });
       }
       logger.debug({ stateDir: config.stateDir, remembered: journal.size() }, "dedupe journal open");
+      metrics.journal("open");
       accepting = true;
       await bridge.start();
       connection.start();
@@ -184,6 +197,7 @@ export function createArchiver(options: ArchiverOptions): Archiver {
       await new Promise((resolve) => setImmediate(resolve));
       await bridge.stop();
       await connection.stop();
+      metrics.journal("closed");
       await journal?.close();
     },
   };

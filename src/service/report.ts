@@ -4,6 +4,7 @@
 import type { Element } from "@xmpp/xml";
 import { RefusedError, StorageError } from "../errors.js";
 import type { Logger } from "../log/index.js";
+import { noMetrics, type Metrics } from "../metrics/index.js";
 
 export interface FailureReporter {
   report(stanza: Element, err: unknown): void;
@@ -25,13 +26,19 @@ export interface FailureReporter {
 const RECOVERY_SUCCESSES = 10;
 const RECOVERY_QUIET_MS = 30_000;
 
-export function createFailureReporter(logger: Logger): FailureReporter {
+/** Counted as `unexpected` under the error's class; anything odder than an Error is one bucket. */
+function errorClass(err: unknown): string {
+  return err instanceof Error && /^[A-Za-z]{1,40}$/.test(err.name) ? err.name : "unknown";
+}
+
+export function createFailureReporter(logger: Logger, metrics: Pick<Metrics, "refused" | "failed"> = noMetrics): FailureReporter {
   /** Times from performance.now(): monotonic, and comparable with the writes' start times. */
   let outage: { reason: string; since: number; failures: number; lastFailure: number; successes: number } | undefined;
   return {
     report(stanza, err) {
       const fields = { from: stanza.attrs.from, to: stanza.attrs.to, id: stanza.attrs.id };
       if (err instanceof StorageError) {
+        metrics.failed({ kind: "storage", reason: err.reason });
         if (!outage) {
           outage = { reason: err.reason, since: performance.now(), failures: 1, lastFailure: performance.now(), successes: 0 };
           logger.error({ ...fields, code: err.code, path: err.path, reason: err.reason }, "cannot store message; answering wait until storage recovers");
@@ -42,8 +49,10 @@ export function createFailureReporter(logger: Logger): FailureReporter {
           logger.debug({ ...fields, path: err.path, reason: err.reason }, "cannot store message");
         }
       } else if (err instanceof RefusedError) {
+        metrics.refused(err.stanzaError.condition);
         logger.warn({ ...fields, code: err.code, condition: err.stanzaError.condition, reason: err.message }, "refused");
       } else {
+        metrics.failed({ kind: "unexpected", reason: errorClass(err) });
         logger.error({ ...fields, err }, "unexpected error while archiving");
       }
     },
