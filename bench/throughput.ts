@@ -166,7 +166,13 @@ async function benchFolder(dir: string): Promise<{ empty: number; full: number; 
 
 function spawnComponent(port: number, root: string, secret: string, prof: string[] = []) {
   return spawn(process.execPath, [...prof, cliPath(), "run", "--domain", DOMAIN, "--xmpp-port", String(port), "--maildir", path.join(root, "%d", "%n", "Maildir"), "--state-dir", path.join(root, ".state"), "--log-level", LOG_LEVEL], {
-    env: { PATH: process.env.PATH ?? "", XMPP_MAILDIR_SECRET: secret, ...(process.env.UV_THREADPOOL_SIZE ? { UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE } : {}) },
+    // BENCH_NODE_OPTIONS: V8 or Node flags for the component only (heap sizes, --cpu-prof...).
+    env: {
+      PATH: process.env.PATH ?? "",
+      XMPP_MAILDIR_SECRET: secret,
+      ...(process.env.UV_THREADPOOL_SIZE ? { UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE } : {}),
+      ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}),
+    },
     stdio: ["ignore", "ignore", "inherit"],
   });
 }

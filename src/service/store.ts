@@ -44,8 +44,16 @@ export interface Store {
   mark(mark: MarkRecord): Promise<FlagResult>;
 }
 
-export function createStore(deps: { config: RunConfig; logger: Logger; writer: MaildirWriter; resolveMaildir: MaildirResolver }): Store {
+export function createStore(deps: {
+  config: RunConfig;
+  logger: Logger;
+  writer: MaildirWriter;
+  resolveMaildir: MaildirResolver;
+  /** Default renderMail on this thread; the archiver passes its worker (src/mail/render-pool.ts). */
+  render?: typeof renderMail;
+}): Store {
   const { config, logger, writer, resolveMaildir } = deps;
+  const render = deps.render ?? renderMail;
   const chat = config.chat;
   const chatOn = !!chat && (chat.history || chat.groupchat);
   const keywordMap = writer.keywords ?? createKeywordMap({ fileMode: 0o600 });
@@ -71,7 +79,7 @@ export function createStore(deps: { config: RunConfig; logger: Logger; writer: M
   async function write(record: ArchiveRecord, options: StoreOptions): Promise<StoreOutcome> {
     const owner = bare(record.owner);
     const maildir = resolveMaildir(record.owner);
-    const mail = await renderMail(record, {
+    const mail = await render(record, {
       domain: config.domain,
       ...(chatOn ? { chat: { maxAttachmentBytes: chat!.maxAttachmentBytes }, related: await related(record, maildir) } : {}),
     });
