@@ -4,12 +4,15 @@
 // is counted over IMAP.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { readdir, readFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { Element } from "@xmpp/xml";
 import { startDovecot, type DovecotServer, type DovecotUser } from "../harness/dovecot.js";
 import { listMailbox, waitForMessages, type ImapAccount } from "../harness/imap.js";
 import { mailUser } from "../harness/mail-user.js";
+import { repoRoot } from "../harness/paths.js";
 import { pollUntil } from "../harness/poll.js";
 import { freePort } from "../harness/ports.js";
 import { DOMAIN, startStack, type Stack } from "../harness/stack.js";
@@ -25,22 +28,25 @@ const TINY_QUOTA = "userdb_quota_rule=*:storage=1K";
 const BIG_QUOTA = "userdb_quota_rule=*:storage=100M";
 
 /**
- * What README "Delivery over LMTP" tells admins to add to dovecot.conf, plus a quota so that a
- * full mailbox is a 4xx (quota_full_tempfail) the component must answer `wait` to.
+ * The settings of examples/dovecot-lmtp.conf, which README "Delivery over LMTP" tells admins to
+ * add (its `protocols` line and listener are the harness's own), plus a quota, so that a full
+ * mailbox is a 452 (quota_full_tempfail) the component must answer `wait` to.
  */
-const LMTP_CONFIG = [
-  "recipient_delimiter = +",
-  "lda_mailbox_autocreate = yes",
-  "lda_mailbox_autosubscribe = yes",
-  "quota_full_tempfail = yes",
-  "protocol lmtp {",
-  "  mail_plugins = $mail_plugins quota",
-  "  lmtp_save_to_detail_mailbox = yes",
-  "}",
-  "plugin {",
-  "  quota = maildir:User quota",
-  "}",
-];
+function lmtpConfig(): string[] {
+  const lines = readFileSync(path.join(repoRoot(), "examples", "dovecot-lmtp.conf"), "utf8").split("\n");
+  const kept: string[] = [];
+  let depth = 0;
+  for (const line of lines) {
+    const code = line.replace(/#.*/, "").trim();
+    if (depth > 0 || /^service lmtp\b/.test(code)) {
+      depth += (code.match(/\{/g) ?? []).length - (code.match(/\}/g) ?? []).length;
+      continue;
+    }
+    if (code && !code.startsWith("protocols")) kept.push(line);
+  }
+  return [...kept, "protocol lmtp {", "  mail_plugins = $mail_plugins quota", "}", "plugin {", "  quota = maildir:User quota", "}"];
+}
+const LMTP_CONFIG = lmtpConfig();
 
 function copy(id: string, inner: string, reason = "offline"): string {
   return `<iq type='set' id='${id}' from='${USERS}' to='${COMPONENT}'><copy xmlns='urn:xmpp-maildir:copy:0' reason='${reason}'>` +
@@ -196,6 +202,24 @@ describe("--deliver lmtp into a real Dovecot, component in-process", () => {
     assert.deepEqual(mails.map((m) => m.subject), ["carol is over quota"]);
   });
 
+  test("a copy whose earlier LMTP attempt got no answer (a crash) is delivered again, with a warn line", async () => {
+    // What a component killed between sending and the 250 leaves in its journal: P without C.
+    const state = path.join(dir, "crashed", "state");
+    await mkdir(state, { recursive: true });
+    const key = createHash("sha256").update(`${USERS}\0x1`).digest("hex").slice(0, 32);
+    await writeFile(path.join(state, "journal-00000000.log"), `P ${key} lmtp:bob@${USERS}\n`);
+    const restarted = await startArchiverHarness({ dir: path.join(dir, "crashed"), noMaildir: true, flags: lmtpFlags(`lmtp://127.0.0.1:${dovecot.lmtpPort}`) });
+    try {
+      assert.equal((await ask(restarted, "x1", copy("x1", chat(`bob@${USERS}`, "in doubt")))).attrs.type, "result");
+      assert.ok(restarted.logs.some((l) => l.level === 40 && l.id === "x1" && String(l.msg).includes("it may be stored twice")));
+      // Now it is known to be stored: not again.
+      assert.equal((await ask(restarted, "x1", copy("x1", chat(`bob@${USERS}`, "in doubt")))).attrs.type, "result");
+    } finally {
+      await restarted.stop();
+    }
+    assert.deepEqual((await waitForMessages({ ...imap("bob"), count: 1 })).map((m) => m.subject), ["in doubt"]);
+  });
+
   test("an LMTP server that cannot be reached: wait, with the reason in the log", async () => {
     const closed = await freePort();
     const down = await startArchiverHarness({ dir: path.join(dir, "down"), noMaildir: true, flags: lmtpFlags(`lmtp://127.0.0.1:${closed}`) });
@@ -222,7 +246,7 @@ describe("--deliver lmtp into a real Dovecot, component in-process", () => {
     } finally {
       await viaSocket.stop();
     }
-    const mails = await waitForMessages({ ...imap("bob"), count: 4 });
+    const mails = (await waitForMessages({ ...imap("bob"), count: 5 })).filter((m) => m.subject?.startsWith("over the socket"));
     assert.deepEqual(mails.map((m) => m.subject).sort(), ["over the socket s1", "over the socket s2", "over the socket s3", "over the socket s4"]);
     const opened = (await readFile(dovecot.logPath, "utf8")).split("\n").filter((l) => /lmtp\(\d+\): Info: Connect from local/.test(l)).length;
     assert.ok(opened >= 2, `several connections (${opened})`);
