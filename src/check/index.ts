@@ -8,10 +8,10 @@ export type { CheckResult };
 
 /** Every check of a setup that has a valid config, in the order an admin would fix them. */
 export async function runChecks(config: RunConfig): Promise<CheckResult[]> {
+  // Over LMTP without --maildir, no Maildir is written here: which user runs us does not matter to Dovecot.
+  const maildir = config.maildir;
   return [
-    checkUser(),
-    // Over LMTP without --maildir, no Maildir is written here.
-    ...(config.maildir !== undefined ? [await checkMaildirRoot(config.maildir)] : []),
+    ...(maildir !== undefined ? [checkUser(), await checkMaildirRoot(maildir)] : []),
     await checkStateDir(config),
     ...(config.delivery.kind === "lmtp" ? [await checkLmtp(config.delivery.target, config.domain)] : []),
     await checkXmpp(config),

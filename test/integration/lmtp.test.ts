@@ -15,10 +15,11 @@ import { mailUser } from "../harness/mail-user.js";
 import { repoRoot } from "../harness/paths.js";
 import { pollUntil } from "../harness/poll.js";
 import { freePort } from "../harness/ports.js";
-import { DOMAIN, startStack, type Stack } from "../harness/stack.js";
+import { COMPONENT as COMPONENT_DOMAIN, DOMAIN, startStack, type Stack } from "../harness/stack.js";
 import { makeTempDir, removeDir } from "../harness/tmp.js";
 import { connectClient } from "../harness/xmpp-client.js";
 import { COMPONENT, startArchiverHarness, type ArchiverHarness } from "../support/archiver-harness.js";
+import { runCli } from "../support/cli.js";
 
 const NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
 const USERS = "example.org";
@@ -282,6 +283,22 @@ describe("--deliver lmtp behind a real Prosody: a copy answered wait is kept and
     const store = path.join(dir, "prosody", "data", DOMAIN.replaceAll(".", "%2e"), "xmpp_maildir_outbox");
     return (await readdir(store).catch(() => [] as string[])).filter((n) => n.endsWith(".dat"));
   }
+
+  test("check: the LMTP server answers, or the fix is named; without --maildir no Maildir is checked", async () => {
+    const check = (deliver: string) => runCli(
+      ["check", "--domain", COMPONENT_DOMAIN, "--deliver", deliver, "--state-dir", path.join(dir, "check-state"), "--xmpp-port", String(stack.prosody.componentPort)],
+      { env: { XMPP_MAILDIR_SECRET: stack.secret } },
+    );
+    const ok = await check(`lmtp://127.0.0.1:${stack.dovecot.lmtpPort}`);
+    assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+    assert.match(ok.stdout, new RegExp(`^ok {3}lmtp {5}lmtp://127\\.0\\.0\\.1:${stack.dovecot.lmtpPort} answers LHLO$`, "m"));
+    assert.match(ok.stdout, /^ok {3}config {3}.* deliver=lmtp:\/\/127\.0\.0\.1:\d+$/m);
+    assert.doesNotMatch(ok.stdout, /^\S+ +(maildir|user) /m, "nothing about Maildirs or the mail user");
+    const closed = await freePort();
+    const down = await check(`lmtp://127.0.0.1:${closed}`);
+    assert.equal(down.code, 1);
+    assert.match(down.stdout, new RegExp(`^FAIL lmtp {5}cannot talk LMTP to lmtp://127\\.0\\.0\\.1:${closed} \\(ECONNREFUSED\\)\n +fix: start Dovecot with protocols = lmtp`, "m"));
+  });
 
   test("over quota: no loss, no confirmation until the quota is raised, then exactly once", async () => {
     const component = stack.component({ args: ["--deliver", `lmtp://127.0.0.1:${stack.dovecot.lmtpPort}`] });
