@@ -1,6 +1,6 @@
 // --deliver: "maildir" (we write the files), or an LMTP server (RFC 2033) that stores the mail:
 // lmtp://host:port over TCP, or lmtp:/path/to/socket for a Unix socket on this host (Dovecot's
-// own listener is <base_dir>/lmtp). LMTP has no well-known port (RFC 2033 §6 forbids using 25),
+// own listener is <base_dir>/lmtp; lmtp:///path is accepted too). LMTP has no well-known port (RFC 2033 §6 forbids using 25),
 // so the port is required rather than guessed.
 import path from "node:path";
 import type { Delivery, LmtpTarget } from "./options.js";
@@ -13,7 +13,8 @@ export function parseDeliver(value: string): Delivery | { readonly problem: stri
   if (!value.toLowerCase().startsWith("lmtp:")) {
     return { problem: `must be ${DELIVER_FORMS}` };
   }
-  const rest = value.slice("lmtp:".length);
+  // lmtp:///run/dovecot/lmtp (an empty host, as in file:///) is the same socket.
+  const rest = value.slice("lmtp:".length).replace(/^\/\/(?=\/)/, "");
   if (!rest.startsWith("//")) {
     // lmtp:/run/dovecot/lmtp: a Unix socket. No host part, so no '//' (that would be a host).
     if (!path.isAbsolute(rest) || rest.includes("\0")) return { problem: "a Unix socket must be an absolute path, as in lmtp:/run/dovecot/lmtp" };

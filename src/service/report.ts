@@ -44,7 +44,8 @@ export function createFailureReporter(logger: Logger): FailureReporter {
           logger.debug({ ...fields, ...failed }, "cannot store message");
         }
       } else if (err instanceof LmtpError) {
-        logger.warn({ ...fields, code: err.code, path: err.target, reason: err.reason, response: err.response }, "the mail server refused the message; not archived (the server module drops the copy; the message itself still reaches the user)");
+        const who = err.responseCode !== undefined ? "the mail server refused the message" : "cannot deliver over LMTP";
+        logger.warn({ ...fields, code: err.code, path: err.target, reason: err.reason, response: err.response }, `${who}; not archived (the server module drops the copy; the message itself still reaches the user)`);
       } else if (err instanceof RefusedError) {
         logger.warn({ ...fields, code: err.code, condition: err.stanzaError.condition, reason: err.message }, "refused");
       } else {

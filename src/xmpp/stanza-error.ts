@@ -30,7 +30,9 @@ export function errorSpecFor(err: unknown): StanzaErrorSpec {
   if (err instanceof LmtpError) {
     return err.transient
       ? { type: "wait", condition: "resource-constraint", text: `storage temporarily unavailable (LMTP ${err.reason})` }
-      : { type: "cancel", condition: "internal-server-error", text: `the mail server refused the message (LMTP ${err.reason})` };
+      : err.responseCode !== undefined
+        ? { type: "cancel", condition: "internal-server-error", text: `the mail server refused the message (LMTP ${err.reason})` }
+        : { type: "cancel", condition: "internal-server-error", text: `cannot deliver over LMTP (${err.reason})` };
   }
   // Mail sent from XMPP (src/outbound): the user sees the SMTP server's own reason.
   if (err instanceof SmtpError) {

@@ -57,6 +57,7 @@ test("--deliver: maildir, lmtp://host:port or lmtp:/socket, from a flag, the env
   assert.deepEqual(load({ ...base, deliver: "lmtp://[::1]:2424/" }).delivery, { kind: "lmtp", target: { host: "::1", port: 2424 } });
   assert.deepEqual(load({ ...base, deliver: "lmtp://mail.example.org:24" }).delivery, { kind: "lmtp", target: { host: "mail.example.org", port: 24 } });
   assert.deepEqual(load({ ...base, deliver: "lmtp:/run/dovecot/lmtp" }).delivery, { kind: "lmtp", target: { socket: "/run/dovecot/lmtp" } });
+  assert.deepEqual(load({ ...base, deliver: "lmtp:///run/dovecot/lmtp" }).delivery, { kind: "lmtp", target: { socket: "/run/dovecot/lmtp" } });
   assert.deepEqual(load(base, { XMPP_MAILDIR_SECRET: "x", XMPP_MAILDIR_DELIVER: "lmtp://10.0.0.5:24" }).delivery, { kind: "lmtp", target: { host: "10.0.0.5", port: 24 } });
   files["/etc/lmtp.toml"] = 'domain = "archive.example.org"\ndeliver = "lmtp://10.0.0.6:24"\nstate-dir = "/var/lib/xmpp-maildir"\n';
   const fromFile = load({}, { XMPP_MAILDIR_SECRET: "x" }, "/etc/lmtp.toml");

@@ -63,6 +63,9 @@ test("a 4xx or a lost connection is answered wait; a 5xx or an address LMTP cann
   // ejabberd module retries anything else), so the copy does not come back for ever.
   assert.deepEqual(errorSpecFor(unknown), { type: "cancel", condition: "internal-server-error", text: "the mail server refused the message (LMTP 550 5.1.1)" });
   assert.ok(!errorSpecFor(unknown).text.includes("bob"), "the user's address stays in our log");
+  // Refused before anything was sent: no "mail server" in it.
+  const unaddressable = new LmtpError(T, "bob+x@example.org holds '+'", { transient: false, reason: "delimiter in address" });
+  assert.deepEqual(errorSpecFor(unaddressable), { type: "cancel", condition: "internal-server-error", text: "cannot deliver over LMTP (delimiter in address)" });
 });
 
 test("targets are shown as the --deliver value", () => {
