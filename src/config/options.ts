@@ -34,9 +34,9 @@ export const RUN_OPTIONS = [
     description: "the component's JID, e.g. archive.example.org" },
   // Required unless --deliver lmtp (load.ts says so): over LMTP, Dovecot writes the Maildirs.
   { key: "maildir", name: "maildir", kind: "template", valueName: "template",
-    description: "Maildir path template, Dovecot variables %u %n %d, e.g. /var/vmail/%d/%n/Maildir (required unless --deliver lmtp)" },
+    description: "Maildir path template, Dovecot variables %u %n %d, e.g. /var/vmail/%d/%n/Maildir" },
   { key: "deliver", name: "deliver", kind: "deliver", valueName: "target", default: "maildir",
-    description: "where archived mail goes: maildir (files under --maildir), or lmtp://host:port or lmtp:/path/to/socket (Dovecot's LMTP; README, \"Delivery over LMTP\")" },
+    description: "where archived mail goes: maildir (files under --maildir, which is then required), or lmtp://host:port or lmtp:/path/to/socket (Dovecot's LMTP; README, \"Delivery over LMTP\")" },
   { key: "userDomain", name: "user-domain", kind: "domain", valueName: "domain",
     description: "the users' domain (default: --domain minus its first label)" },
   { key: "secretFile", name: "secret-file", kind: "file", valueName: "path",
