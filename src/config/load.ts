@@ -72,6 +72,7 @@ export function loadRunConfig(sources: ConfigSources): RunConfig {
       imapUrl: ((values.imapUrl as string | undefined) ?? `imap://${userDomain}`).replace(/\/+$/, ""),
       smtpUrl: values.smtpUrl as string | undefined,
     },
+    ...(values.metricsPort !== undefined ? { metrics: { host: values.metricsHost as string, port: values.metricsPort as number } } : {}),
   };
 }
 

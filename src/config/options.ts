@@ -63,6 +63,10 @@ export const RUN_OPTIONS = [
     description: "IMAP server in links to pushed mail, e.g. imap://mail.example.org (default: imap://<user-domain>)" },
   { key: "smtpUrl", name: "smtp-url", kind: "url", valueName: "url",
     description: "smarthost for mail users send from XMPP to alice\\40example.net@<domain>, e.g. smtp://127.0.0.1:25 (unset: refused)" },
+  { key: "metricsPort", name: "metrics-port", kind: "port", valueName: "port",
+    description: "serve Prometheus metrics on http://<metrics-host>:<port>/metrics and a health check on /healthz (default: off)" },
+  { key: "metricsHost", name: "metrics-host", kind: "host", valueName: "host", default: "127.0.0.1",
+    description: "address the metrics endpoint listens on (with --metrics-port); anyone who can reach it can read the metrics" },
   { key: "logLevel", name: "log-level", kind: "level", valueName: "level", default: "info",
     description: `log level: ${LOG_LEVELS.join(", ")}` },
 ] as const satisfies readonly OptionSpec[];
@@ -92,6 +96,13 @@ export interface RunConfig {
   readonly logLevel: LogLevel;
   /** Mail ↔ XMPP (README, "Mail to XMPP and back"). Absent means off. */
   readonly bridge?: BridgeSettings;
+  /** --metrics-port and --metrics-host (README, "Metrics"). Absent means off: no listener. */
+  readonly metrics?: MetricsSettings;
+}
+
+export interface MetricsSettings {
+  readonly host: string;
+  readonly port: number;
 }
 
 /** --deliver. */

@@ -1,7 +1,8 @@
 // ArchiveRecord → RFC 5322 bytes: a multipart/alternative (RFC 2046 §5.1.4) whose first part is
 // the plain text any mail client shows, and whose last part is the original stanza as
 // application/xmpp+xml (RFC 3923 §9), so nothing is lost and an archive can be replayed.
-// MIME encoding itself is nodemailer's MailComposer: RFC 2047 words, quoted-printable, folding.
+// MIME encoding itself is nodemailer's MailComposer: RFC 2047 words, quoted-printable, folding;
+// ./serialise.ts writes its tree out without the stream pipeline.
 import MailComposer from "nodemailer/lib/mail-composer/index.js";
 import { bare, full, type Jid } from "../jid.js";
 import type { ArchiveRecord } from "../capture/index.js";
@@ -9,6 +10,7 @@ import { chatHeaders } from "./chat-headers.js";
 import { messageIdFor, threadIdFor } from "./message-id.js";
 import { richParts } from "./rich.js";
 import { headerSafe } from "./safe.js";
+import { serialiseMime } from "./serialise.js";
 
 export { headerSafe };
 
@@ -91,14 +93,7 @@ export async function renderMail(record: ArchiveRecord, options: RenderOptions):
         }
       : {}),
   });
-  const bytes = await build(composer);
-  return { messageId, bytes };
-}
-
-function build(composer: MailComposer): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    composer.compile().build((err, message) => (err ? reject(err) : resolve(message)));
-  });
+  return { messageId, bytes: serialiseMime(composer.compile()) };
 }
 
 /** The <subject/>, else the first line of the body, cut short. Never a CR or LF (RFC 5322 §2.2). */

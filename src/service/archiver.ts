@@ -9,6 +9,7 @@ import { ConfigError, LmtpError, RefusedError, type XmppAuthError } from "../err
 import { bare } from "../jid.js";
 import { createLmtpClient, type LmtpClient } from "../lmtp/index.js";
 import type { Logger } from "../log/index.js";
+import { noMetrics, type ArchiveKind, type Metrics } from "../metrics/index.js";
 import { compileTemplate, createMaildirWriter, type MaildirWriter } from "../maildir/index.js";
 import { createConnection } from "../xmpp/connection.js";
 import { errorElement, errorSpecFor, messageErrorReply } from "../xmpp/stanza-error.js";
@@ -42,14 +43,17 @@ export interface ArchiverOptions {
   readonly logger: Logger;
   readonly onFatal: (err: XmppAuthError) => void;
   readonly writer?: MaildirWriter;
+  /** Counters and gauges (src/metrics); none by default. */
+  readonly metrics?: Metrics;
 }
 
 export function createArchiver(options: ArchiverOptions): Archiver {
   const { config, logger } = options;
+  const metrics = options.metrics ?? noMetrics;
   const resolveMaildir = config.maildir === undefined ? undefined : compileTemplate(config.maildir);
   const writer = options.writer ?? createMaildirWriter();
-  const limiter = createLimiter({ maxActive: MAX_ACTIVE_WRITES, maxQueued: MAX_QUEUED });
-  const failures = createFailureReporter(logger);
+  const limiter = createLimiter({ maxActive: MAX_ACTIVE_WRITES, maxQueued: MAX_QUEUED, onChange: (state) => metrics.inFlight(state) });
+  const failures = createFailureReporter(logger, metrics);
   const lmtp: LmtpClient | undefined =
     config.delivery.kind === "lmtp" ? createLmtpClient({ target: config.delivery.target, logger, name: config.domain }) : undefined;
   const store = createStore({ config, logger, writer, resolveMaildir, lmtp });
@@ -60,6 +64,7 @@ export function createArchiver(options: ArchiverOptions): Archiver {
     secret: config.secret,
     logger,
     onFatal: options.onFatal,
+    metrics,
   });
   const { xmpp } = connection;
   // Mail ↔ XMPP (./bridge.ts); created here so that its middleware runs before ours.
@@ -78,7 +83,12 @@ export function createArchiver(options: ArchiverOptions): Archiver {
   });
 
   /** Runs capture and stores what it returns. Throws typed errors only. */
-  async function archive(stanza: Element, capture: (ctx: CaptureContext) => CaptureResult, arrivedAt: number, dedupeKey?: string): Promise<void> {
+  async function archive(
+    stanza: Element,
+    capture: (ctx: CaptureContext) => CaptureResult,
+    how: { kind: ArchiveKind; arrivedAt: number; dedupeKey?: string },
+  ): Promise<void> {
+    const { arrivedAt, dedupeKey } = how;
     const started = performance.now();
     const result = capture(context());
     if (result.kind === "skip") {
@@ -96,6 +106,7 @@ export function createArchiver(options: ArchiverOptions): Archiver {
     const { record } = result;
     const stored = await storeRecord(record, arrivedAt, dedupeKey);
     failures.recovered(started);
+    metrics.stored({ kind: how.kind, status: stored.status, seconds: (now() - arrivedAt) / 1000 });
     logger.info(
       {
         user: bare(record.owner),
@@ -145,13 +156,14 @@ export function createArchiver(options: ArchiverOptions): Archiver {
       const seen = journal ? await journal.lookup(key) : "unknown";
       if (seen === "stored") {
         logger.info({ id, from: stanza.attrs.from }, "duplicate copy, already stored");
+        metrics.stored({ kind: "copy", status: "duplicate" });
         return;
       }
       if (seen === "in-doubt") {
         // At least once: better a mail twice than none (src/dedupe/journal.ts).
         logger.warn({ id, from: stanza.attrs.from }, "an earlier LMTP delivery of this copy got no answer; delivering it again (it may be stored twice)");
       }
-      await archive(stanza, (ctx) => captureCopy(stanza, ctx), arrivedAt, key);
+      await archive(stanza, (ctx) => captureCopy(stanza, ctx), { kind: "copy", arrivedAt, dedupeKey: key });
     });
     inProgress.set(key, work);
     try {
@@ -184,7 +196,7 @@ export function createArchiver(options: ArchiverOptions): Archiver {
     try {
       if (!accepting) throw new RefusedError("shutting down", { type: "wait", condition: "resource-constraint" });
       const arrivedAt = now();
-      await limiter.run(() => archive(stanza, (ctx) => captureDirect(stanza, ctx), arrivedAt));
+      await limiter.run(() => archive(stanza, (ctx) => captureDirect(stanza, ctx), { kind: "direct", arrivedAt }));
     } catch (err) {
       failures.report(stanza, err);
       // RFC 6120 §8.3.1: never answer an error with an error.
@@ -210,6 +222,7 @@ export function createArchiver(options: ArchiverOptions): Archiver {
           "delivering over LMTP: folders as recipient detail (user+Chats@domain; Dovecot needs lmtp_save_to_detail_mailbox = yes and lda_mailbox_autocreate = yes, else all goes to INBOX); flags (\\Seen, keywords) and receipts are not applied",
         );
       }
+      metrics.journal("open");
       accepting = true;
       await bridge.start();
       connection.start();
@@ -224,6 +237,7 @@ export function createArchiver(options: ArchiverOptions): Archiver {
       await new Promise((resolve) => setImmediate(resolve));
       await bridge.stop();
       await connection.stop();
+      metrics.journal("closed");
       await lmtp?.close();
       await journal?.close();
     },

@@ -5,6 +5,8 @@
 import type { Element } from "@xmpp/xml";
 import { LmtpError, RefusedError, StorageError } from "../errors.js";
 import type { Logger } from "../log/index.js";
+import { noMetrics, type Metrics } from "../metrics/index.js";
+import { errorSpecFor } from "../xmpp/stanza-error.js";
 
 export interface FailureReporter {
   report(stanza: Element, err: unknown): void;
@@ -26,7 +28,12 @@ export interface FailureReporter {
 const RECOVERY_SUCCESSES = 10;
 const RECOVERY_QUIET_MS = 30_000;
 
-export function createFailureReporter(logger: Logger): FailureReporter {
+/** Counted as `unexpected` under the error's class; anything odder than an Error is one bucket. */
+function errorClass(err: unknown): string {
+  return err instanceof Error && /^[A-Za-z]{1,40}$/.test(err.name) ? err.name : "unknown";
+}
+
+export function createFailureReporter(logger: Logger, metrics: Pick<Metrics, "refused" | "failed"> = noMetrics): FailureReporter {
   /** Times from performance.now(): monotonic, and comparable with the writes' start times. */
   let outage: { reason: string; since: number; failures: number; lastFailure: number; successes: number } | undefined;
   return {
@@ -34,6 +41,8 @@ export function createFailureReporter(logger: Logger): FailureReporter {
       const fields = { from: stanza.attrs.from, to: stanza.attrs.to, id: stanza.attrs.id };
       const failed = outageOf(err);
       if (failed) {
+        // For LMTP the reason is the reply ("452 4.2.2") or the connection error: a handful of values.
+        metrics.failed({ kind: "storage", reason: failed.reason });
         if (!outage) {
           outage = { reason: failed.reason, since: performance.now(), failures: 1, lastFailure: performance.now(), successes: 0 };
           logger.error({ ...fields, ...failed }, "cannot store message; answering wait until storage recovers");
@@ -44,11 +53,14 @@ export function createFailureReporter(logger: Logger): FailureReporter {
           logger.debug({ ...fields, ...failed }, "cannot store message");
         }
       } else if (err instanceof LmtpError) {
+        metrics.refused(errorSpecFor(err).condition);
         const who = err.responseCode !== undefined ? "the mail server refused the message" : "cannot deliver over LMTP";
         logger.warn({ ...fields, code: err.code, path: err.target, reason: err.reason, response: err.response }, `${who}; not archived (the server module drops the copy; the message itself still reaches the user)`);
       } else if (err instanceof RefusedError) {
+        metrics.refused(err.stanzaError.condition);
         logger.warn({ ...fields, code: err.code, condition: err.stanzaError.condition, reason: err.message }, "refused");
       } else {
+        metrics.failed({ kind: "unexpected", reason: errorClass(err) });
         logger.error({ ...fields, err }, "unexpected error while archiving");
       }
     },

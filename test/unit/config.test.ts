@@ -103,6 +103,20 @@ test("what --deliver lmtp still needs: a state dir without --maildir, --maildir 
   assert.equal(load({ domain: "archive.example.org", maildir: "/m/%d/%n", "chats-folder": "Чаты" }).chat?.folder, "Чаты");
 });
 
+test("metrics: off without --metrics-port, loopback by default, the port checked like any port", () => {
+  const base = { domain: "archive.example.org", maildir: "/m/%d/%n" };
+  assert.equal(load(base).metrics, undefined);
+  assert.equal("metrics" in load({ ...base, "metrics-host": "0.0.0.0" }), false, "a host alone opens no listener");
+  assert.deepEqual(load({ ...base, "metrics-port": "9464" }).metrics, { host: "127.0.0.1", port: 9464 });
+  assert.deepEqual(load(base, { XMPP_MAILDIR_SECRET: "x", XMPP_MAILDIR_METRICS_PORT: "9465", XMPP_MAILDIR_METRICS_HOST: "::1" }).metrics, { host: "::1", port: 9465 });
+  files["/etc/metrics.toml"] = 'domain = "archive.example.org"\nmaildir = "/m/%d/%n"\nmetrics-port = 9466\n';
+  assert.deepEqual(load({}, { XMPP_MAILDIR_SECRET: "x" }, "/etc/metrics.toml").metrics, { host: "127.0.0.1", port: 9466 });
+  assert.throws(() => load({ ...base, "metrics-port": "0" }), configError("metrics-port", /1 to 65535, got "0" \(from --metrics-port\)/));
+  assert.throws(() => load({ ...base, "metrics-port": "65536" }), configError("metrics-port", /1 to 65535/));
+  assert.throws(() => load(base, { XMPP_MAILDIR_SECRET: "x", XMPP_MAILDIR_METRICS_PORT: "prom" }), configError("metrics-port", /from XMPP_MAILDIR_METRICS_PORT/));
+  assert.throws(() => load({ ...base, "metrics-port": "9464", "metrics-host": " " }), configError("metrics-host", /must not be empty/));
+});
+
 test("flags beat the environment, which beats the file", () => {
   const fromFile = load({}, { XMPP_MAILDIR_SECRET: "x" }, "/etc/xmd.toml");
   assert.equal(fromFile.xmppPort, 5400);
