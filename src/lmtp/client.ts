@@ -14,11 +14,22 @@ import { describeTarget } from "../config/index.js";
 /** Dovecot LMTP: about 190 mails/s on one connection and 480/s on 8 on these machines (DESIGN.md). */
 export const LMTP_CONNECTIONS = 8;
 /**
- * Per step (connect, greeting, each reply). A delivery with Sieve and quota takes milliseconds to
- * a second; this stays well below the server module's 30 s confirmation timeout, so the module
- * hears `wait` from us instead of timing out and sending the copy again while we still wait.
+ * Per reply once connected. A delivery with Sieve and quota takes milliseconds to a second; this
+ * stays well below the server module's 30 s confirmation timeout, so the module hears `wait` from
+ * us instead of timing out and sending the copy again while we still wait.
  */
 export const LMTP_TIMEOUT_MS = 15_000;
+/**
+ * Connecting and the greeting: a LAN connect takes a millisecond. Shorter than `run`'s 10 s
+ * shutdown limit, so a SIGTERM while the LMTP host is unreachable still ends cleanly.
+ */
+export const LMTP_CONNECT_TIMEOUT_MS = 5_000;
+/**
+ * After a connection could not be made, deliveries in this window fail at once with the same
+ * error instead of each waiting for its own timeout: with 64 copies in flight and a host that is
+ * down, all are answered `wait` within one connect timeout, not eight of them per timeout.
+ */
+export const CONNECT_HOLDOFF_MS = 1_000;
 /** A clean QUIT on shutdown gets this long before the socket is simply closed. */
 const QUIT_TIMEOUT_MS = 1_000;
 /** nodemailer's codes for a connection that could not be made or broke (nodemailer lib/errors). */
@@ -43,6 +54,7 @@ export interface LmtpClientOptions {
   readonly name: string;
   readonly maxConnections?: number;
   readonly timeoutMs?: number;
+  readonly connectTimeoutMs?: number;
 }
 
 /** The fields of nodemailer's errors we read (its lib/errors). */
@@ -59,6 +71,9 @@ export function createLmtpClient(options: LmtpClientOptions): LmtpClient {
   const logger = options.logger.child({ part: "lmtp" });
   const max = options.maxConnections ?? LMTP_CONNECTIONS;
   const timeout = options.timeoutMs ?? LMTP_TIMEOUT_MS;
+  const connectTimeout = options.connectTimeoutMs ?? LMTP_CONNECT_TIMEOUT_MS;
+  /** The last failed connect, for CONNECT_HOLDOFF_MS. */
+  let connectFailure: { at: number; error: LmtpError } | undefined;
   /** Open connections not in use; a connection the server closes meanwhile removes itself. */
   const idle = new Set<SMTPConnection>();
   /** Deliveries waiting for one of the `max` slots. */
@@ -84,8 +99,8 @@ export function createLmtpClient(options: LmtpClientOptions): LmtpClient {
       lmtp: true,
       name: options.name,
       ignoreTLS: true,
-      connectionTimeout: timeout,
-      greetingTimeout: timeout,
+      connectionTimeout: connectTimeout,
+      greetingTimeout: connectTimeout,
       socketTimeout: timeout,
       ...(options.target.socket !== undefined
         ? { connection: net.createConnection({ path: options.target.socket }) }
@@ -152,10 +167,25 @@ export function createLmtpClient(options: LmtpClientOptions): LmtpClient {
     });
   }
 
+  async function open(): Promise<SMTPConnection> {
+    if (connectFailure && performance.now() - connectFailure.at < CONNECT_HOLDOFF_MS) {
+      const { error } = connectFailure;
+      throw new LmtpError(target, error.response, { responseCode: error.responseCode, transient: error.transient, reason: error.reason, cause: error });
+    }
+    try {
+      const conn = await connect();
+      connectFailure = undefined;
+      return conn;
+    } catch (err) {
+      if (err instanceof LmtpError) connectFailure = { at: performance.now(), error: err };
+      throw err;
+    }
+  }
+
   async function attempt(recipient: string, message: Buffer): Promise<string> {
     const reused = idle.values().next().value;
     if (reused) idle.delete(reused);
-    const conn = reused ?? (await connect());
+    const conn = reused ?? (await open());
     try {
       const response = await send(conn, recipient, message);
       if (closed) conn.close();

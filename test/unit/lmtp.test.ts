@@ -4,12 +4,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
+import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { describeTarget } from "../../src/config/index.js";
 import { openJournal } from "../../src/dedupe/index.js";
 import { BadAddressError, LmtpError } from "../../src/errors.js";
-import { lmtpRecipient, quoteLocal, replyReason } from "../../src/lmtp/index.js";
+import { createLmtpClient, lmtpRecipient, quoteLocal, replyReason } from "../../src/lmtp/index.js";
+import { createLogger } from "../../src/log/index.js";
 import { errorSpecFor } from "../../src/xmpp/stanza-error.js";
 
 const T = "lmtp://127.0.0.1:24";
@@ -101,5 +103,31 @@ test("journal over LMTP: an attempt without its 250 is in doubt, also after a re
     await reopened.close();
   } finally {
     await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("a server that accepts but never greets: one connect timeout, then every waiting delivery fails at once (wait), not one timeout each", async () => {
+  // Dovecot cannot be made to hang like this; a socket that says nothing stands in for a stuck host.
+  const sockets: net.Socket[] = [];
+  const server = net.createServer((s) => void sockets.push(s));
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  const client = createLmtpClient({ target: { host: "127.0.0.1", port }, logger: createLogger({ level: "silent" }), name: "archive.example.org", maxConnections: 2, connectTimeoutMs: 300 });
+  try {
+    const started = performance.now();
+    const results = await Promise.allSettled(Array.from({ length: 10 }, (_, i) => client.deliver(`u${i}@example.org`, Buffer.from("Subject: x\r\n\r\nx\r\n"))));
+    const elapsed = performance.now() - started;
+    for (const r of results) {
+      assert.equal(r.status, "rejected");
+      const err = (r as PromiseRejectedResult).reason as unknown;
+      assert.ok(err instanceof LmtpError && err.transient, String(err));
+      assert.equal(errorSpecFor(err).type, "wait");
+    }
+    assert.equal(sockets.length, 2, "only the first two tried to connect");
+    assert.ok(elapsed < 1_000, `all answered within about one timeout (${Math.round(elapsed)} ms)`);
+  } finally {
+    await client.close();
+    for (const s of sockets) s.destroy();
+    await new Promise((resolve) => server.close(resolve));
   }
 });
