@@ -81,8 +81,12 @@ export function createLmtpClient(options: LmtpClientOptions): LmtpClient {
   let busy = 0;
   let closed = false;
 
-  function classify(err: NodemailerError): LmtpError {
+  function classify(err: NodemailerError, phase: "connect" | "send" = "send"): LmtpError {
     const code = err.responseCode;
+    // A server that will not talk to us (even with a 5xx greeting) refuses no particular mail.
+    if (code !== undefined && err.response && phase === "connect") {
+      return new LmtpError(target, err.response, { responseCode: code, transient: true, reason: replyReason(err.response), cause: err });
+    }
     if (code !== undefined && err.response) {
       // 421: the server is closing the connection (RFC 5321 §4.2.3), e.g. Dovecot shutting down.
       return new LmtpError(target, err.response, { responseCode: code, transient: code < 500, reason: replyReason(err.response), cause: err });
@@ -113,7 +117,7 @@ export function createLmtpClient(options: LmtpClientOptions): LmtpClient {
       conn.on("error", (err: NodemailerError) => {
         if (!settled) {
           settled = true;
-          reject(classify(err));
+          reject(classify(err, "connect"));
           return;
         }
         logger.debug({ target, err: err.message }, "LMTP connection failed");
@@ -130,7 +134,7 @@ export function createLmtpClient(options: LmtpClientOptions): LmtpClient {
         settled = true;
         if (err) {
           conn.close();
-          reject(classify(err));
+          reject(classify(err, "connect"));
         } else resolve(conn);
       });
     });
