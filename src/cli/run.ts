@@ -1,4 +1,4 @@
-import { loadRunConfig } from "../config/index.js";
+import { describeTarget, loadRunConfig } from "../config/index.js";
 import { createLogger } from "../log/index.js";
 import { createArchiver } from "../service/index.js";
 
@@ -47,7 +47,13 @@ export async function runCommand(input: { flags: Record<string, string | undefin
   process.on("SIGINT", onSignal);
 
   logger.info(
-    { domain: config.domain, userDomain: config.userDomain, maildir: config.maildir, xmpp: `${config.xmppHost}:${config.xmppPort}` },
+    {
+      domain: config.domain,
+      userDomain: config.userDomain,
+      maildir: config.maildir,
+      deliver: config.delivery.kind === "lmtp" ? describeTarget(config.delivery.target) : "maildir",
+      xmpp: `${config.xmppHost}:${config.xmppPort}`,
+    },
     "starting",
   );
   // Before connecting: a port in use is a config error (exit 2), and /healthz says 503 until the

@@ -10,7 +10,8 @@ export type ArchiveKind = "copy" | "direct";
 export interface Metrics {
   /**
    * A message is in the Maildir: written now ("stored"), or found already there ("duplicate").
-   * `seconds` runs from the stanza's arrival (queueing included) to the rename into new/.
+   * `seconds` runs from the stanza's arrival (queueing included) to the rename into new/ (with
+   * --deliver lmtp, to the LMTP server's 250).
    */
   stored(event: { kind: ArchiveKind; status: "stored" | "duplicate"; seconds?: number }): void;
   /** A stanza refused with this stanza-error condition (RFC 6120 §8.3.3), e.g. jid-malformed. */

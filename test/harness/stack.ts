@@ -97,8 +97,15 @@ export interface StackOptions {
   /** Extra top-level lines for ejabberd.yml (e.g. shaper_rules). ejabberd only. */
   readonly ejabberdConfig?: string;
   readonly module?: ModuleOptions;
-  /** Dovecot extras: an LMTP listener, more dovecot.conf lines (e.g. push_notification). */
-  readonly dovecot?: { readonly lmtp?: boolean; readonly extraConfig?: readonly string[] };
+  /**
+   * Dovecot extras: an LMTP listener, more dovecot.conf lines (e.g. push_notification), and users
+   * from the passwd file only, with extra userdb fields per local part (e.g. a quota rule).
+   */
+  readonly dovecot?: {
+    readonly lmtp?: boolean;
+    readonly extraConfig?: readonly string[];
+    readonly userdbFields?: Readonly<Record<string, readonly string[]>>;
+  };
 }
 
 function prosodyModuleLines(module: ModuleOptions = {}): string[] {
@@ -121,11 +128,12 @@ export async function startStack(options: StackOptions): Promise<AnyStack> {
   const dovecot = await startDovecot({
     dir: path.join(options.dir, "dovecot"),
     maildirTemplate: template,
-    users: options.users.map((local) => ({ user: `${local}@${DOMAIN}`, password })),
+    users: options.users.map((local) => ({ user: `${local}@${DOMAIN}`, password, userdbFields: options.dovecot?.userdbFields?.[local] ?? [] })),
     uid: user.uid,
     gid: user.gid,
     ...(options.dovecot?.lmtp ? { lmtp: true } : {}),
     ...(options.dovecot?.extraConfig ? { extraConfig: options.dovecot.extraConfig } : {}),
+    ...(options.dovecot?.userdbFields ? { userdb: "passwd-file" as const } : {}),
   });
   const common = {
     dovecot,

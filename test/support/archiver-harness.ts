@@ -32,13 +32,15 @@ export async function startArchiverHarness(options: {
   writer?: MaildirWriter;
   metrics?: Metrics;
   logLevel?: string;
+  /** Leave --maildir unset (allowed with --deliver lmtp). */
+  noMaildir?: boolean;
 }): Promise<ArchiverHarness> {
   const secret = options.secret ?? "s3cret";
   const server = await startFakeServer({ domain: COMPONENT, secret });
   const config = loadRunConfig({
     flags: {
       domain: COMPONENT,
-      maildir: path.join(options.dir, "mail", "%d", "%n"),
+      ...(options.noMaildir ? {} : { maildir: path.join(options.dir, "mail", "%d", "%n") }),
       "state-dir": path.join(options.dir, "state"),
       "xmpp-port": String(server.port),
       ...options.flags,
