@@ -24,6 +24,7 @@ import { makeTempDir, removeDir } from "../test/harness/tmp.js";
 import type { TestClient } from "../test/harness/xmpp-client.js";
 import { connectSenders, drive, plan } from "./e2e-load.js";
 import { exactlyOnce, offlineCount, outboxSize, storedSubjects } from "./e2e-verify.js";
+import { HEADER, PARTS, row, summary, whereTheTimeGoes, type Part, type Phase } from "./e2e-report.js";
 import { clockTicks, cpuUse, sampleCpu, type CpuSample, type CpuUse } from "./proc-stat.js";
 
 const KS = (process.env.BENCH_E2E_K ?? "1,4,16").split(",").map(Number);
@@ -33,31 +34,14 @@ const RECIPIENTS = Number(process.env.BENCH_E2E_RECIPIENTS ?? 50);
 const LOG_LEVEL = process.env.BENCH_LOG_LEVEL ?? "info";
 /** A deployment logs at info; "debug" (the tests' default) writes ~5 lines per message. */
 const PROSODY_LOG_LEVEL = (process.env.BENCH_PROSODY_LOG_LEVEL ?? "info") as ProsodyLogLevel;
+/** pino's numeric levels. */
+const PINO_LEVELS: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60 };
 /** BENCH_E2E_SPLIT=0 skips the mem-outbox and prosody-alone runs. */
 const SPLIT = process.env.BENCH_E2E_SPLIT !== "0";
 /** 2,000 fsync'd deliveries take seconds; a busy shared machine can make it minutes. */
 const SETTLE_TIMEOUT_MS = 300_000;
 /** How often the component's log and Prosody's outbox are looked at while waiting. */
 const POLL_MS = 20;
-/** Main thread on a CPU or queued for one this share of the time: nothing else held it back. */
-const SATURATED = 0.85;
-
-type Part = "prosody" | "component" | "clients";
-const PARTS: readonly Part[] = ["prosody", "component", "clients"];
-
-interface Phase {
-  label: string;
-  k: number;
-  seconds: number;
-  rate: number;
-  use: Partial<Record<Part, CpuUse>>;
-  /** Copies the component found already stored (re-sent by the module): the visible retries. */
-  duplicates: number;
-  /** The module's "Pausing copies" and "not confirmed within" lines in Prosody's log. */
-  pauses: number;
-  timeouts: number;
-  limit: Part | "none";
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -97,13 +81,6 @@ function prosodyPid(prosody: ProsodyServer): number {
   const pid = Number(readFileSync(prosodyPaths(prosody.dir).pidfile, "utf8").trim());
   if (!Number.isInteger(pid) || pid <= 0) throw new Error("no pid in Prosody's pidfile");
   return pid;
-}
-
-/** The part whose main thread was never idle (on a CPU or queued for one), if any. */
-function limitOf(use: Partial<Record<Part, CpuUse>>): Part | "none" {
-  const busy = (p: Part) => (use[p] ? use[p].run + use[p].wait : 0);
-  const busiest = [...PARTS].sort((a, b) => busy(b) - busy(a))[0]!;
-  return busy(busiest) >= SATURATED ? busiest : "none";
 }
 
 /** Runs the load, sampling each process's CPU before the first send and when `run` resolves (with the end time). */
@@ -158,6 +135,9 @@ async function runE2e(k: number, ticks: number, options: { outboxInMemory?: bool
     const offline = await offlineCount(dataDir);
     if (offline !== MESSAGES) problems.push(`mod_offline holds ${offline} of ${MESSAGES}`);
     problems.push(...(await stack.serverErrors()));
+    // The harness starts the component with --log-level debug; ours comes later and must win.
+    const belowLevel = component.logs.filter((l) => l.level > 0 && l.level < PINO_LEVELS[LOG_LEVEL]!).length;
+    if (belowLevel > 0) problems.push(`the component wrote ${belowLevel} lines below ${LOG_LEVEL}: it is not running at the level measured`);
     const clientErrors = clients.flatMap((c) => c.errors);
     if (clientErrors.length > 0) problems.push(`client errors: ${clientErrors.join("; ")}`);
     if (problems.length > 0) throw new Error(`${label}, K=${k}: not every message stored exactly once:\n  ${problems.join("\n  ")}`);
@@ -166,13 +146,12 @@ async function runE2e(k: number, ticks: number, options: { outboxInMemory?: bool
     return {
       label,
       k,
+      messages: MESSAGES,
       seconds,
-      rate: MESSAGES / seconds,
       use,
       duplicates: component.logs.filter((l) => l.msg === "duplicate copy, already stored").length,
       pauses: log.match(/Pausing copies/g)?.length ?? 0,
       timeouts: log.match(/not confirmed within/g)?.length ?? 0,
-      limit: limitOf(use),
     };
   } finally {
     await Promise.all(clients.map((c) => c.stop()));
@@ -200,7 +179,7 @@ async function runProsodyAlone(k: number, ticks: number): Promise<Phase> {
     });
     const offline = await offlineCount(prosodyPaths(prosody.dir).data);
     if (offline !== MESSAGES) throw new Error(`prosody alone, K=${k}: mod_offline holds ${offline} of ${MESSAGES}`);
-    return { label: "prosody-alone", k, seconds, rate: MESSAGES / seconds, use, duplicates: 0, pauses: 0, timeouts: 0, limit: limitOf(use) };
+    return { label: "prosody-alone", k, messages: MESSAGES, seconds, use, duplicates: 0, pauses: 0, timeouts: 0 };
   } finally {
     await Promise.all(clients.map((c) => c.stop()));
     await prosody?.stop();
@@ -208,44 +187,15 @@ async function runProsodyAlone(k: number, ticks: number): Promise<Phase> {
   }
 }
 
-const f = (x: number, width: number, digits = 0) => x.toFixed(digits).padStart(width);
-
-function row(p: Phase): string {
-  const part = (u: CpuUse | undefined) => (u ? `${f(u.cpuMs / MESSAGES, 6, 2)} ${f(u.util, 5, 2)} ${f(u.run, 4, 2)}+${u.wait.toFixed(2)}` : `${"-".padStart(6)} ${"-".padStart(5)} ${"-".padStart(9)}`);
-  return `${p.label.padEnd(13)} ${f(p.k, 3)} ${f(p.seconds, 7, 2)} ${f(p.rate, 6)}  ${PARTS.map((x) => part(p.use[x])).join("   ")}  ${f(p.duplicates, 5)} ${f(p.pauses, 6)} ${f(p.timeouts, 8)}  ${p.limit}`;
-}
-
-/** CPU per message of one part, split into user and system time and main thread vs the rest. */
-function split(u: CpuUse): string {
-  const per = (ms: number) => (ms / MESSAGES).toFixed(2);
-  return `${per(u.cpuMs)} ms (user ${per(u.userMs)}, sys ${per(u.sysMs)}; main thread ${per(u.mainMs)}, one core's worth ≈ ${f(MESSAGES / (u.mainMs / 1000), 0)}/s)`;
-}
-
-function whereTheTimeGoes(e2e: Phase, memOutbox: Phase | undefined, alone: Phase | undefined): string[] {
-  const lines = [`# where the time goes at K=${e2e.k}, CPU per message:`];
-  const { prosody, component, clients } = e2e.use;
-  const per = (u: CpuUse | undefined) => (u ? u.cpuMs / MESSAGES : NaN);
-  if (prosody) lines.push(`#   prosody    ${split(prosody)}`);
-  if (prosody && memOutbox?.use.prosody && alone?.use.prosody) {
-    const own = per(alone.use.prosody);
-    const module = per(memOutbox.use.prosody) - own;
-    const files = per(prosody) - per(memOutbox.use.prosody);
-    lines.push(`#              ≈ c2s + mod_offline ${own.toFixed(2)} + our module's stanzas ${module.toFixed(2)} + its outbox files ${files.toFixed(2)} (from the split runs)`);
-  }
-  if (component) lines.push(`#   component  ${split(component)}`);
-  if (component && memOutbox?.use.component) lines.push(`#              with the outbox in memory: ${split(memOutbox.use.component)}`);
-  if (clients) lines.push(`#   clients    ${split(clients)}`);
-  return lines;
-}
-
 async function main(): Promise<void> {
+  if (!KS.every((k) => Number.isInteger(k) && k > 0) || !Number.isInteger(MESSAGES) || MESSAGES < 1 || !Number.isInteger(RECIPIENTS) || RECIPIENTS < 1) {
+    throw new Error("BENCH_E2E_K (e.g. 1,4,16), BENCH_E2E_MESSAGES and BENCH_E2E_RECIPIENTS take positive integers");
+  }
+  if (PINO_LEVELS[LOG_LEVEL] === undefined) throw new Error(`BENCH_LOG_LEVEL: one of ${Object.keys(PINO_LEVELS).join(", ")}`);
   const ticks = clockTicks();
   console.log(`# machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? "?"}, node ${process.version}, CLK_TCK ${ticks}, load ${os.loadavg().map((x) => x.toFixed(2)).join(" ")}`);
   console.log(`# ${MESSAGES} chats per K to ${RECIPIENTS} offline users, 0.2–4 kB bodies; log level: component ${LOG_LEVEL}, Prosody ${PROSODY_LOG_LEVEL}`);
-  console.log("# per part: CPU ms per message (utime+stime, all threads), util = CPU s / wall s (1.0 = one core),");
-  console.log("#           run+queue = share of the wall time the main thread was on a CPU + runnable but queued");
-  console.log("#                          prosody                     component                   clients (this process)");
-  console.log("run             K  wall_s rate/s  ms/msg  util run+queue   ms/msg  util run+queue   ms/msg  util run+queue  dupes pauses timeouts  limit");
+  for (const line of HEADER) console.log(line);
   const phases: Phase[] = [];
   for (const k of KS) {
     phases.push(await runE2e(k, ticks));
@@ -259,8 +209,7 @@ async function main(): Promise<void> {
   if (alone) console.log(row(alone));
   for (const line of whereTheTimeGoes(last, memOutbox, alone)) console.log(line);
   console.log(`# load after: ${os.loadavg().map((x) => x.toFixed(2)).join(" ")}`);
-  const ms = (part: Part) => ((last.use[part]?.cpuMs ?? NaN) / MESSAGES).toFixed(3);
-  console.log(`e2e_rate=${last.rate.toFixed(0)} limit=${last.limit} prosody_cpu_ms_per_msg=${ms("prosody")} component_cpu_ms_per_msg=${ms("component")} clients_cpu_ms_per_msg=${ms("clients")}`);
+  console.log(summary(last));
 }
 
 await main();
