@@ -10,6 +10,7 @@ import { startDovecot, type DovecotServer } from "./dovecot.js";
 import { startEjabberd, type EjabberdServer } from "./ejabberd.js";
 import { mailUser } from "./mail-user.js";
 import { repoRoot } from "./paths.js";
+import type { ProsodyLogLevel } from "./prosody-config.js";
 import { startProsody, type ProsodyServer } from "./prosody.js";
 
 export const DOMAIN = "example.test";
@@ -92,6 +93,8 @@ export interface StackOptions {
   readonly users: string[];
   /** Extra lines inside the VirtualHost (e.g. module options). Prosody only. */
   readonly prosodyHostConfig?: string[];
+  /** Prosody's log level; default "debug". Prosody only. */
+  readonly prosodyLogLevel?: ProsodyLogLevel;
   /** Default "prosody". */
   readonly server?: ServerKind;
   /** Extra top-level lines for ejabberd.yml (e.g. shaper_rules). ejabberd only. */
@@ -190,6 +193,7 @@ export async function startStack(options: StackOptions): Promise<AnyStack> {
       pluginPath: path.join(repoRoot(), "server", "prosody"),
       modules: ["xmpp_maildir"],
       extraHostConfig: [`xmpp_maildir_component = "${COMPONENT}"`, ...prosodyModuleLines(options.module), ...(options.prosodyHostConfig ?? [])].join("\n"),
+      ...(options.prosodyLogLevel ? { logLevel: options.prosodyLogLevel } : {}),
     });
   } catch (err) {
     await dovecot.stop();
