@@ -4,16 +4,15 @@ import type { ArchiveRecord } from "../capture/index.js";
 import type { RenderReply } from "./render-pool.js";
 import { renderMail, type RenderOptions } from "./render.js";
 
+// Loaded any other way (a test runner globbing dist/), it does nothing.
 const port = parentPort;
-if (!port) throw new Error("render-worker.js runs as a worker thread of the component");
-
-port.on("message", (request: { id: number; record: ArchiveRecord; options: RenderOptions }) => {
+port?.on("message", (request: { id: number; record: ArchiveRecord; options: RenderOptions }) => {
   renderMail(request.record, request.options).then(
     (mail) => {
       // Its own ArrayBuffer (a small Buffer lives in Node's shared pool), moved, not copied.
       const bytes = new Uint8Array(mail.bytes);
-      port.postMessage({ id: request.id, messageId: mail.messageId, bytes } satisfies RenderReply, [bytes.buffer]);
+      port!.postMessage({ id: request.id, messageId: mail.messageId, bytes } satisfies RenderReply, [bytes.buffer]);
     },
-    (err: Error) => port.postMessage({ id: request.id, error: { name: err.name, message: err.message } } satisfies RenderReply),
+    (err: Error) => port!.postMessage({ id: request.id, error: { name: err.name, message: err.message } } satisfies RenderReply),
   );
 });

@@ -3,6 +3,6 @@
 import { parentPort } from "node:worker_threads";
 import "../../src/mail/render-worker.js";
 
-parentPort!.on("message", (request: { record: { body: string } }) => {
+parentPort?.on("message", (request: { record: { body: string } }) => {
   if (request.record.body === "crash") process.exit(1);
 });
