@@ -1,13 +1,13 @@
 // Replay source: one Maildir folder, a user's whole Maildir (INBOX and its Maildir++ folders), or
 // every user's Maildir below a template (%d/%n). Indexing reads each file's header block for its
 // Date; the message is parsed (mailparser) only when its turn comes, so memory stays per-entry.
-import { readFile } from "node:fs/promises";
 import path from "node:path";
 import xml from "@xmpp/xml";
 import { ConfigError, MalformedError } from "../../errors.js";
 import { bare, parseJid, type Jid } from "../../jid.js";
 import { extractXmppPart, headerDate, parseMail, peekHeaders, type ParsedMail } from "../../mail/index.js";
 import { expandTemplate, isMaildirFolder, listFolders, listMessages, type MaildirFolder } from "../../maildir/index.js";
+import { readHeaderBytes, readWhole } from "../files.js";
 import { mapLimit } from "../limit.js";
 import type { Domains } from "../owner.js";
 import { loadStanza, loadStanzaXml } from "../records.js";
@@ -41,7 +41,7 @@ export function createMaildirSource(options: MaildirSourceOptions): Source {
           const messages = await listMessages(folder.path);
           const indexed = await mapLimit(messages, INDEX_READ_CONCURRENCY, async (m) => {
             try {
-              const headers = peekHeaders(await readFile(m.path));
+              const headers = peekHeaders(await readHeaderBytes(m.path));
               if (!headers) return { problem: { location: m.path, reason: "no mail header block (empty or not a mail)" } };
               return { time: headerDate(headers) ?? deliveryTime(m.id) };
             } catch (err) {
@@ -116,7 +116,7 @@ type Reading =
 
 async function readMessage(file: string): Promise<Reading> {
   try {
-    const bytes = await readFile(file);
+    const bytes = await readWhole(file);
     // Mail we wrote: the stanza part straight from the bytes (about 50× cheaper than a full
     // parse). Anything else goes to mailparser, exactly as before the fast path existed.
     const part = extractXmppPart(bytes);
