@@ -8,8 +8,8 @@
 //
 // Bytes flow one way: the file as a latin1 string (one char per byte, so string offsets are byte
 // offsets) → header blocks → part boundaries → the part's bytes → transfer decoding → UTF-8.
-import { decode as decodeQuotedPrintable } from "libqp";
 import { parseContentType, readHeaderBlock, type ContentType, type HeaderBlock } from "./mime-headers.js";
+import { decodeQuotedPrintable } from "./quoted-printable.js";
 
 export type XmppPart =
   | { readonly kind: "found"; readonly stanzaXml: string; readonly date: Date }
@@ -155,8 +155,8 @@ function decodeLeaf(text: string, bytes: Buffer, leaf: Leaf): string {
   let decoded: Buffer;
   switch (encoding) {
     case "quoted-printable":
-      // The same decoder mailparser runs (through mailsplit), on the same bytes.
-      decoded = decodeQuotedPrintable(text.slice(start, end));
+      // What mailparser's decoder (libqp, through mailsplit) makes of the same bytes.
+      decoded = decodeQuotedPrintable(bytes.subarray(start, end), text.slice(start, end));
       break;
     case "base64": {
       const base64 = text.slice(start, end).replace(/\r\n/g, "");

@@ -5,9 +5,11 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import xml from "@xmpp/xml";
+import { decode as libqpDecode } from "libqp";
 import MailComposer from "nodemailer/lib/mail-composer/index.js";
 import { captureCopy, type ArchiveRecord } from "../../src/capture/index.js";
 import { extractXmppPart, parseMail, renderMail, type RenderOptions } from "../../src/mail/index.js";
+import { decodeQuotedPrintable } from "../../src/mail/quoted-printable.js";
 import { serialiseMime } from "../../src/mail/serialise.js";
 import { parseStanza } from "../support/stanzas.js";
 
@@ -186,4 +188,25 @@ describe("anything unusual is left to mailparser", () => {
     assert.match(reason(Buffer.from(`${ours.slice(0, last)}--${boundary}\r\n${stanzaPart}${ours.slice(last)}`)), /2 application\/xmpp\+xml parts/);
     assert.equal(reason(Buffer.from(ours)), "found", "the unmodified mail is read");
   });
+});
+
+test("quoted-printable decoding is libqp's, byte for byte", () => {
+  // Dense in what the decoder treats specially: escapes (valid, cut short, lower-case, split by a
+  // soft line break), whitespace before line ends, lone CR and LF, the end of input, 8-bit bytes.
+  const token = fc.oneof(
+    fc.constantFrom("=", "==", "=\r\n", "=\n", "=\r", "\r\n", "\r", "\n", " ", "\t", "=3D", "=3d", "=E2=98=95", "=4", "=G1", "=\r\n1", "a", "0", "F"),
+    fc.integer({ min: 0, max: 255 }).map((b) => String.fromCharCode(b)),
+  );
+  let withWhitespace = 0;
+  fc.assert(
+    fc.property(fc.array(token, { maxLength: 40 }), fc.boolean(), (tokens, noWhitespace) => {
+      // Half the cases without spaces and tabs, so the one-pass decoder (not libqp) answers them.
+      const text = noWhitespace ? tokens.join("").replace(/[ \t]/g, "") : tokens.join("");
+      if (/[ \t](?:[\r\n]|$)/.test(text)) withWhitespace += 1;
+      const encoded = Buffer.from(text, "latin1");
+      assert.deepEqual(decodeQuotedPrintable(encoded, text), libqpDecode(encoded));
+    }),
+    { numRuns: 10_000 },
+  );
+  assert.ok(withWhitespace > 100 && withWhitespace < 9000, `both decoders exercised (${withWhitespace} handed to libqp)`);
 });
