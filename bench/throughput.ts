@@ -7,7 +7,7 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import nodemailer from "nodemailer";
@@ -30,8 +30,14 @@ const DISK_CONCURRENCIES = [16, 32, 64];
 const SIZES = (process.env.BENCH_SIZES ?? (process.env.BENCH_FULL ? "1000,10000,100000" : "1000,10000")).split(",").map(Number);
 const STEADY_RATE = 1000;
 const STEADY_SECONDS = 5;
+/** The folder-size phase: copies to one user, before and after their INBOX holds FOLDER_PREFILL. */
+const FOLDER_COPIES = Number(process.env.BENCH_FOLDER_COPIES ?? 3000);
+const FOLDER_PREFILL = Number(process.env.BENCH_FOLDER_PREFILL ?? 100_000);
+/** What a deployment runs with: one info line per stored message goes to stdout (discarded here). */
+const LOG_LEVEL = process.env.BENCH_LOG_LEVEL ?? "info";
 
-function copies(n: number, tag: string): string[] {
+/** `user`: every copy to that one user (the folder-size phase); default spread over USERS. */
+function copies(n: number, tag: string, user?: string): string[] {
   const out: string[] = [];
   for (let i = 0; i < n; i++) {
     // Bodies of 0.2–4 kB, a third of them with non-ASCII text.
@@ -40,7 +46,7 @@ function copies(n: number, tag: string): string[] {
     out.push(
       `<iq type='set' id='${tag}-${i}' from='example.org' to='${DOMAIN}'><copy xmlns='urn:xmpp-maildir:copy:0' reason='offline'>` +
         `<forwarded xmlns='urn:xmpp:forward:0'><delay xmlns='urn:xmpp:delay' stamp='2026-11-22T10:00:00Z'/>` +
-        `<message xmlns='jabber:client' from='peer${i % 97}@example.net/r' to='u${i % USERS}@example.org' type='chat' id='m-${tag}-${i}'>` +
+        `<message xmlns='jabber:client' from='peer${i % 97}@example.net/r' to='${user ?? `u${i % USERS}`}@example.org' type='chat' id='m-${tag}-${i}'>` +
         `<body>${body}</body></message></forwarded></copy></iq>`,
     );
   }
@@ -121,6 +127,56 @@ async function renderAll(stanzas: string[]): Promise<Buffer[]> {
   return out;
 }
 
+/**
+ * The cost of a copy must not grow with the mail already in the Maildir: the same copies to one
+ * user whose INBOX is empty, then to one whose INBOX already holds FOLDER_PREFILL messages, through
+ * one component. Returns both rates.
+ */
+async function benchFolder(dir: string): Promise<{ empty: number; full: number; prefill: number }> {
+  const secret = randomBytes(8).toString("hex");
+  const server = await startFakeServer({ domain: DOMAIN, secret });
+  const root = path.join(dir, "folder");
+  const child = spawnComponent(server.port, root, secret);
+  try {
+    await server.connected();
+    const empty = await feed(server, copies(FOLDER_COPIES, "fe", "empty"));
+    // Fill the other INBOX the fast way (no fsync): a year of mail for a busy user.
+    const cur = path.join(root, "example.org", "full", "Maildir", "cur");
+    await mkdir(cur, { recursive: true });
+    for (const sub of ["new", "tmp"]) await mkdir(path.join(root, "example.org", "full", "Maildir", sub), { recursive: true });
+    const sample = (await renderAll(copies(1, "fp")))[0]!;
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 32 }, async () => {
+        while (next < FOLDER_PREFILL) {
+          const i = next++;
+          await writeFile(path.join(cur, `1700000000.M${i}P1Q${i}.bench,S=${sample.length}:2,S`), sample);
+        }
+      }),
+    );
+    const full = await feed(server, copies(FOLDER_COPIES, "ff", "full"));
+    return { empty: FOLDER_COPIES / empty.seconds, full: FOLDER_COPIES / full.seconds, prefill: FOLDER_PREFILL };
+  } finally {
+    child.kill("SIGTERM");
+    await new Promise((r) => child.once("exit", r));
+    await server.close();
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+function spawnComponent(port: number, root: string, secret: string, prof: string[] = []) {
+  return spawn(process.execPath, [...prof, cliPath(), "run", "--domain", DOMAIN, "--xmpp-port", String(port), "--maildir", path.join(root, "%d", "%n", "Maildir"), "--state-dir", path.join(root, ".state"), "--log-level", LOG_LEVEL], {
+    // BENCH_NODE_OPTIONS: V8 or Node flags for the component only (heap sizes, --cpu-prof...).
+    env: {
+      PATH: process.env.PATH ?? "",
+      XMPP_MAILDIR_SECRET: secret,
+      ...(process.env.UV_THREADPOOL_SIZE ? { UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE } : {}),
+      ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}),
+    },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+}
+
 async function benchComponent(dir: string, n: number): Promise<{ rate: number; p50: number; p99: number; rssMb: number; waits: number; steadyP99: number }> {
   const secret = randomBytes(8).toString("hex");
   const server = await startFakeServer({ domain: DOMAIN, secret });
@@ -128,10 +184,7 @@ async function benchComponent(dir: string, n: number): Promise<{ rate: number; p
   await mkdir(root, { recursive: true });
   // BENCH_CPU_PROF=DIR writes a V8 CPU profile of the component (open it in Chrome DevTools).
   const prof = process.env.BENCH_CPU_PROF ? ["--cpu-prof", "--cpu-prof-dir", process.env.BENCH_CPU_PROF] : [];
-  const child = spawn(process.execPath, [...prof, cliPath(), "run", "--domain", DOMAIN, "--xmpp-port", String(server.port), "--maildir", path.join(root, "%d", "%n", "Maildir"), "--log-level", "warn"], {
-    env: { PATH: process.env.PATH ?? "", XMPP_MAILDIR_SECRET: secret },
-    stdio: ["ignore", "ignore", "inherit"],
-  });
+  const child = spawnComponent(server.port, root, secret, prof);
   try {
     await server.connected();
     const main = await feed(server, copies(n, `c${n}`));
@@ -216,6 +269,11 @@ async function main(): Promise<void> {
       await rm(path.join(dir, `component-${n}`), { recursive: true, force: true });
       await rm(path.join(dir, "lmtp-mail"), { recursive: true, force: true });
       await rm(path.join(dir, "dovecot"), { recursive: true, force: true });
+    }
+    if (FOLDER_PREFILL > 0) {
+      const folder = await benchFolder(dir);
+      console.log(`\n# one user's INBOX, ${FOLDER_COPIES} copies: empty vs already holding ${folder.prefill} messages`);
+      console.log(`folder_empty/s=${folder.empty.toFixed(0)} folder_full/s=${folder.full.toFixed(0)} ratio_full_vs_empty=${(folder.full / folder.empty).toFixed(2)}`);
     }
   } finally {
     await removeDir(dir);

@@ -19,6 +19,8 @@ export const ErrorCodes = {
   REPLAY: "EREPLAY",
   /** Mail from XMPP to SMTP: the smarthost refused it, or could not be reached after retries. */
   SMTP: "ESMTP",
+  /** Delivery over LMTP (--deliver lmtp://…): the LMTP server deferred or refused a mail, or could not be reached. */
+  LMTP: "ELMTP",
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -136,5 +138,31 @@ export class SmtpError extends XmppMaildirError {
     this.response = response;
     this.responseCode = options.responseCode;
     this.transient = options.transient;
+  }
+}
+
+/**
+ * An archived mail that the LMTP server (--deliver lmtp://…) did not take. `transient` is true for
+ * a 4xx reply (RFC 5321 §4.2.1: quota with quota_full_tempfail, a backend that is down) and for a
+ * connection that could not be made or broke: the copy is answered `wait` and sent again. A 5xx
+ * (user unknown, quota without tempfail) and an address LMTP cannot carry are permanent.
+ */
+export class LmtpError extends XmppMaildirError {
+  /** Where we delivered: lmtp://host:port or lmtp:/path. */
+  readonly target: string;
+  readonly transient: boolean;
+  /** The server's reply code (452), or undefined when there was no reply (connection failure). */
+  readonly responseCode: number | undefined;
+  /** The reply line, or what went wrong without one ("ECONNREFUSED"). Never holds a secret. */
+  readonly response: string;
+  /** Short, for logs and the stanza error text: "452 4.2.2", "ECONNREFUSED", "address". */
+  readonly reason: string;
+  constructor(target: string, response: string, options: { responseCode?: number | undefined; transient: boolean; reason: string; cause?: unknown }) {
+    super(ErrorCodes.LMTP, `LMTP delivery to ${target} failed: ${response}`, { cause: options.cause });
+    this.target = target;
+    this.response = response;
+    this.responseCode = options.responseCode;
+    this.transient = options.transient;
+    this.reason = options.reason;
   }
 }

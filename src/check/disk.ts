@@ -28,8 +28,8 @@ async function probeWrite(dir: string): Promise<void> {
   }
 }
 
-export async function checkMaildirRoot(config: RunConfig): Promise<CheckResult> {
-  const root = templateRoot(config.maildir);
+export async function checkMaildirRoot(template: string): Promise<CheckResult> {
+  const root = templateRoot(template);
   const user = whoami();
   try {
     if (!(await stat(root)).isDirectory()) {

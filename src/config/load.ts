@@ -5,9 +5,10 @@ import path from "node:path";
 import { parse as parseToml } from "smol-toml";
 import { ConfigError } from "../errors.js";
 import { compileTemplate, templateRoot } from "../maildir/index.js";
+import { parseDeliver } from "./deliver.js";
 import {
   CONFIG_ENV, LOG_LEVELS, RUN_OPTIONS, SECRET_ENV, WATCH_TRIGGERS, envName,
-  type LogLevel, type OptionSpec, type RunConfig,
+  type Delivery, type LogLevel, type OptionSpec, type RunConfig,
 } from "./options.js";
 
 export interface ConfigSources {
@@ -29,9 +30,7 @@ export function loadRunConfig(sources: ConfigSources): RunConfig {
 
   const pick = (spec: OptionSpec): Raw | undefined => {
     const raw = pickValue(spec, sources, file);
-    if (!raw && "required" in spec && spec.required) {
-      throw new ConfigError(spec.name, `is required; pass --${spec.name} <${spec.valueName}>, set ${envName(spec.name)}, or add ${spec.name} = ... to the config file`);
-    }
+    if (!raw && "required" in spec && spec.required) throw requiredError(spec);
     return raw;
   };
 
@@ -42,16 +41,21 @@ export function loadRunConfig(sources: ConfigSources): RunConfig {
   }
   const domain = values.domain as string;
   const userDomain = (values.userDomain as string | undefined) ?? deriveUserDomain(domain);
+  const delivery = values.deliver as Delivery;
+  const maildir = values.maildir as string | undefined;
+  const stateDir = values.stateDir as string | undefined;
+  checkDeliveryNeeds(delivery, values);
   const secret = readSecret(sources.env, values.secretFile as string | undefined, readFile);
-  const maildir = values.maildir as string;
   return {
     xmppHost: values.xmppHost as string,
     xmppPort: values.xmppPort as number,
     domain,
     maildir,
+    delivery,
     userDomain,
     secret,
-    stateDir: (values.stateDir as string | undefined) ?? path.join(templateRoot(maildir), ".xmpp-maildir"),
+    // checkDeliveryNeeds made sure one of the two is set.
+    stateDir: stateDir ?? path.join(templateRoot(maildir!), ".xmpp-maildir"),
     maxStanzaBytes: values.maxStanzaBytes as number,
     chat: {
       history: values.chatHistory as boolean,
@@ -68,7 +72,41 @@ export function loadRunConfig(sources: ConfigSources): RunConfig {
       imapUrl: ((values.imapUrl as string | undefined) ?? `imap://${userDomain}`).replace(/\/+$/, ""),
       smtpUrl: values.smtpUrl as string | undefined,
     },
+    ...(values.metricsPort !== undefined ? { metrics: { host: values.metricsHost as string, port: values.metricsPort as number } } : {}),
   };
+}
+
+function requiredError(spec: OptionSpec, when = ""): ConfigError {
+  return new ConfigError(spec.name, `is required${when}; pass --${spec.name} <${spec.valueName}>, set ${envName(spec.name)}, or add ${spec.name} = ... to the config file`);
+}
+
+function spec(name: string): OptionSpec {
+  return RUN_OPTIONS.find((o) => o.name === name)!;
+}
+
+/**
+ * --maildir is what we write to in Maildir mode. Over LMTP, Dovecot writes the Maildirs, which may
+ * live on other hosts, so --maildir is needed only by what still reads or writes them here: the
+ * mail watch (--watch), the Sent copy of mail sent from XMPP (--smtp-url), and the default
+ * --state-dir.
+ */
+function checkDeliveryNeeds(delivery: Delivery, values: Record<string, unknown>): void {
+  // The folder travels in the recipient address (alice+Chats@example.org), and Dovecot 2.3's LMTP
+  // takes no SMTPUTF8 (RFC 6531) address: it answers 501.
+  if (delivery.kind === "lmtp" && !/^[\x20-\x7e]+$/.test(values.chatsFolder as string)) {
+    throw new ConfigError("chats-folder", `must be ASCII with --deliver lmtp (the folder is part of the LMTP recipient, which Dovecot 2.3 takes in ASCII only), got ${JSON.stringify(values.chatsFolder)}`);
+  }
+  if (values.maildir !== undefined) return;
+  if (delivery.kind === "maildir") throw requiredError(spec("maildir"));
+  if (values.stateDir === undefined) {
+    throw requiredError(spec("state-dir"), " with --deliver lmtp when --maildir is not set (it holds the dedupe journal, e.g. /var/lib/xmpp-maildir)");
+  }
+  if (values.watch !== "off") {
+    throw new ConfigError("watch", "needs --maildir (the Maildirs to watch for new mail), also with --deliver lmtp; set --maildir, or turn --watch off");
+  }
+  if (values.smtpUrl !== undefined) {
+    throw new ConfigError("smtp-url", "needs --maildir (a copy of each mail sent goes into the user's Sent folder there), also with --deliver lmtp; set --maildir, or unset --smtp-url");
+  }
 }
 
 /** Where an option's value comes from: flag > env > file > default. */
@@ -180,6 +218,11 @@ export function convert(spec: OptionSpec, raw: Raw): unknown {
     case "trigger":
       if (typeof text !== "string" || !(WATCH_TRIGGERS as readonly string[]).includes(text)) fail(`must be one of ${WATCH_TRIGGERS.join(", ")}`);
       return text;
+    case "deliver": {
+      const parsed = typeof text === "string" ? parseDeliver(text) : { problem: "must be a string" };
+      if ("problem" in parsed) return fail(parsed.problem);
+      return parsed;
+    }
     case "dir":
       if (typeof text !== "string" || !path.isAbsolute(text)) fail("must be an absolute path");
       return text;

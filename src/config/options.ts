@@ -4,7 +4,7 @@
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
-export type OptionKind = "host" | "port" | "domain" | "template" | "level" | "file" | "dir" | "bytes" | "boolean" | "folder" | "url" | "trigger";
+export type OptionKind = "host" | "port" | "domain" | "template" | "level" | "file" | "dir" | "bytes" | "boolean" | "folder" | "url" | "trigger" | "deliver";
 
 /** --watch: how the component learns of new mail to push to online users (README, "Mail to XMPP"). */
 export const WATCH_TRIGGERS = ["off", "fs", "push"] as const;
@@ -32,8 +32,11 @@ export const RUN_OPTIONS = [
     description: "the server's component port (XEP-0114)" },
   { key: "domain", name: "domain", kind: "domain", valueName: "domain", required: true,
     description: "the component's JID, e.g. archive.example.org" },
-  { key: "maildir", name: "maildir", kind: "template", valueName: "template", required: true,
+  // Required unless --deliver lmtp (load.ts says so): over LMTP, Dovecot writes the Maildirs.
+  { key: "maildir", name: "maildir", kind: "template", valueName: "template",
     description: "Maildir path template, Dovecot variables %u %n %d, e.g. /var/vmail/%d/%n/Maildir" },
+  { key: "deliver", name: "deliver", kind: "deliver", valueName: "target", default: "maildir",
+    description: "where archived mail goes: maildir (files under --maildir, which is then required), or lmtp://host:port or lmtp:/path/to/socket (Dovecot's LMTP; README, \"Delivery over LMTP\")" },
   { key: "userDomain", name: "user-domain", kind: "domain", valueName: "domain",
     description: "the users' domain (default: --domain minus its first label)" },
   { key: "secretFile", name: "secret-file", kind: "file", valueName: "path",
@@ -60,6 +63,10 @@ export const RUN_OPTIONS = [
     description: "IMAP server in links to pushed mail, e.g. imap://mail.example.org (default: imap://<user-domain>)" },
   { key: "smtpUrl", name: "smtp-url", kind: "url", valueName: "url",
     description: "smarthost for mail users send from XMPP to alice\\40example.net@<domain>, e.g. smtp://127.0.0.1:25 (unset: refused)" },
+  { key: "metricsPort", name: "metrics-port", kind: "port", valueName: "port",
+    description: "serve Prometheus metrics on http://<metrics-host>:<port>/metrics and a health check on /healthz (default: off)" },
+  { key: "metricsHost", name: "metrics-host", kind: "host", valueName: "host", default: "127.0.0.1",
+    description: "address the metrics endpoint listens on (with --metrics-port); anyone who can reach it can read the metrics" },
   { key: "logLevel", name: "log-level", kind: "level", valueName: "level", default: "info",
     description: `log level: ${LOG_LEVELS.join(", ")}` },
 ] as const satisfies readonly OptionSpec[];
@@ -76,7 +83,10 @@ export interface RunConfig {
   readonly xmppHost: string;
   readonly xmppPort: number;
   readonly domain: string;
-  readonly maildir: string;
+  /** --maildir. Always set with `delivery.kind === "maildir"`; optional over LMTP. */
+  readonly maildir: string | undefined;
+  /** --deliver: write Maildir files ourselves, or hand each mail to an LMTP server. */
+  readonly delivery: Delivery;
   readonly userDomain: string;
   readonly secret: string;
   readonly stateDir: string;
@@ -86,7 +96,22 @@ export interface RunConfig {
   readonly logLevel: LogLevel;
   /** Mail ↔ XMPP (README, "Mail to XMPP and back"). Absent means off. */
   readonly bridge?: BridgeSettings;
+  /** --metrics-port and --metrics-host (README, "Metrics"). Absent means off: no listener. */
+  readonly metrics?: MetricsSettings;
 }
+
+export interface MetricsSettings {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** --deliver. */
+export type Delivery = { readonly kind: "maildir" } | { readonly kind: "lmtp"; readonly target: LmtpTarget };
+
+/** An LMTP server: TCP (lmtp://host:port) or a Unix socket (lmtp:/path). */
+export type LmtpTarget =
+  | { readonly host: string; readonly port: number; readonly socket?: undefined }
+  | { readonly socket: string; readonly host?: undefined; readonly port?: undefined };
 
 export interface BridgeSettings {
   /** --watch: undefined when off. */

@@ -1,1 +1,1 @@
-export { openJournal, SEGMENT_ENTRIES, type DedupeJournal, type LookupResult } from "./journal.js";
+export { openJournal, SEGMENT_ENTRIES, LMTP_LOCATION_PREFIX, type DedupeJournal, type LookupResult } from "./journal.js";

@@ -12,6 +12,16 @@
 // is stored when it comes again. A crash after 3 leaves a P entry and the file: lookup() finds
 // the file (in new/, or in cur/ where Dovecot moves it, or where a flagged mail is delivered) and
 // the copy is not stored twice.
+//
+// Over LMTP (--deliver lmtp://…) there is no file to look for, so the order is:
+//   1. "P <key> lmtp:<recipient>" is appended (not synced on its own);
+//   2. the mail is sent; on the server's 250, "C <key>" is appended and fsynced (with the P line,
+//      which is earlier in the same file), group commit again;
+//   3. the copy is confirmed.
+// A lookup of a P entry without C answers "in-doubt": the attempt was cut off (crash, timeout,
+// lost connection) and the server may or may not have stored the mail. The caller delivers it
+// again: at least once, so a crash in that window can store a mail twice but never lose one.
+// Old readers of the journal treat such a P line as a path that does not exist: the same outcome.
 import { mkdir, open, readdir, readFile, rm, stat, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { ConfigError, StorageError } from "../errors.js";
@@ -25,7 +35,11 @@ import { lockStateDir, type StateLock } from "./lock.js";
 export const SEGMENT_ENTRIES = 50_000;
 const SEGMENT = /^journal-(\d{8})\.log$/;
 
-export type LookupResult = "stored" | "unknown";
+/** "in-doubt": an LMTP attempt that never got its answer (see above). */
+export type LookupResult = "stored" | "unknown" | "in-doubt";
+
+/** Locations of LMTP deliveries in P lines; Maildir paths are absolute. */
+export const LMTP_LOCATION_PREFIX = "lmtp:";
 
 export interface DedupeJournal {
   lookup(key: string): Promise<LookupResult>;
@@ -33,6 +47,12 @@ export interface DedupeJournal {
   prepare(key: string, finalPath: string): Promise<void>;
   /** After the rename: lets later lookups skip the file check. Written with the next sync. */
   commit(key: string): void;
+  /** Over LMTP, before sending: records the attempt ("P <key> lmtp:<recipient>"), not synced on its own. */
+  sending(key: string, recipient: string): void;
+  /** Over LMTP, after the server's 250: durable (fsynced) when it resolves. Confirm only then. */
+  delivered(key: string): Promise<void>;
+  /** Over LMTP, after a reply saying the mail was not stored: forgets the attempt, so a retry is no "in-doubt". */
+  abandon(key: string): void;
   close(): Promise<void>;
   /** Entries remembered now (for tests and metrics). */
   size(): number;
@@ -116,8 +136,9 @@ export async function openJournal(dir: string): Promise<DedupeJournal> {
     async lookup(key) {
       const entry = entries.get(key);
       if (!entry) return "unknown";
-      if (entry.committed || (await delivered(entry.path))) return "stored";
-      return "unknown";
+      if (entry.committed) return "stored";
+      if (entry.path.startsWith(LMTP_LOCATION_PREFIX)) return "in-doubt";
+      return (await delivered(entry.path)) ? "stored" : "unknown";
     },
     prepare(key, finalPath) {
       entries.set(key, { path: finalPath, committed: false, segment });
@@ -130,6 +151,21 @@ export async function openJournal(dir: string): Promise<DedupeJournal> {
       entry.committed = true;
       // Not synced on its own: losing it only costs a file check after a crash.
       buffer.push(`C ${key}\n`);
+    },
+    sending(key, recipient) {
+      entries.set(key, { path: `${LMTP_LOCATION_PREFIX}${recipient}`, committed: false, segment });
+      segmentEntries += 1;
+      // Written with the C line (or the next sync): it only turns "unknown" into "in-doubt".
+      buffer.push(`P ${key} ${LMTP_LOCATION_PREFIX}${recipient}\n`);
+    },
+    delivered(key) {
+      const entry = entries.get(key);
+      if (entry) entry.committed = true;
+      return new Promise((resolve, reject) => enqueue(`C ${key}\n`, { resolve, reject }));
+    },
+    abandon(key) {
+      const entry = entries.get(key);
+      if (entry && !entry.committed && entry.path.startsWith(LMTP_LOCATION_PREFIX)) entries.delete(key);
     },
     async close() {
       flushing ??= flush();

@@ -10,6 +10,7 @@
 import { mkdir, open, rename, unlink } from "node:fs/promises";
 import path from "node:path";
 import { StorageError } from "../errors.js";
+import { createDirSyncer, syncDir } from "./dir-sync.js";
 import { ensureFolder, folderDir } from "./folders.js";
 import { createKeywordMap, infoSuffix, type KeywordMap } from "./keywords.js";
 import { createNameSource, type NameSource } from "./name.js";
@@ -33,10 +34,11 @@ export interface Delivered {
 
 export interface DeliverOptions {
   /**
-   * Runs once the message is complete and synced in tmp/, just before the rename makes it
-   * visible, with the final path in new/. The dedupe journal records the path here, so that
-   * a crash at any point either leaves no trace or leaves a journal entry that can be checked.
-   * If it throws, the message is not delivered and tmp/ is cleaned up.
+   * Must complete before the rename makes the message visible; it is given the final path. It
+   * starts as soon as that path is known, so its own fsync (the dedupe journal's) runs while the
+   * message is written and synced in tmp/. A crash at any point either leaves no trace, or a
+   * journal entry whose file can be checked. If it throws, the message is not delivered and
+   * tmp/ is cleaned up.
    */
   beforeRename?: (finalPath: string) => Promise<void>;
   /** A Maildir++ folder path below INBOX (["Chats", "room"]); default INBOX. */
@@ -74,6 +76,7 @@ export function createMaildirWriter(options: MaildirWriterOptions = {}): Maildir
   // Folders known to exist, so the common case costs no mkdir. A folder removed behind our back
   // is caught by ENOENT below and created again.
   const created = new Set<string>();
+  const dirSyncer = createDirSyncer();
 
   async function ensure(maildir: string, folder: readonly string[]): Promise<string> {
     const dir = folderDir(maildir, folder);
@@ -95,27 +98,36 @@ export function createMaildirWriter(options: MaildirWriterOptions = {}): Maildir
     const name = names.next(message.length, options.arrivedAt);
     const tmp = path.join(dir, "tmp", name);
     const final = info ? path.join(dir, "cur", name + info) : path.join(dir, "new", name);
-    // 'wx' = O_CREAT|O_EXCL: never overwrite, even if a name ever repeated.
-    const file = await open(tmp, "wx", FILE_MODE);
+    const prepared = options.beforeRename?.(final);
+    // Awaited below in every path; this keeps a rejection from counting as unhandled meanwhile.
+    prepared?.catch(() => undefined);
     try {
-      await file.writeFile(message);
-      if (fsync) await file.sync();
+      // 'wx' = O_CREAT|O_EXCL: never overwrite, even if a name ever repeated.
+      const file = await open(tmp, "wx", FILE_MODE);
+      try {
+        await file.writeFile(message);
+        if (fsync) await file.sync();
+      } catch (err) {
+        await file.close().catch(() => undefined);
+        await unlink(tmp).catch(() => undefined);
+        throw err;
+      }
+      await file.close();
     } catch (err) {
-      await file.close().catch(() => undefined);
-      await unlink(tmp).catch(() => undefined);
+      // Let the journal finish with its entry (a file check finds no file) before reporting.
+      await prepared?.catch(() => undefined);
       throw err;
     }
-    await file.close();
     try {
-      if (options.beforeRename) await options.beforeRename(final);
+      await prepared;
       await rename(tmp, final);
     } catch (err) {
       await unlink(tmp).catch(() => undefined);
       throw err;
     }
     // Without this the rename itself may not survive a power cut, and we would have confirmed
-    // a message that is gone.
-    if (fsync) await syncDir(path.dirname(final));
+    // a message that is gone. Renames into the same directory share one fsync (./dir-sync.ts).
+    if (fsync) await dirSyncer.sync(path.dirname(final));
     return { path: final, size: message.length, folderDir: dir, base: name, droppedKeywords: dropped };
   }
 
@@ -141,13 +153,4 @@ export function createMaildirWriter(options: MaildirWriterOptions = {}): Maildir
       }
     },
   };
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, "r");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }

@@ -1,12 +1,17 @@
 // Wires the one-way flow: xmpp → capture → mail → maildir → confirmation (or a stanza error).
 import { createHash } from "node:crypto";
+import { availableParallelism } from "node:os";
 import type { Element } from "@xmpp/xml";
 import { captureCopy, captureDirect, NS_COPY, type CaptureContext, type CaptureResult } from "../capture/index.js";
 import type { RunConfig } from "../config/index.js";
+import { describeTarget } from "../config/index.js";
 import { openJournal, type DedupeJournal } from "../dedupe/index.js";
-import { ConfigError, RefusedError, type XmppAuthError } from "../errors.js";
+import { ConfigError, LmtpError, RefusedError, type XmppAuthError } from "../errors.js";
 import { bare } from "../jid.js";
+import { createLmtpClient, type LmtpClient } from "../lmtp/index.js";
 import type { Logger } from "../log/index.js";
+import { noMetrics, type ArchiveKind, type Metrics } from "../metrics/index.js";
+import { createRenderPool } from "../mail/render-pool.js";
 import { compileTemplate, createMaildirWriter, type MaildirWriter } from "../maildir/index.js";
 import { createConnection } from "../xmpp/connection.js";
 import { errorElement, errorSpecFor, messageErrorReply } from "../xmpp/stanza-error.js";
@@ -40,15 +45,22 @@ export interface ArchiverOptions {
   readonly logger: Logger;
   readonly onFatal: (err: XmppAuthError) => void;
   readonly writer?: MaildirWriter;
+  /** Counters and gauges (src/metrics); none by default. */
+  readonly metrics?: Metrics;
 }
 
 export function createArchiver(options: ArchiverOptions): Archiver {
   const { config, logger } = options;
-  const resolveMaildir = compileTemplate(config.maildir);
+  const metrics = options.metrics ?? noMetrics;
+  const resolveMaildir = config.maildir === undefined ? undefined : compileTemplate(config.maildir);
   const writer = options.writer ?? createMaildirWriter();
-  const limiter = createLimiter({ maxActive: MAX_ACTIVE_WRITES, maxQueued: MAX_QUEUED });
-  const failures = createFailureReporter(logger);
-  const store = createStore({ config, logger, writer, resolveMaildir });
+  const limiter = createLimiter({ maxActive: MAX_ACTIVE_WRITES, maxQueued: MAX_QUEUED, onChange: (state) => metrics.inFlight(state) });
+  const failures = createFailureReporter(logger, metrics);
+  // One worker renders while this thread parses, writes and confirms (a second core is there).
+  const renderPool = availableParallelism() > 1 ? createRenderPool({ onWorkerError: (err) => logger.error({ err: err.message }, "renderer thread failed; restarting it") }) : undefined;
+  const lmtp: LmtpClient | undefined =
+    config.delivery.kind === "lmtp" ? createLmtpClient({ target: config.delivery.target, logger, name: config.domain }) : undefined;
+  const store = createStore({ config, logger, writer, resolveMaildir, lmtp, ...(renderPool ? { render: renderPool.render } : {}) });
   const connection = createConnection({
     host: config.xmppHost,
     port: config.xmppPort,
@@ -56,6 +68,7 @@ export function createArchiver(options: ArchiverOptions): Archiver {
     secret: config.secret,
     logger,
     onFatal: options.onFatal,
+    metrics,
   });
   const { xmpp } = connection;
   // Mail ↔ XMPP (./bridge.ts); created here so that its middleware runs before ours.
@@ -74,7 +87,12 @@ export function createArchiver(options: ArchiverOptions): Archiver {
   });
 
   /** Runs capture and stores what it returns. Throws typed errors only. */
-  async function archive(stanza: Element, capture: (ctx: CaptureContext) => CaptureResult, arrivedAt: number, dedupeKey?: string): Promise<void> {
+  async function archive(
+    stanza: Element,
+    capture: (ctx: CaptureContext) => CaptureResult,
+    how: { kind: ArchiveKind; arrivedAt: number; dedupeKey?: string },
+  ): Promise<void> {
+    const { arrivedAt, dedupeKey } = how;
     const started = performance.now();
     const result = capture(context());
     if (result.kind === "skip") {
@@ -84,13 +102,15 @@ export function createArchiver(options: ArchiverOptions): Archiver {
     if (result.kind === "mark") {
       const { mark } = result;
       const outcome = await store.mark(mark);
-      logger.info({ user: bare(mark.owner), id: stanza.attrs.id, peer: bare(mark.peer), original: mark.id, seen: mark.seen, keywords: mark.keywords, result: outcome }, "marked");
+      const fields = { user: bare(mark.owner), id: stanza.attrs.id, peer: bare(mark.peer), original: mark.id, seen: mark.seen, keywords: mark.keywords };
+      if (outcome === "not-applied") logger.debug(fields, "marker not applied: flags cannot be set over LMTP");
+      else logger.info({ ...fields, result: outcome }, "marked");
       return;
     }
     const { record } = result;
-    const stored = await store.store(record, { arrivedAt, ...(dedupeKey && journal ? { beforeRename: (path: string) => journal!.prepare(dedupeKey, path) } : {}) });
-    if (dedupeKey) journal?.commit(dedupeKey);
+    const stored = await storeRecord(record, arrivedAt, dedupeKey);
     failures.recovered(started);
+    metrics.stored({ kind: how.kind, status: stored.status, seconds: (now() - arrivedAt) / 1000 });
     logger.info(
       {
         user: bare(record.owner),
@@ -100,9 +120,32 @@ export function createArchiver(options: ArchiverOptions): Archiver {
         bytes: stored.bytes,
         ms: Math.round((performance.now() - started) * 10) / 10,
         reason: record.reason,
+        ...(stored.response ? { response: stored.response } : {}),
       },
       stored.status === "stored" ? "stored" : "duplicate message, already in the archive",
     );
+  }
+
+  /** Stores a record with the journal entries of its delivery mode (src/dedupe/journal.ts). */
+  async function storeRecord(record: Parameters<typeof store.store>[0], arrivedAt: number, dedupeKey: string | undefined) {
+    const j = dedupeKey ? journal : undefined;
+    if (!j || !dedupeKey) return store.store(record, { arrivedAt });
+    if (!lmtp) {
+      const stored = await store.store(record, { arrivedAt, beforeRename: (path: string) => j.prepare(dedupeKey, path) });
+      j.commit(dedupeKey);
+      return stored;
+    }
+    let stored;
+    try {
+      stored = await store.store(record, { arrivedAt, beforeSend: (recipient: string) => j.sending(dedupeKey, recipient) });
+    } catch (err) {
+      // A reply said it was not stored; without one (connection lost) the attempt stays in doubt.
+      if (err instanceof LmtpError && err.responseCode !== undefined) j.abandon(dedupeKey);
+      throw err;
+    }
+    // Durable before the confirmation: a copy re-sent after a crash here is then not delivered twice.
+    if (stored.status === "stored") await j.delivered(dedupeKey);
+    return stored;
   }
 
   /** A copy: stored at most once per copy id, whatever happened to earlier attempts. */
@@ -114,11 +157,17 @@ export function createArchiver(options: ArchiverOptions): Archiver {
     const running = inProgress.get(key);
     if (running) return running;
     const work = limiter.run(async () => {
-      if (journal && (await journal.lookup(key)) === "stored") {
+      const seen = journal ? await journal.lookup(key) : "unknown";
+      if (seen === "stored") {
         logger.info({ id, from: stanza.attrs.from }, "duplicate copy, already stored");
+        metrics.stored({ kind: "copy", status: "duplicate" });
         return;
       }
-      await archive(stanza, (ctx) => captureCopy(stanza, ctx), arrivedAt, key);
+      if (seen === "in-doubt") {
+        // At least once: better a mail twice than none (src/dedupe/journal.ts).
+        logger.warn({ id, from: stanza.attrs.from }, "an earlier LMTP delivery of this copy got no answer; delivering it again (it may be stored twice)");
+      }
+      await archive(stanza, (ctx) => captureCopy(stanza, ctx), { kind: "copy", arrivedAt, dedupeKey: key });
     });
     inProgress.set(key, work);
     try {
@@ -151,7 +200,7 @@ export function createArchiver(options: ArchiverOptions): Archiver {
     try {
       if (!accepting) throw new RefusedError("shutting down", { type: "wait", condition: "resource-constraint" });
       const arrivedAt = now();
-      await limiter.run(() => archive(stanza, (ctx) => captureDirect(stanza, ctx), arrivedAt));
+      await limiter.run(() => archive(stanza, (ctx) => captureDirect(stanza, ctx), { kind: "direct", arrivedAt }));
     } catch (err) {
       failures.report(stanza, err);
       // RFC 6120 §8.3.1: never answer an error with an error.
@@ -170,6 +219,14 @@ export function createArchiver(options: ArchiverOptions): Archiver {
         throw new Error(`cannot open the dedupe journal in ${config.stateDir} (${reason}): make it writable by this user, or set --state-dir`, { cause: err });
       }
       logger.debug({ stateDir: config.stateDir, remembered: journal.size() }, "dedupe journal open");
+      if (config.delivery.kind === "lmtp") {
+        // Said once, so an admin reading the log knows what LMTP mode cannot do (README, "Delivery over LMTP").
+        logger.info(
+          { deliver: describeTarget(config.delivery.target) },
+          "delivering over LMTP: folders as recipient detail (user+Chats@domain; Dovecot needs lmtp_save_to_detail_mailbox = yes and lda_mailbox_autocreate = yes, else all goes to INBOX); flags (\\Seen, keywords) and receipts are not applied",
+        );
+      }
+      metrics.journal("open");
       accepting = true;
       await bridge.start();
       connection.start();
@@ -184,6 +241,9 @@ export function createArchiver(options: ArchiverOptions): Archiver {
       await new Promise((resolve) => setImmediate(resolve));
       await bridge.stop();
       await connection.stop();
+      await renderPool?.close();
+      metrics.journal("closed");
+      await lmtp?.close();
       await journal?.close();
     },
   };

@@ -34,7 +34,8 @@ export interface BridgeOptions {
   readonly logger: Logger;
   readonly xmpp: Component;
   readonly writer: MaildirWriter;
-  readonly resolveMaildir: MaildirResolver;
+  /** Undefined without --maildir (over LMTP), which the config allows only with --watch off and no --smtp-url. */
+  readonly resolveMaildir: MaildirResolver | undefined;
 }
 
 export function createBridge(options: BridgeOptions): Bridge {
@@ -98,9 +99,12 @@ export function createBridge(options: BridgeOptions): Bridge {
   return {
     async start() {
       if (!settings) return;
+      if ((settings.trigger || settings.smtpUrl) && (config.maildir === undefined || resolveMaildir === undefined)) {
+        throw new Error("--watch and --smtp-url need --maildir");
+      }
       if (settings.trigger) {
         watch = createMailWatch({
-          template: config.maildir,
+          template: config.maildir!,
           stateDir: config.stateDir,
           trigger: settings.trigger,
           pushHost: PUSH_HOST,
@@ -121,7 +125,7 @@ export function createBridge(options: BridgeOptions): Bridge {
         smtp = createSmtpSender({ url: settings.smtpUrl, logger });
         outbound = createOutbound({
           userDomain: config.userDomain,
-          resolve: resolveMaildir,
+          resolve: resolveMaildir!,
           writer: options.writer,
           smtp,
           // Without a watch nothing was pushed, so there is nothing to answer: no threading.

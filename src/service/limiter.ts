@@ -11,10 +11,18 @@ export interface Limiter {
   readonly queued: number;
 }
 
-export function createLimiter(options: { maxActive: number; maxQueued: number }): Limiter {
+export interface LimiterOptions {
+  readonly maxActive: number;
+  readonly maxQueued: number;
+  /** Told the counts after every change (the in-flight gauge of src/metrics). */
+  readonly onChange?: (state: { active: number; queued: number }) => void;
+}
+
+export function createLimiter(options: LimiterOptions): Limiter {
   let active = 0;
   const queue: Array<() => void> = [];
   let idleWaiters: Array<() => void> = [];
+  const changed = () => options.onChange?.({ active, queued: queue.length });
 
   const release = () => {
     active -= 1;
@@ -26,6 +34,7 @@ export function createLimiter(options: { maxActive: number; maxQueued: number })
       for (const wake of idleWaiters) wake();
       idleWaiters = [];
     }
+    changed();
   };
 
   return {
@@ -34,9 +43,12 @@ export function createLimiter(options: { maxActive: number; maxQueued: number })
         if (queue.length >= options.maxQueued) {
           throw new RefusedError("too many messages in flight; try again shortly", { type: "wait", condition: "resource-constraint" });
         }
-        await new Promise<void>((resolve) => queue.push(resolve));
+        const slot = new Promise<void>((resolve) => queue.push(resolve));
+        changed();
+        await slot;
       } else {
         active += 1;
+        changed();
       }
       try {
         return await task();

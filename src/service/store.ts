@@ -1,6 +1,10 @@
 // Storing what capture decided: a record becomes a mail in its folder with its flags, and a
 // marker becomes a flag change on the original. The message index ties the two together (and
 // keeps a room message that the owner already has from being stored twice).
+//
+// Over LMTP (--deliver lmtp://…) the same mail goes to the LMTP server instead, its folder as the
+// recipient detail (src/lmtp/recipient.ts). LMTP cannot set flags, and the Maildirs are not ours
+// to read: markers are not applied, and the message index knows only what this process delivered.
 import { readdir } from "node:fs/promises";
 import path from "node:path";
 import type { ArchiveRecord, MarkRecord } from "../capture/index.js";
@@ -8,10 +12,11 @@ import type { RunConfig } from "../config/index.js";
 import { StorageError } from "../errors.js";
 import { bare } from "../jid.js";
 import type { Logger } from "../log/index.js";
+import { lmtpRecipient, type LmtpClient } from "../lmtp/index.js";
 import { guessRelatedId, messageIdOf, renderMail } from "../mail/index.js";
 import {
   addFlags, createKeywordMap, createMessageIndex, encodeMutf7, idKey,
-  type FlagResult, type MaildirResolver, type MaildirWriter,
+  type FlagResult, type IndexedMessage, type MaildirResolver, type MaildirWriter,
 } from "../maildir/index.js";
 
 /**
@@ -26,26 +31,56 @@ const INDEX_MAX_ENTRIES = 50_000;
  */
 const INDEX_SCAN_PER_FOLDER = 2_000;
 
+type MailboxOwnerLike = Parameters<MaildirResolver>[0];
+
+/** The location part of an index entry for mail delivered over LMTP. */
+const NOT_A_FILE: Omit<IndexedMessage, "messageId"> = { folderDir: "", base: "", name: "" };
+
 export interface StoreOutcome {
   readonly status: "stored" | "duplicate";
   readonly messageId: string;
   readonly folder: string;
   readonly bytes: number;
+  /** Over LMTP: the server's 250 reply (it names the session, which Dovecot's log shows too). */
+  readonly response?: string;
 }
 
 export interface StoreOptions {
+  /** Maildir: runs with the final path, before the rename (DeliverOptions.beforeRename). */
   readonly beforeRename?: (finalPath: string) => Promise<void>;
+  /** LMTP: runs with the recipient, before the mail is sent. */
+  readonly beforeSend?: (recipient: string) => void;
   /** When the stanza arrived (ms since the epoch): orders UIDs (DeliverOptions.arrivedAt). */
   readonly arrivedAt?: number;
 }
 
+/** "not-applied": over LMTP, flags of stored mail cannot be changed. */
+export type MarkOutcome = FlagResult | "not-applied";
+
 export interface Store {
   store(record: ArchiveRecord, options: StoreOptions): Promise<StoreOutcome>;
-  mark(mark: MarkRecord): Promise<FlagResult>;
+  mark(mark: MarkRecord): Promise<MarkOutcome>;
 }
 
-export function createStore(deps: { config: RunConfig; logger: Logger; writer: MaildirWriter; resolveMaildir: MaildirResolver }): Store {
-  const { config, logger, writer, resolveMaildir } = deps;
+export interface StoreDeps {
+  readonly config: RunConfig;
+  readonly logger: Logger;
+  readonly writer: MaildirWriter;
+  /** Undefined over LMTP without --maildir. */
+  readonly resolveMaildir: MaildirResolver | undefined;
+  /** Set with --deliver lmtp: mail goes there instead of into Maildir files. */
+  readonly lmtp?: LmtpClient | undefined;
+  /** Default renderMail on this thread; the archiver passes its worker (src/mail/render-pool.ts). */
+  readonly render?: typeof renderMail;
+}
+
+export function createStore(deps: StoreDeps): Store {
+  const { config, logger, writer, lmtp } = deps;
+  const render = deps.render ?? renderMail;
+  const resolveMaildir = (owner: MailboxOwnerLike): string => {
+    if (!deps.resolveMaildir) throw new Error("no --maildir to resolve");
+    return deps.resolveMaildir(owner);
+  };
   const chat = config.chat;
   const chatOn = !!chat && (chat.history || chat.groupchat);
   const keywordMap = writer.keywords ?? createKeywordMap({ fileMode: 0o600 });
@@ -60,27 +95,46 @@ export function createStore(deps: { config: RunConfig; logger: Logger; writer: M
     return [maildir, ...names.filter((n) => n === prefix || n.startsWith(`${prefix}.`)).map((n) => path.join(maildir, n))];
   }
 
-  async function related(record: ArchiveRecord, maildir: string): Promise<string | undefined> {
+  /** Over LMTP there is nothing of ours to scan: the index holds what this process delivered. */
+  const scanDirs = (maildir: string | undefined) => () => (maildir === undefined ? Promise.resolve([]) : chatFolderDirs(maildir));
+
+  async function related(record: ArchiveRecord, maildir: string | undefined): Promise<string | undefined> {
     const target = record.chat.replaces ?? record.chat.retracts;
     if (!target) return undefined;
     const sender = bare(record.from);
     const keys = [idKey(sender, target), guessRelatedId(record, target, config.domain)];
-    return (await index.find(bare(record.owner), keys, () => chatFolderDirs(maildir)))?.messageId;
+    return (await index.find(bare(record.owner), keys, scanDirs(maildir)))?.messageId;
   }
 
   async function write(record: ArchiveRecord, options: StoreOptions): Promise<StoreOutcome> {
     const owner = bare(record.owner);
-    const maildir = resolveMaildir(record.owner);
-    const mail = await renderMail(record, {
+    const maildir = lmtp ? undefined : resolveMaildir(record.owner);
+    // Over LMTP the address is checked before anything is rendered, as the Maildir path is.
+    const recipient = lmtp ? lmtpRecipient(record.owner, record.placement.folder, lmtp.target) : undefined;
+    const mail = await render(record, {
       domain: config.domain,
       ...(chatOn ? { chat: { maxAttachmentBytes: chat!.maxAttachmentBytes }, related: await related(record, maildir) } : {}),
     });
-    const folder = record.placement.folder.join("/") || "INBOX";
+    const folder = (recipient?.folder ?? record.placement.folder).join("/") || "INBOX";
     // A room sends its recent history to every occupant who joins (XEP-0045 §7.2.15): what the
     // owner already has keeps its Message-ID and is not stored again.
-    if (record.type === "groupchat" && (await index.find(owner, [mail.messageId], () => chatFolderDirs(maildir)))) {
+    if (record.type === "groupchat" && (await index.find(owner, [mail.messageId], scanDirs(maildir)))) {
       return { status: "duplicate", messageId: mail.messageId, folder, bytes: 0 };
     }
+    if (lmtp && recipient) {
+      if (recipient.folder.length < record.placement.folder.length) {
+        logger.debug({ user: owner, folder: record.placement.folder.join("/"), used: folder }, "folder name is not ASCII; delivering over LMTP to its parent");
+      }
+      options.beforeSend?.(recipient.address);
+      const response = await lmtp.deliver(recipient.address, mail.bytes);
+      if (chatOn) {
+        // No file of ours to point at: the entry serves corrections and room history, not markers.
+        const keys = [mail.messageId, ...(record.ids.id ? [idKey(bare(record.from), record.ids.id)] : [])];
+        index.remember(owner, keys, { ...NOT_A_FILE, messageId: mail.messageId });
+      }
+      return { status: "stored", messageId: mail.messageId, folder, bytes: mail.bytes.length, response };
+    }
+    if (maildir === undefined) throw new Error("no Maildir to deliver to");
     const delivered = await writer.deliver(maildir, mail.bytes, {
       folder: record.placement.folder,
       seen: record.placement.seen,
@@ -113,6 +167,7 @@ export function createStore(deps: { config: RunConfig; logger: Logger; writer: M
       }
     },
     async mark(mark) {
+      if (lmtp) return "not-applied";
       const owner = bare(mark.owner);
       const maildir = resolveMaildir(mark.owner);
       const peer = bare(mark.peer);

@@ -3,6 +3,7 @@
 import { component, type Component } from "@xmpp/component";
 import xml from "@xmpp/xml";
 import type { Logger } from "../log/index.js";
+import { noMetrics, type Metrics } from "../metrics/index.js";
 import { XmppAuthError } from "../errors.js";
 
 /** First retry soon (a server restart takes a second or two), then back off to spare the logs. */
@@ -19,6 +20,8 @@ export interface ConnectionOptions {
   readonly logger: Logger;
   /** Called once when the server refuses the component for good. */
   readonly onFatal: (err: XmppAuthError) => void;
+  /** Told when the stream comes up and goes down (the connected gauge and reconnect counter). */
+  readonly metrics?: Pick<Metrics, "connection">;
 }
 
 export interface Connection {
@@ -29,6 +32,7 @@ export interface Connection {
 
 export function createConnection(options: ConnectionOptions): Connection {
   const { logger } = options;
+  const metrics = options.metrics ?? noMetrics;
   const xmpp = component({
     service: `xmpp://${options.host}:${options.port}`,
     domain: options.domain,
@@ -41,12 +45,14 @@ export function createConnection(options: ConnectionOptions): Connection {
 
   const listeners = {
     online: () => {
+      metrics.connection("online");
       delay = RECONNECT_INITIAL_MS;
       xmpp.reconnect.delay = delay;
       logger.info({ host: options.host, port: options.port, domain: options.domain }, "connected to the XMPP server");
     },
     // xmpp.js's reconnect listener has already read reconnect.delay for this attempt; set the next one.
     disconnect: () => {
+      metrics.connection("offline");
       if (stopped) return;
       logger.warn({ retryInMs: delay }, "not connected to the XMPP server; retrying");
       delay = Math.min(delay * 2, RECONNECT_MAX_MS);
@@ -89,6 +95,7 @@ export function createConnection(options: ConnectionOptions): Connection {
       xmpp.removeListener("online", listeners.online);
       xmpp.removeListener("disconnect", listeners.disconnect);
       xmpp.removeListener("error", listeners.error);
+      metrics.connection("offline");
     },
   };
 }

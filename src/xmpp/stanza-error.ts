@@ -1,7 +1,7 @@
 // The one place where failures become XMPP stanza errors (RFC 6120 §8.3). Everything else throws
 // typed errors from src/errors.ts and lets this module decide what the sender sees.
 import xml, { type Element } from "@xmpp/xml";
-import { RefusedError, SmtpError, StorageError, type StanzaErrorCondition, type StanzaErrorType } from "../errors.js";
+import { LmtpError, RefusedError, SmtpError, StorageError, type StanzaErrorCondition, type StanzaErrorType } from "../errors.js";
 
 const NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
 
@@ -19,6 +19,20 @@ export function errorSpecFor(err: unknown): StanzaErrorSpec {
     return err.transient
       ? { type: "wait", condition: "resource-constraint", text: `storage temporarily unavailable (${err.reason})` }
       : { type: "cancel", condition: "internal-server-error", text: `storage failed (${err.reason})` };
+  }
+  // --deliver lmtp: a 4xx or a lost connection is the LMTP server's "not now" (quota with
+  // quota_full_tempfail, a backend down): `wait`, as for a full disk, so the module keeps the copy.
+  // A 5xx is its "never" (user unknown, quota without tempfail): the module drops the copy, and
+  // the message itself still reaches the user through the server's offline storage
+  // (docs/protocol.md, "A refusal"). internal-server-error is one of the conditions both server
+  // modules take as a refusal: a user the XMPP server has and the mail server does not is a
+  // misconfiguration (RFC 6120 §8.3.3.8). The reply code says which; the full reply is in our log.
+  if (err instanceof LmtpError) {
+    return err.transient
+      ? { type: "wait", condition: "resource-constraint", text: `storage temporarily unavailable (LMTP ${err.reason})` }
+      : err.responseCode !== undefined
+        ? { type: "cancel", condition: "internal-server-error", text: `the mail server refused the message (LMTP ${err.reason})` }
+        : { type: "cancel", condition: "internal-server-error", text: `cannot deliver over LMTP (${err.reason})` };
   }
   // Mail sent from XMPP (src/outbound): the user sees the SMTP server's own reason.
   if (err instanceof SmtpError) {

@@ -44,14 +44,23 @@ export interface DovecotUser {
   /** user@domain */
   user: string;
   password: string;
+  /**
+   * Extra fields with the `userdb` = "passwd-file" setup, e.g. "userdb_quota_rule=*:storage=1K"
+   * (https://doc.dovecot.org/2.3/configuration_manual/authentication/passwd_file/).
+   */
+  userdbFields?: readonly string[];
 }
 
 /** passwd-file lines; ':' and newlines would split fields. */
 export function dovecotPasswdFile(users: readonly DovecotUser[]): string {
   return users
-    .map(({ user, password }) => {
-      if (/[:\n\r]/.test(user + password)) throw new Error(`':' or newline not allowed in passwd-file entry for ${user}`);
-      return `${user}:{PLAIN}${password}\n`;
+    .map(({ user, password, userdbFields }) => {
+      const extra = (userdbFields ?? []).join(" ");
+      // The last column may hold ':' (userdb_quota_rule=*:storage=1G, as Dovecot's docs show).
+      if (/[:\n\r]/.test(user + password) || /[\n\r]/.test(extra)) throw new Error(`':' or newline not allowed in passwd-file entry for ${user}`);
+      // user:password:uid:gid:gecos:home:shell:extra_fields. A userdb lookup needs the uid/gid
+      // columns to exist (empty: default_fields fills them in), so every line has all eight.
+      return `${user}:{PLAIN}${password}::::::${extra}\n`;
     })
     .join("");
 }
@@ -75,6 +84,11 @@ export interface DovecotConfigInput {
   chroot: boolean;
   /** More lines at the end (e.g. the push_notification plugin for the mail-to-XMPP tests). */
   extraConfig?: readonly string[] | undefined;
+  /**
+   * "static" (default): every user exists (allow_all_users). "passwd-file": only the users in the
+   * passwd file, with their userdbFields; LMTP answers 550 for anyone else.
+   */
+  userdb?: "static" | "passwd-file" | undefined;
 }
 
 export function dovecotConfig(input: DovecotConfigInput): string {
@@ -110,11 +124,22 @@ export function dovecotConfig(input: DovecotConfigInput): string {
     "  driver = passwd-file",
     `  args = scheme=PLAIN username_format=%u ${paths.passwd}`,
     "}",
-    "userdb {",
-    "  driver = static",
-    // allow_all_users: userdb-only lookups (LMTP, doveadm) succeed too.
-    `  args = uid=${input.uid} gid=${input.gid} home=${paths.home}/%d/%n allow_all_users=yes`,
-    "}",
+    ...(input.userdb === "passwd-file"
+      ? [
+          "userdb {",
+          "  driver = passwd-file",
+          // Read again whenever the file changes, so a test can change a user's quota on the fly.
+          `  args = username_format=%u ${paths.passwd}`,
+          `  default_fields = uid=${input.uid} gid=${input.gid} home=${paths.home}/%d/%n`,
+          "}",
+        ]
+      : [
+          "userdb {",
+          "  driver = static",
+          // allow_all_users: userdb-only lookups (LMTP, doveadm) succeed too.
+          `  args = uid=${input.uid} gid=${input.gid} home=${paths.home}/%d/%n allow_all_users=yes`,
+          "}",
+        ]),
     "service imap-login {",
     "  inet_listener imap {",
     `    port = ${input.imapPort}`,

@@ -4,7 +4,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmod, chown, mkdir, writeFile } from "node:fs/promises";
+import { chmod, chown, mkdir, rename, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { freePort, waitForPort } from "./ports.js";
@@ -44,6 +44,8 @@ export interface DovecotOptions {
   lmtp?: boolean;
   /** More dovecot.conf lines, appended as given. */
   extraConfig?: readonly string[];
+  /** Default "static" (every user exists); "passwd-file": only `users`, with their userdbFields. */
+  userdb?: "static" | "passwd-file";
 }
 
 export interface DovecotServer {
@@ -54,6 +56,8 @@ export interface DovecotServer {
   configPath: string;
   /** The fixed directory part of maildirTemplate (before the first %). */
   mailRoot: string;
+  /** Replaces the passwd file (atomically); Dovecot reads it again on the next lookup. */
+  setUsers(users: DovecotUser[]): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -106,6 +110,7 @@ async function prepare(opts: DovecotOptions, paths: DovecotPaths, imapPort: numb
       internalGroup: asRoot ? DEBIAN_INTERNAL_GROUP : currentGroupName(),
       chroot: asRoot,
       extraConfig: opts.extraConfig,
+      userdb: opts.userdb,
     }),
   );
   return root;
@@ -137,6 +142,11 @@ export async function startDovecot(opts: DovecotOptions): Promise<DovecotServer>
     logPath: paths.log,
     configPath: paths.config,
     mailRoot,
+    async setUsers(users) {
+      const next = `${paths.passwd}.new`;
+      await writeFile(next, dovecotPasswdFile(users), { mode: 0o644 });
+      await rename(next, paths.passwd);
+    },
     stop: () => proc.stop(),
   };
 }

@@ -45,7 +45,12 @@ export interface ProsodyConfigInput {
   pluginPath?: string | undefined;
   modules?: readonly string[] | undefined;
   extraHostConfig?: string | undefined;
+  /** The least severe level written to the log. Default "debug": a failed test shows everything. */
+  logLevel?: ProsodyLogLevel | undefined;
 }
+
+/** Prosody's log levels (https://prosody.im/doc/logging), least severe first. */
+export type ProsodyLogLevel = "debug" | "info" | "warn" | "error";
 
 export function prosodyConfig(input: ProsodyConfigInput): string {
   const { paths } = input;
@@ -58,7 +63,7 @@ export function prosodyConfig(input: ProsodyConfigInput): string {
     `pidfile = ${luaString(paths.pidfile)}`,
     `data_path = ${luaString(paths.data)}`,
     `certificates = ${luaString(paths.certs)}`,
-    `log = { { levels = { min = "debug" }, to = "file", filename = ${luaString(paths.log)} } }`,
+    `log = { { levels = { min = ${luaString(input.logLevel ?? "debug")} }, to = "file", filename = ${luaString(paths.log)} } }`,
     `interfaces = { "127.0.0.1" }`,
     `c2s_ports = { ${input.c2sPort} }`,
     `c2s_interfaces = { "127.0.0.1" }`,

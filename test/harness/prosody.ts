@@ -9,7 +9,7 @@ import { freePorts, waitForPort } from "./ports.js";
 import { logSince, logTail } from "./log-tail.js";
 import { pollUntil } from "./poll.js";
 import { probeStreamFeatures } from "./xmpp-probe.js";
-import { prosodyConfig, prosodyPaths, type ProsodyPaths } from "./prosody-config.js";
+import { prosodyConfig, prosodyPaths, type ProsodyLogLevel, type ProsodyPaths } from "./prosody-config.js";
 import { describeExit, spawnServer, type ServerProcess } from "./server-process.js";
 
 const execFileAsync = promisify(execFile);
@@ -38,6 +38,11 @@ export interface ProsodyOptions {
   modules?: string[];
   /** Lua lines placed inside the VirtualHost section. */
   extraHostConfig?: string;
+  /**
+   * Default "debug". Startup checks need only info lines ("Activated service"); a benchmark runs
+   * at "info" as a deployment does, since debug writes several lines per stanza.
+   */
+  logLevel?: ProsodyLogLevel;
 }
 
 export interface ProsodyServer {
@@ -175,6 +180,7 @@ export async function startProsody(opts: ProsodyOptions): Promise<ProsodyServer>
       pluginPath: opts.pluginPath,
       modules: opts.modules,
       extraHostConfig: opts.extraHostConfig,
+      logLevel: opts.logLevel,
     }),
   );
   for (const user of opts.users) await registerProsodyUser(paths.config, opts.domain, user);

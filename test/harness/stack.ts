@@ -10,6 +10,7 @@ import { startDovecot, type DovecotServer } from "./dovecot.js";
 import { startEjabberd, type EjabberdServer } from "./ejabberd.js";
 import { mailUser } from "./mail-user.js";
 import { repoRoot } from "./paths.js";
+import type { ProsodyLogLevel } from "./prosody-config.js";
 import { startProsody, type ProsodyServer } from "./prosody.js";
 
 export const DOMAIN = "example.test";
@@ -92,13 +93,22 @@ export interface StackOptions {
   readonly users: string[];
   /** Extra lines inside the VirtualHost (e.g. module options). Prosody only. */
   readonly prosodyHostConfig?: string[];
+  /** Prosody's log level; default "debug". Prosody only. */
+  readonly prosodyLogLevel?: ProsodyLogLevel;
   /** Default "prosody". */
   readonly server?: ServerKind;
   /** Extra top-level lines for ejabberd.yml (e.g. shaper_rules). ejabberd only. */
   readonly ejabberdConfig?: string;
   readonly module?: ModuleOptions;
-  /** Dovecot extras: an LMTP listener, more dovecot.conf lines (e.g. push_notification). */
-  readonly dovecot?: { readonly lmtp?: boolean; readonly extraConfig?: readonly string[] };
+  /**
+   * Dovecot extras: an LMTP listener, more dovecot.conf lines (e.g. push_notification), and users
+   * from the passwd file only, with extra userdb fields per local part (e.g. a quota rule).
+   */
+  readonly dovecot?: {
+    readonly lmtp?: boolean;
+    readonly extraConfig?: readonly string[];
+    readonly userdbFields?: Readonly<Record<string, readonly string[]>>;
+  };
 }
 
 function prosodyModuleLines(module: ModuleOptions = {}): string[] {
@@ -121,11 +131,12 @@ export async function startStack(options: StackOptions): Promise<AnyStack> {
   const dovecot = await startDovecot({
     dir: path.join(options.dir, "dovecot"),
     maildirTemplate: template,
-    users: options.users.map((local) => ({ user: `${local}@${DOMAIN}`, password })),
+    users: options.users.map((local) => ({ user: `${local}@${DOMAIN}`, password, userdbFields: options.dovecot?.userdbFields?.[local] ?? [] })),
     uid: user.uid,
     gid: user.gid,
     ...(options.dovecot?.lmtp ? { lmtp: true } : {}),
     ...(options.dovecot?.extraConfig ? { extraConfig: options.dovecot.extraConfig } : {}),
+    ...(options.dovecot?.userdbFields ? { userdb: "passwd-file" as const } : {}),
   });
   const common = {
     dovecot,
@@ -182,6 +193,7 @@ export async function startStack(options: StackOptions): Promise<AnyStack> {
       pluginPath: path.join(repoRoot(), "server", "prosody"),
       modules: ["xmpp_maildir"],
       extraHostConfig: [`xmpp_maildir_component = "${COMPONENT}"`, ...prosodyModuleLines(options.module), ...(options.prosodyHostConfig ?? [])].join("\n"),
+      ...(options.prosodyLogLevel ? { logLevel: options.prosodyLogLevel } : {}),
     });
   } catch (err) {
     await dovecot.stop();

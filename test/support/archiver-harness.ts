@@ -6,6 +6,7 @@ import { Writable } from "node:stream";
 import { loadRunConfig } from "../../src/config/index.js";
 import { createLogger } from "../../src/log/index.js";
 import type { MaildirWriter } from "../../src/maildir/index.js";
+import type { Metrics } from "../../src/metrics/index.js";
 import { createArchiver, type Archiver } from "../../src/service/index.js";
 import { startFakeServer, type FakeServer } from "./fake-server.js";
 
@@ -29,14 +30,17 @@ export async function startArchiverHarness(options: {
   flags?: Record<string, string>;
   secret?: string;
   writer?: MaildirWriter;
+  metrics?: Metrics;
   logLevel?: string;
+  /** Leave --maildir unset (allowed with --deliver lmtp). */
+  noMaildir?: boolean;
 }): Promise<ArchiverHarness> {
   const secret = options.secret ?? "s3cret";
   const server = await startFakeServer({ domain: COMPONENT, secret });
   const config = loadRunConfig({
     flags: {
       domain: COMPONENT,
-      maildir: path.join(options.dir, "mail", "%d", "%n"),
+      ...(options.noMaildir ? {} : { maildir: path.join(options.dir, "mail", "%d", "%n") }),
       "state-dir": path.join(options.dir, "state"),
       "xmpp-port": String(server.port),
       ...options.flags,
@@ -61,6 +65,7 @@ export async function startArchiverHarness(options: {
     logger: createLogger({ level, destination }),
     onFatal: (err) => assert.fail(err),
     ...(options.writer ? { writer: options.writer } : {}),
+    ...(options.metrics ? { metrics: options.metrics } : {}),
   });
   await archiver.start();
   await server.connected();

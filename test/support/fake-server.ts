@@ -21,12 +21,21 @@ export interface FakeServer {
   onElement(listener: ((el: Element) => void) | undefined): void;
   waitFor(pred: (el: Element) => boolean, timeoutMs?: number): Promise<Element>;
   readonly received: Element[];
+  /** Cuts the component's connection, as a server restart would; the listener stays open. */
+  dropConnection(): void;
   close(): Promise<void>;
 }
 
 const WAIT_TIMEOUT_MS = 10_000;
 
-export async function startFakeServer(options: { domain: string; secret: string }): Promise<FakeServer> {
+export interface FakeServerOptions {
+  readonly domain: string;
+  readonly secret: string;
+  /** Default 0: any free port. */
+  readonly port?: number;
+}
+
+export async function startFakeServer(options: FakeServerOptions): Promise<FakeServer> {
   const received: Element[] = [];
   const waiters = new Set<() => void>();
   let socket: net.Socket | undefined;
@@ -61,7 +70,13 @@ export async function startFakeServer(options: { domain: string; secret: string 
     s.setEncoding("utf8").on("data", (d: string) => parser.write(d));
     s.on("error", () => undefined);
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port ?? 0, "127.0.0.1", () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
   const port = (server.address() as net.AddressInfo).port;
 
   return {
@@ -112,6 +127,10 @@ export async function startFakeServer(options: { domain: string; secret: string 
         waiters.add(check);
         check();
       });
+    },
+    dropConnection() {
+      socket?.destroy();
+      socket = undefined;
     },
     async close() {
       socket?.destroy();

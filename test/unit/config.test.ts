@@ -29,6 +29,7 @@ test("defaults, derived user domain, and the secret from the environment", () =>
     xmppPort: 5347,
     domain: "archive.example.org",
     maildir: "/var/vmail/%d/%n/Maildir",
+    delivery: { kind: "maildir" },
     userDomain: "example.org",
     secret: "x",
     stateDir: "/var/vmail/.xmpp-maildir",
@@ -47,6 +48,73 @@ test("mail ↔ XMPP options: trigger, URLs checked by scheme without echoing a p
     () => load({ domain: "archive.example.org", maildir: "/m/%d/%n", "smtp-url": "http://u:secretpw@x" }),
     (err: unknown) => configError("smtp-url", /smtp:\/\//)(err) && !(err as Error).message.includes("secretpw"),
   );
+});
+
+test("--deliver: maildir, lmtp://host:port or lmtp:/socket, from a flag, the environment or the file", () => {
+  const base = { domain: "archive.example.org", maildir: "/m/%d/%n" };
+  assert.deepEqual(load({ ...base, deliver: "maildir" }).delivery, { kind: "maildir" });
+  assert.deepEqual(load({ ...base, deliver: "lmtp://127.0.0.1:24" }).delivery, { kind: "lmtp", target: { host: "127.0.0.1", port: 24 } });
+  assert.deepEqual(load({ ...base, deliver: "lmtp://[::1]:2424/" }).delivery, { kind: "lmtp", target: { host: "::1", port: 2424 } });
+  assert.deepEqual(load({ ...base, deliver: "lmtp://mail.example.org:24" }).delivery, { kind: "lmtp", target: { host: "mail.example.org", port: 24 } });
+  assert.deepEqual(load({ ...base, deliver: "lmtp:/run/dovecot/lmtp" }).delivery, { kind: "lmtp", target: { socket: "/run/dovecot/lmtp" } });
+  assert.deepEqual(load({ ...base, deliver: "lmtp:///run/dovecot/lmtp" }).delivery, { kind: "lmtp", target: { socket: "/run/dovecot/lmtp" } });
+  assert.deepEqual(load(base, { XMPP_MAILDIR_SECRET: "x", XMPP_MAILDIR_DELIVER: "lmtp://10.0.0.5:24" }).delivery, { kind: "lmtp", target: { host: "10.0.0.5", port: 24 } });
+  files["/etc/lmtp.toml"] = 'domain = "archive.example.org"\ndeliver = "lmtp://10.0.0.6:24"\nstate-dir = "/var/lib/xmpp-maildir"\n';
+  const fromFile = load({}, { XMPP_MAILDIR_SECRET: "x" }, "/etc/lmtp.toml");
+  assert.deepEqual(fromFile.delivery, { kind: "lmtp", target: { host: "10.0.0.6", port: 24 } });
+  // Over LMTP, Dovecot writes the Maildirs: --maildir is optional, the state dir then is not.
+  assert.equal(fromFile.maildir, undefined);
+  assert.equal(fromFile.stateDir, "/var/lib/xmpp-maildir");
+  // With --maildir too, the state dir defaults as before.
+  assert.equal(load({ ...base, deliver: "lmtp://127.0.0.1:24" }).stateDir, "/m/.xmpp-maildir");
+});
+
+test("a bad --deliver names the key, the value, where it came from and the forms that work", () => {
+  const base = { domain: "archive.example.org", maildir: "/m/%d/%n" };
+  const bad: Array<[string, RegExp]> = [
+    ["lmtp://mail.example.org", /no port.*lmtp:\/\/host:port.*got "lmtp:\/\/mail.example.org" \(from --deliver\)/],
+    ["lmtp://mail.example.org:0", /port from 1 to 65535/],
+    ["lmtp://mail.example.org:99999", /port from 1 to 65535/],
+    ["smtp://mail.example.org:25", /must be maildir, lmtp:\/\/host:port or lmtp:\/path\/to\/socket/],
+    ["Maildir++", /must be maildir, lmtp:\/\/host:port or lmtp:\/path\/to\/socket/],
+    ["", /must be maildir/],
+    ["lmtp:run/dovecot/lmtp", /absolute path/],
+    ["lmtp://user:pw@mail.example.org:24", /just lmtp:\/\/host:port/],
+    ["lmtp://mail.example.org:24/inbox", /just lmtp:\/\/host:port/],
+    ["lmtp://:24", /not a URL/],
+  ];
+  for (const [value, pattern] of bad) {
+    assert.throws(() => load({ ...base, deliver: value }), configError("deliver", pattern), value);
+  }
+  assert.throws(() => load(base, { XMPP_MAILDIR_SECRET: "x", XMPP_MAILDIR_DELIVER: "lmtp://h" }), configError("deliver", /\(from XMPP_MAILDIR_DELIVER\)/));
+});
+
+test("what --deliver lmtp still needs: a state dir without --maildir, --maildir for --watch and --smtp-url, an ASCII chats folder", () => {
+  const lmtp = { domain: "archive.example.org", deliver: "lmtp://127.0.0.1:24" };
+  assert.throws(() => load({ domain: "archive.example.org" }), configError("maildir", /required.*--maildir/));
+  assert.throws(() => load(lmtp), configError("state-dir", /required with --deliver lmtp.*--state-dir/));
+  const withState = { ...lmtp, "state-dir": "/var/lib/xmd" };
+  assert.equal(load(withState).maildir, undefined);
+  assert.throws(() => load({ ...withState, watch: "fs" }), configError("watch", /needs --maildir/));
+  assert.throws(() => load({ ...withState, "smtp-url": "smtp://127.0.0.1:25" }), configError("smtp-url", /needs --maildir/));
+  assert.equal(load({ ...withState, maildir: "/m/%d/%n", watch: "push" }).bridge?.trigger, "push");
+  assert.throws(() => load({ ...withState, "chats-folder": "Чаты" }), configError("chats-folder", /ASCII with --deliver lmtp/));
+  // In Maildir mode any folder name goes, as before.
+  assert.equal(load({ domain: "archive.example.org", maildir: "/m/%d/%n", "chats-folder": "Чаты" }).chat?.folder, "Чаты");
+});
+
+test("metrics: off without --metrics-port, loopback by default, the port checked like any port", () => {
+  const base = { domain: "archive.example.org", maildir: "/m/%d/%n" };
+  assert.equal(load(base).metrics, undefined);
+  assert.equal("metrics" in load({ ...base, "metrics-host": "0.0.0.0" }), false, "a host alone opens no listener");
+  assert.deepEqual(load({ ...base, "metrics-port": "9464" }).metrics, { host: "127.0.0.1", port: 9464 });
+  assert.deepEqual(load(base, { XMPP_MAILDIR_SECRET: "x", XMPP_MAILDIR_METRICS_PORT: "9465", XMPP_MAILDIR_METRICS_HOST: "::1" }).metrics, { host: "::1", port: 9465 });
+  files["/etc/metrics.toml"] = 'domain = "archive.example.org"\nmaildir = "/m/%d/%n"\nmetrics-port = 9466\n';
+  assert.deepEqual(load({}, { XMPP_MAILDIR_SECRET: "x" }, "/etc/metrics.toml").metrics, { host: "127.0.0.1", port: 9466 });
+  assert.throws(() => load({ ...base, "metrics-port": "0" }), configError("metrics-port", /1 to 65535, got "0" \(from --metrics-port\)/));
+  assert.throws(() => load({ ...base, "metrics-port": "65536" }), configError("metrics-port", /1 to 65535/));
+  assert.throws(() => load(base, { XMPP_MAILDIR_SECRET: "x", XMPP_MAILDIR_METRICS_PORT: "prom" }), configError("metrics-port", /from XMPP_MAILDIR_METRICS_PORT/));
+  assert.throws(() => load({ ...base, "metrics-port": "9464", "metrics-host": " " }), configError("metrics-host", /must not be empty/));
 });
 
 test("flags beat the environment, which beats the file", () => {
@@ -98,6 +166,16 @@ test("the CLI exits 2 with one line naming the key for a bad config", () => {
   assert.equal(result.status, 2);
   assert.equal(result.stderr.trim().split("\n").length, 1);
   assert.match(result.stderr, /^xmpp-maildir: xmpp-port: must be a whole number from 1 to 65535, got "0" \(from --xmpp-port\)/);
+});
+
+test("the CLI exits 2 with one line for a --deliver without a port", () => {
+  const result = spawnSync(process.execPath, [cli, "run", "--domain", "archive.example.org", "--deliver", "lmtp://127.0.0.1", "--state-dir", "/tmp/x"], {
+    env: { PATH: process.env.PATH, XMPP_MAILDIR_SECRET: "x" },
+    encoding: "utf8",
+  });
+  assert.equal(result.status, 2);
+  assert.equal(result.stderr.trim().split("\n").length, 1);
+  assert.match(result.stderr, /^xmpp-maildir: deliver: has no port \(LMTP has no default port\); use lmtp:\/\/host:port, e\.g\. lmtp:\/\/127\.0\.0\.1:24, got "lmtp:\/\/127\.0\.0\.1" \(from --deliver\)/);
 });
 
 test("the CLI refuses unknown flags with exit 2 and lists every command in --help", () => {

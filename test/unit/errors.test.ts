@@ -14,6 +14,7 @@ test("every error code in the catalogue is unique and every error class uses one
     new errors.SmtpError("550 no", { responseCode: 550, transient: false }),
     new errors.MalformedError("/p", "m"),
     new errors.ReplayError("m", "service-unavailable"),
+    new errors.LmtpError("lmtp://127.0.0.1:24", "452 4.2.2 full", { responseCode: 452, transient: true, reason: "452 4.2.2" }),
   ];
   for (const err of samples) {
     assert.ok(codes.includes(err.code), `${err.name} has code ${err.code}`);

@@ -111,3 +111,35 @@ test("any I/O failure surfaces as a StorageError and nothing lands in new/", asy
     assert.equal((await readdir(path.join(maildir, "new"))).length, 1);
   });
 });
+
+test("beforeRename runs alongside the write, and the rename waits for it; if it fails nothing is delivered", async () => {
+  await withTmp(async (dir) => {
+    const maildir = path.join(dir, "example.org", "alice", "Maildir");
+    const writer = createMaildirWriter();
+    await writer.deliver(maildir, Buffer.from("Subject: warm\r\n\r\n\r\n"));
+    let release!: () => void;
+    let seenPath = "";
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const pending = writer.deliver(maildir, Buffer.from("Subject: hi\r\n\r\nbody\r\n"), {
+      beforeRename: (finalPath) => {
+        seenPath = finalPath;
+        return gate;
+      },
+    });
+    // The mail reaches tmp/ while the hook is still running, but not new/.
+    for (let i = 0; i < 100 && (await readdir(path.join(maildir, "tmp"))).length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    assert.equal((await readdir(path.join(maildir, "tmp"))).length, 1, "written to tmp/ while the hook runs");
+    assert.equal((await readdir(path.join(maildir, "new"))).length, 1, "only the first mail is visible");
+    release();
+    const delivered = await pending;
+    assert.equal(delivered.path, seenPath, "the hook was given the final path");
+    assert.equal((await readdir(path.join(maildir, "new"))).length, 2);
+
+    await assert.rejects(
+      writer.deliver(maildir, Buffer.from("Subject: no\r\n\r\n\r\n"), { beforeRename: () => Promise.reject(Object.assign(new Error("journal full"), { code: "ENOSPC" })) }),
+      (err: unknown) => err instanceof StorageError && err.reason === "ENOSPC",
+    );
+    assert.equal((await readdir(path.join(maildir, "new"))).length, 2, "a failed hook delivers nothing");
+    assert.deepEqual(await readdir(path.join(maildir, "tmp")), [], "and leaves nothing in tmp/");
+  });
+});

@@ -1,0 +1,215 @@
+// `npm run bench:e2e`: end to end through a real Prosody (issue #8, item 3).
+//   K real c2s clients (@xmpp/client, one login each, see e2e-load.ts) send chats to 50 offline users
+//   → Prosody (info log level): mod_offline stores each one; our module writes a copy to its
+//     outbox and sends it, at most 64 unconfirmed
+//   → the real component (`xmpp-maildir run`, info log level) stores it in the recipient's
+//     Maildir, fsync'd, and confirms.
+// The clock runs from the first send to the last "stored" line of the component; then every
+// message is checked to be in its Maildir exactly once (e2e-verify.ts). Each process's CPU time
+// comes from /proc (proc-stat.ts): Prosody, the component, and this process (the K clients, plus
+// reading the component's log). A fresh stack per K, so no run inherits another's storage or heap.
+// Then, at the largest K, two runs that split Prosody's cost (BENCH_E2E_SPLIT=0 skips them):
+//   mem-outbox     the same, with the module's outbox in Prosody's memory storage instead of a
+//                  file per copy: not durable, never for production, but it shows what the files cost
+//   prosody-alone  the same load through a Prosody without our module: c2s and mod_offline alone
+import { readFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import type { ComponentProcess } from "../test/harness/component.js";
+import { prosodyPaths, type ProsodyLogLevel } from "../test/harness/prosody-config.js";
+import { startProsody, type ProsodyServer } from "../test/harness/prosody.js";
+import { COMPONENT, DOMAIN, startStack, type Stack } from "../test/harness/stack.js";
+import { makeTempDir, removeDir } from "../test/harness/tmp.js";
+import type { TestClient } from "../test/harness/xmpp-client.js";
+import { connectSenders, drive, plan } from "./e2e-load.js";
+import { exactlyOnce, offlineCount, outboxSize, storedSubjects } from "./e2e-verify.js";
+import { HEADER, PARTS, row, summary, whereTheTimeGoes, type Part, type Phase } from "./e2e-report.js";
+import { clockTicks, cpuUse, sampleCpu, type CpuSample, type CpuUse } from "./proc-stat.js";
+
+const KS = (process.env.BENCH_E2E_K ?? "1,4,16").split(",").map(Number);
+const MESSAGES = Number(process.env.BENCH_E2E_MESSAGES ?? 2000);
+const RECIPIENTS = Number(process.env.BENCH_E2E_RECIPIENTS ?? 50);
+/** What a deployment runs with: one line per stored message from the component. */
+const LOG_LEVEL = process.env.BENCH_LOG_LEVEL ?? "info";
+/** A deployment logs at info; "debug" (the tests' default) writes ~5 lines per message. */
+const PROSODY_LOG_LEVEL = (process.env.BENCH_PROSODY_LOG_LEVEL ?? "info") as ProsodyLogLevel;
+/** pino's numeric levels. */
+const PINO_LEVELS: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60 };
+/** BENCH_E2E_SPLIT=0 skips the mem-outbox and prosody-alone runs. */
+const SPLIT = process.env.BENCH_E2E_SPLIT !== "0";
+/** 2,000 fsync'd deliveries take seconds; a busy shared machine can make it minutes. */
+const SETTLE_TIMEOUT_MS = 300_000;
+/** How often the component's log and Prosody's outbox are looked at while waiting. */
+const POLL_MS = 20;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Waits for `n` "stored" lines; returns the wall-clock time (epoch ms, pino's `time`) of the last. */
+async function waitForStored(component: ComponentProcess, n: number): Promise<number> {
+  const deadline = Date.now() + SETTLE_TIMEOUT_MS;
+  let cursor = 0;
+  let stored = 0;
+  let lastAt = 0;
+  for (;;) {
+    const logs = component.logs;
+    for (; cursor < logs.length; cursor++) {
+      const line = logs[cursor]!;
+      if (line.msg === "stored") {
+        stored += 1;
+        lastAt = Number(line.time);
+      } else if (line.level >= 50) {
+        throw new Error(`the component logged an error: ${JSON.stringify(line)}`);
+      }
+    }
+    if (stored >= n) return lastAt;
+    if (component.child.exitCode !== null || component.child.signalCode !== null) throw new Error(`the component exited after ${stored} of ${n} stored: ${component.stderr()}`);
+    if (Date.now() > deadline) throw new Error(`only ${stored} of ${n} stored after ${SETTLE_TIMEOUT_MS} ms`);
+    await sleep(POLL_MS);
+  }
+}
+
+async function waitForEmptyOutbox(dataDir: string): Promise<void> {
+  const deadline = Date.now() + SETTLE_TIMEOUT_MS;
+  for (let left = await outboxSize(dataDir); left > 0; left = await outboxSize(dataDir)) {
+    if (Date.now() > deadline) throw new Error(`${left} copies still unconfirmed in Prosody's outbox`);
+    await sleep(POLL_MS * 10);
+  }
+}
+
+function prosodyPid(prosody: ProsodyServer): number {
+  const pid = Number(readFileSync(prosodyPaths(prosody.dir).pidfile, "utf8").trim());
+  if (!Number.isInteger(pid) || pid <= 0) throw new Error("no pid in Prosody's pidfile");
+  return pid;
+}
+
+/** Runs the load, sampling each process's CPU before the first send and when `run` resolves (with the end time). */
+async function measure(pids: Partial<Record<Part, number>>, ticks: number, run: () => Promise<number>): Promise<{ seconds: number; use: Partial<Record<Part, CpuUse>> }> {
+  const parts = PARTS.filter((p) => pids[p] !== undefined);
+  const sample = () => new Map(parts.map((p) => [p, sampleCpu(pids[p]!, ticks)] as const));
+  const before = sample();
+  const startedAt = Date.now();
+  const endedAt = await run();
+  const after = sample();
+  return { seconds: (endedAt - startedAt) / 1000, use: Object.fromEntries(parts.map((p) => [p, cpuUse(before.get(p) as CpuSample, after.get(p) as CpuSample)])) };
+}
+
+function users(k: number): { senders: string[]; recipients: string[] } {
+  return { senders: Array.from({ length: k }, (_, i) => `s${i}`), recipients: Array.from({ length: RECIPIENTS }, (_, i) => `r${i}`) };
+}
+
+/** Prosody's memory storage driver (mod_storage_memory, in 0.12) for the module's outbox only. */
+const OUTBOX_IN_MEMORY = `storage = { xmpp_maildir_outbox = "memory" }`;
+
+async function runE2e(k: number, ticks: number, options: { outboxInMemory?: boolean } = {}): Promise<Phase> {
+  const label = options.outboxInMemory ? "mem-outbox" : "e2e";
+  const dir = await makeTempDir(`xmd-bench-${label}-k${k}-`);
+  let stack: Stack | undefined;
+  let component: ComponentProcess | undefined;
+  let clients: TestClient[] = [];
+  try {
+    stack = await startStack({ dir, users: [], prosodyLogLevel: PROSODY_LOG_LEVEL, ...(options.outboxInMemory ? { prosodyHostConfig: [OUTBOX_IN_MEMORY] } : {}) });
+    const { prosody } = stack;
+    const { senders, recipients } = users(k);
+    component = stack.component({ args: ["--log-level", LOG_LEVEL] });
+    await component.waitForLog((l) => l.msg === "connected to the XMPP server");
+    clients = await connectSenders(prosody, stack.password, senders, recipients);
+    const { perClient, expected } = plan(`${label}-k${k}`, MESSAGES, k, recipients);
+    const running = component;
+    const { seconds, use } = await measure({ prosody: prosodyPid(prosody), component: running.child.pid!, clients: process.pid }, ticks, async () => {
+      const sending = Promise.all(clients.map((c, i) => drive(c, perClient[i]!)));
+      sending.catch(() => undefined);
+      const lastStoredAt = await waitForStored(running, MESSAGES);
+      await sending;
+      return lastStoredAt;
+    });
+
+    // Correctness: nothing left to re-send, every message in its Maildir once, Prosody's own
+    // offline storage as without us, no error in either log.
+    const dataDir = prosodyPaths(prosody.dir).data;
+    await waitForEmptyOutbox(dataDir);
+    const seen = await storedSubjects((user) => path.join(stack!.mailRoot, DOMAIN, user, "Maildir"), recipients);
+    const problems = exactlyOnce(expected, seen);
+    const storedLines = component.logs.filter((l) => l.msg === "stored").length;
+    if (storedLines !== MESSAGES) problems.push(`${storedLines} "stored" lines for ${MESSAGES} messages`);
+    const offline = await offlineCount(dataDir);
+    if (offline !== MESSAGES) problems.push(`mod_offline holds ${offline} of ${MESSAGES}`);
+    problems.push(...(await stack.serverErrors()));
+    // The harness starts the component with --log-level debug; ours comes later and must win.
+    const belowLevel = component.logs.filter((l) => l.level > 0 && l.level < PINO_LEVELS[LOG_LEVEL]!).length;
+    if (belowLevel > 0) problems.push(`the component wrote ${belowLevel} lines below ${LOG_LEVEL}: it is not running at the level measured`);
+    const clientErrors = clients.flatMap((c) => c.errors);
+    if (clientErrors.length > 0) problems.push(`client errors: ${clientErrors.join("; ")}`);
+    if (problems.length > 0) throw new Error(`${label}, K=${k}: not every message stored exactly once:\n  ${problems.join("\n  ")}`);
+
+    const log = await readFile(prosody.logPath, "utf8");
+    return {
+      label,
+      k,
+      messages: MESSAGES,
+      seconds,
+      use,
+      duplicates: component.logs.filter((l) => l.msg === "duplicate copy, already stored").length,
+      pauses: log.match(/Pausing copies/g)?.length ?? 0,
+      timeouts: log.match(/not confirmed within/g)?.length ?? 0,
+    };
+  } finally {
+    await Promise.all(clients.map((c) => c.stop()));
+    const code = await component?.stop();
+    await stack?.stop();
+    await removeDir(dir);
+    if (code !== undefined && code !== 0) console.error(`# K=${k}: the component exited with ${code}`);
+  }
+}
+
+/** The same load through a Prosody without our module: done when the last ping is answered. */
+async function runProsodyAlone(k: number, ticks: number): Promise<Phase> {
+  const dir = await makeTempDir(`xmd-bench-alone-k${k}-`);
+  let prosody: ProsodyServer | undefined;
+  let clients: TestClient[] = [];
+  try {
+    prosody = await startProsody({ dir, domain: DOMAIN, componentDomain: COMPONENT, componentSecret: "unused", users: [], logLevel: PROSODY_LOG_LEVEL });
+    const { senders, recipients } = users(k);
+    const password = "pw-bench";
+    clients = await connectSenders(prosody, password, senders, recipients);
+    const { perClient } = plan(`alone-k${k}`, MESSAGES, k, recipients);
+    const { seconds, use } = await measure({ prosody: prosodyPid(prosody), clients: process.pid }, ticks, async () => {
+      await Promise.all(clients.map((c, i) => drive(c, perClient[i]!)));
+      return Date.now();
+    });
+    const offline = await offlineCount(prosodyPaths(prosody.dir).data);
+    if (offline !== MESSAGES) throw new Error(`prosody alone, K=${k}: mod_offline holds ${offline} of ${MESSAGES}`);
+    return { label: "prosody-alone", k, messages: MESSAGES, seconds, use, duplicates: 0, pauses: 0, timeouts: 0 };
+  } finally {
+    await Promise.all(clients.map((c) => c.stop()));
+    await prosody?.stop();
+    await removeDir(dir);
+  }
+}
+
+async function main(): Promise<void> {
+  if (!KS.every((k) => Number.isInteger(k) && k > 0) || !Number.isInteger(MESSAGES) || MESSAGES < 1 || !Number.isInteger(RECIPIENTS) || RECIPIENTS < 1) {
+    throw new Error("BENCH_E2E_K (e.g. 1,4,16), BENCH_E2E_MESSAGES and BENCH_E2E_RECIPIENTS take positive integers");
+  }
+  if (PINO_LEVELS[LOG_LEVEL] === undefined) throw new Error(`BENCH_LOG_LEVEL: one of ${Object.keys(PINO_LEVELS).join(", ")}`);
+  const ticks = clockTicks();
+  console.log(`# machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? "?"}, node ${process.version}, CLK_TCK ${ticks}, load ${os.loadavg().map((x) => x.toFixed(2)).join(" ")}`);
+  console.log(`# ${MESSAGES} chats per K to ${RECIPIENTS} offline users, 0.2–4 kB bodies; log level: component ${LOG_LEVEL}, Prosody ${PROSODY_LOG_LEVEL}`);
+  for (const line of HEADER) console.log(line);
+  const phases: Phase[] = [];
+  for (const k of KS) {
+    phases.push(await runE2e(k, ticks));
+    console.log(row(phases.at(-1)!));
+  }
+  const last = phases.at(-1);
+  if (!last) return;
+  const memOutbox = SPLIT ? await runE2e(last.k, ticks, { outboxInMemory: true }) : undefined;
+  if (memOutbox) console.log(row(memOutbox));
+  const alone = SPLIT ? await runProsodyAlone(last.k, ticks) : undefined;
+  if (alone) console.log(row(alone));
+  for (const line of whereTheTimeGoes(last, memOutbox, alone)) console.log(line);
+  console.log(`# load after: ${os.loadavg().map((x) => x.toFixed(2)).join(" ")}`);
+  console.log(summary(last));
+}
+
+await main();

@@ -1,0 +1,65 @@
+// CPU time of a process, from the kernel: what it cost, whichever language it is written in.
+//   /proc/<pid>/stat             utime + stime of every thread, in clock ticks (proc(5))
+//   /proc/<pid>/task/<pid>/schedstat  the main thread alone: ns on a CPU, ns runnable but waiting
+//                                for one (Documentation/scheduler/sched-stats.rst)
+// The second pair tells a saturated thread (never idle: running or queued) from a busy one, on a
+// machine where other work competes for the cores.
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+
+export interface CpuSample {
+  /** performance.now() when read. */
+  readonly at: number;
+  /** utime and stime of all threads, in ms. */
+  readonly userMs: number;
+  readonly sysMs: number;
+  /** The main thread's time on a CPU, in ms. */
+  readonly mainRunMs: number;
+  /** The main thread's time runnable but waiting for a CPU, in ms. */
+  readonly mainWaitMs: number;
+}
+
+export interface CpuUse {
+  readonly wallMs: number;
+  /** user + sys. */
+  readonly cpuMs: number;
+  readonly userMs: number;
+  readonly sysMs: number;
+  /** The main thread's time on a CPU (from schedstat, in ns, so finer than cpuMs). */
+  readonly mainMs: number;
+  /** cpuMs / wallMs: 1.0 is one full core. */
+  readonly util: number;
+  /** The main thread's share of the wall time on a CPU. */
+  readonly run: number;
+  /** The main thread's share of the wall time queued for a CPU it did not get. */
+  readonly wait: number;
+}
+
+/** Clock ticks per second (`getconf CLK_TCK`, 100 on Linux almost everywhere). */
+export function clockTicks(): number {
+  const ticks = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
+  if (!Number.isInteger(ticks) || ticks <= 0) throw new Error(`getconf CLK_TCK said ${ticks}`);
+  return ticks;
+}
+
+export function sampleCpu(pid: number, ticksPerSecond: number): CpuSample {
+  const at = performance.now();
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // The command name (field 2) is in parentheses and may hold spaces or parentheses itself:
+  // fields are counted from the last ')'. After it come state (3), ... utime (14), stime (15).
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const [utime, stime] = [Number(fields[11]), Number(fields[12])];
+  const [runNs, waitNs] = readFileSync(`/proc/${pid}/task/${pid}/schedstat`, "utf8").trim().split(" ").map(Number);
+  if (!Number.isFinite(utime + stime) || runNs === undefined || waitNs === undefined) throw new Error(`cannot parse /proc/${pid}: ${stat}`);
+  const ms = (ticks: number) => (ticks * 1000) / ticksPerSecond;
+  return { at, userMs: ms(utime), sysMs: ms(stime), mainRunMs: runNs / 1e6, mainWaitMs: waitNs / 1e6 };
+}
+
+export function cpuUse(from: CpuSample, to: CpuSample): CpuUse {
+  const wallMs = to.at - from.at;
+  const userMs = to.userMs - from.userMs;
+  const sysMs = to.sysMs - from.sysMs;
+  const mainMs = to.mainRunMs - from.mainRunMs;
+  const cpuMs = userMs + sysMs;
+  return { wallMs, cpuMs, userMs, sysMs, mainMs, util: cpuMs / wallMs, run: mainMs / wallMs, wait: (to.mainWaitMs - from.mainWaitMs) / wallMs };
+}
