@@ -1,46 +1,157 @@
-// Replay throughput: a Maildir of N archived messages → NDJSON (index, MIME parse, stanza parse,
-// JSON), against reading the same files raw with the same concurrency, in the same run.
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+// `npm run bench:replay`: replay of a Maildir to NDJSON (index, read, stanza part, stanza parse,
+// JSON) against reading the same files raw (each file once, read whole the way replay reads a
+// message, with as many in flight as replay's index reads), in the
+// same run and on the same files. Each measurement runs in its own process, so its peak RSS is
+// its own. The Maildir grows through the sizes (default 10,000 then 100,000 messages) so the RSS
+// of the two can be compared: replay keeps a small index entry per message, nothing more.
+//
+//   BENCH_REPLAY_MESSAGES=2000,20000   other sizes (ascending)
+//   BENCH_REPLAY_LIB=/path/to/dist/src/replay/index.js   replay with another build (a before/after)
+//   BENCH_CPU_PROF=/tmp/prof           write a .cpuprofile of each replay there
+//
+// Shared machines are noisy: compare the ratio to raw reads, not the absolute rates. CPU time per
+// message (all threads of the process) moves less than the rates when other work competes.
+import { spawn } from "node:child_process";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { Writable } from "node:stream";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { captureCopy } from "../src/capture/index.js";
 import { createLogger } from "../src/log/index.js";
+import { renderMail } from "../src/mail/index.js";
 import { listMessages } from "../src/maildir/index.js";
-import { createMaildirSource, createPacer, createStreamTarget, NO_PROGRESS, parseSelection, runReplay } from "../src/replay/index.js";
+import { readWhole } from "../src/replay/files.js";
 import { mapLimit } from "../src/replay/limit.js";
-import { writeArchive } from "../test/support/archive-fixture.js";
+import { copyIq } from "../test/support/stanzas.js";
 
-const COUNT = Number(process.env.BENCH_COUNT ?? 10_000);
-const dir = await mkdtemp(path.join(os.tmpdir(), "xmd-bench-replay-"));
-try {
-  const maildir = path.join(dir, "Maildir");
-  const body = "Lorem ipsum dolor sit amet, consectetur adipiscing elit ☕ ".repeat(12);
-  await writeArchive(maildir, Array.from({ length: COUNT }, (_, i) => ({ body: `${i} ${body}`, id: `b${i}`, stamp: new Date(Date.UTC(2026, 0, 1) + i * 1000).toISOString() })));
-  const files = await listMessages(maildir);
+const SIZES = (process.env.BENCH_REPLAY_MESSAGES ?? process.env.BENCH_COUNT ?? "10000,100000").split(",").map(Number);
+/** Distinct mails rendered; the Maildir holds copies of them, so building it costs file writes only. */
+const DISTINCT = 300;
+/** As many reads in flight for the raw baseline as replay's own index reads. */
+const READ_CONCURRENCY = 32;
+const DOMAIN = "archive.example.org";
 
-  let t = performance.now();
+interface Measurement {
+  readonly ms: number;
+  /** CPU time of the whole process (all threads, user + system), while measuring. */
+  readonly cpuMs: number;
+  readonly messages: number;
+  readonly bytes: number;
+  readonly rssMb: number;
+}
+
+if (process.argv[2] === "--child") await child(process.argv[3]!, process.argv[4]!);
+else await main();
+
+async function main(): Promise<void> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), "xmd-bench-replay-"));
+  try {
+    const maildir = path.join(dir, "Maildir");
+    const mails = await distinctMails();
+    console.log(`${DISTINCT} distinct mails, ${Math.round(mails.reduce((n, m) => n + m.length, 0) / mails.length)} bytes on average (one in six with HTML and an attachment)`);
+    console.log("       N    raw_read/s    replay/s   ratio   cpu_µs/msg(read)  cpu_µs/msg(replay)   rss_MB(read)   rss_MB(replay)");
+    let written = 0;
+    let last: { replay: Measurement; ratio: number } | undefined;
+    for (const size of SIZES) {
+      await writeCopies(maildir, mails, written, size);
+      written = size;
+      const read = await measure("read", maildir);
+      const replay = await measure("replay", maildir);
+      if (replay.messages !== size || read.messages !== size) throw new Error(`expected ${size} messages, read ${read.messages}, replayed ${replay.messages}`);
+      const ratio = rate(replay) / rate(read);
+      const cpu = (m: Measurement) => ((m.cpuMs * 1000) / m.messages).toFixed(0);
+      console.log(
+        `${String(size).padStart(8)}  ${String(rate(read)).padStart(12)}  ${String(rate(replay)).padStart(10)}   ${ratio.toFixed(2)}` +
+          `   ${cpu(read).padStart(16)}  ${cpu(replay).padStart(18)}   ${String(read.rssMb).padStart(12)}   ${String(replay.rssMb).padStart(14)}`,
+      );
+      last = { replay, ratio };
+    }
+    if (last) console.log(`replay_per_s=${rate(last.replay)} ratio_vs_read=${last.ratio.toFixed(2)} rss_mb=${last.replay.rssMb}`);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function rate(m: Measurement): number {
+  return Math.round(m.messages / (m.ms / 1000));
+}
+
+/** Chats of 20 B to 1.2 kB, multi-line and non-ASCII ones among them; one in six with HTML and an image. */
+async function distinctMails(): Promise<Buffer[]> {
+  const ctx = { componentDomain: DOMAIN, userDomain: "example.org", now: new Date(), maxStanzaBytes: 1 << 20, chat: { history: true, groupchat: true, folder: "Chats", keywords: true } };
+  const mails: Buffer[] = [];
+  for (let i = 0; i < DISTINCT; i++) {
+    const unit = i % 3 === 0 ? "Grüße aus Köln ☕ " : i % 3 === 1 ? "see you at eight, ok?\n" : "Lorem ipsum dolor sit amet, consectetur adipiscing elit. ";
+    const body = unit.repeat(Math.max(1, Math.round((20 + ((i * 7919) % 1200)) / unit.length))).replace(/&/g, "&amp;").replace(/</g, "&lt;");
+    const rich = i % 6 === 0
+      ? `<html xmlns='http://jabber.org/protocol/xhtml-im'><body xmlns='http://www.w3.org/1999/xhtml'><p>${body.slice(0, 80)}<img src='cid:sha1+${i}@bob.xmpp.org' alt='x'/></p></body></html>` +
+        `<data xmlns='urn:xmpp:bob' cid='sha1+${i}@bob.xmpp.org' type='image/png'>${Buffer.alloc(300, i).toString("base64")}</data>`
+      : "";
+    const inner = `<message xmlns='jabber:client' from='peer${i % 17}@example.net/r' to='alice@example.org/p' type='chat' id='m${i}'><body>${body}</body>${rich}</message>`;
+    const stamp = new Date(Date.UTC(2026, 0, 1) + i * 60_000).toISOString();
+    const result = captureCopy(copyIq({ inner, stamp, reason: "chat" }), ctx);
+    if (result.kind !== "archive") throw new Error(`mail ${i} not archived`);
+    mails.push((await renderMail(result.record, { domain: DOMAIN, ...(i % 6 === 0 ? { chat: { maxAttachmentBytes: 4096 } } : {}) })).bytes);
+  }
+  return mails;
+}
+
+/** Copies from..to-1, named like Maildir deliveries, half in new/ and half in cur/ (seen); no fsync. */
+async function writeCopies(maildir: string, mails: Buffer[], from: number, to: number): Promise<void> {
+  await Promise.all(["new", "cur", "tmp"].map((sub) => mkdir(path.join(maildir, sub), { recursive: true })));
+  const indexes = Array.from({ length: to - from }, (_, k) => from + k);
+  await mapLimit(indexes, READ_CONCURRENCY, async (i) => {
+    const name = `${1_767_225_600 + i}.M${i % 1_000_000}P4242Q${i}.bench`;
+    const file = i % 2 === 0 ? path.join(maildir, "new", name) : path.join(maildir, "cur", `${name}:2,S`);
+    await writeFile(file, mails[i % mails.length]!);
+  });
+}
+
+/** Runs one measurement in a fresh process and returns what it reports. */
+async function measure(kind: "read" | "replay", maildir: string): Promise<Measurement> {
+  const profile = process.env.BENCH_CPU_PROF && kind === "replay" ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+  const proc = spawn(process.execPath, [...profile, fileURLToPath(import.meta.url), "--child", kind, maildir], { stdio: ["ignore", "pipe", "inherit"] });
+  let out = "";
+  proc.stdout.setEncoding("utf8").on("data", (chunk: string) => (out += chunk));
+  const code = await new Promise<number | null>((resolve) => proc.on("close", resolve));
+  if (code !== 0) throw new Error(`${kind} measurement exited with ${code}`);
+  return JSON.parse(out) as Measurement;
+}
+
+async function child(kind: string, maildir: string): Promise<void> {
+  const started = performance.now();
+  const cpuStarted = process.cpuUsage();
+  let messages = 0;
   let bytes = 0;
-  await mapLimit(files, 32, async (f) => {
-    const data = await readFile(f.path);
-    bytes += data.length;
-  });
-  const rawMs = performance.now() - t;
-
-  let lines = 0;
-  const out = new Writable({ write(c: Buffer, _e, cb) { lines += 1; cb(); } });
-  t = performance.now();
-  const { summary } = await runReplay({
-    source: createMaildirSource({ source: maildir, includeMail: false, domains: { componentDomain: "archive.example.org", userDomain: "example.org" } }),
-    target: createStreamTarget({ format: "ndjson", output: out, domain: "archive.example.org" }),
-    selection: parseSelection({}), checkpoint: undefined, progress: NO_PROGRESS, pacer: createPacer(undefined), concurrency: 16,
-    logger: createLogger({ level: "silent" }), dryRun: false,
-  });
-  const replayMs = performance.now() - t;
-  if (summary.replayed !== COUNT || lines !== COUNT) throw new Error(`replayed ${summary.replayed}, wrote ${lines}`);
-  const rate = (ms: number) => Math.round(COUNT / (ms / 1000));
-  console.log(`${COUNT} messages, ${(bytes / COUNT).toFixed(0)} bytes each`);
-  console.log(`raw readFile (32 in flight): ${rawMs.toFixed(0)} ms, ${rate(rawMs)} files/s`);
-  console.log(`replay → NDJSON:            ${replayMs.toFixed(0)} ms, ${rate(replayMs)} messages/s (${(rate(replayMs) / rate(rawMs) * 100).toFixed(1)}% of raw reads)`);
-} finally {
-  await rm(dir, { recursive: true, force: true });
+  if (kind === "read") {
+    const files = await listMessages(maildir);
+    await mapLimit(files, READ_CONCURRENCY, async (f) => {
+      bytes += (await readWhole(f.path)).length;
+      messages += 1;
+    });
+  } else {
+    const lib = (await import(process.env.BENCH_REPLAY_LIB ? pathToFileURL(process.env.BENCH_REPLAY_LIB).href : "../src/replay/index.js")) as typeof import("../src/replay/index.js");
+    // Counts lines as they would reach stdout, and drops them: the bench measures replay, not a disk.
+    const output = new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) messages += 1;
+        bytes += chunk.length;
+        callback();
+      },
+    });
+    const target = lib.createStreamTarget({ format: "ndjson", output, domain: DOMAIN });
+    const { summary } = await lib.runReplay({
+      source: lib.createMaildirSource({ source: maildir, includeMail: false, domains: { componentDomain: DOMAIN, userDomain: "example.org" } }),
+      target,
+      selection: lib.parseSelection({}), checkpoint: undefined, progress: lib.NO_PROGRESS, pacer: lib.createPacer(undefined), concurrency: 16,
+      logger: createLogger({ level: "silent" }), dryRun: false,
+    });
+    await target.close();
+    if (summary.replayed !== messages) throw new Error(`replayed ${summary.replayed}, wrote ${messages} lines`);
+  }
+  const ms = performance.now() - started;
+  const cpu = process.cpuUsage(cpuStarted);
+  const measurement: Measurement = { ms, cpuMs: (cpu.user + cpu.system) / 1000, messages, bytes, rssMb: Math.round(process.resourceUsage().maxRSS / 1024) };
+  process.stdout.write(JSON.stringify(measurement));
 }

@@ -3,3 +3,4 @@ export { messageIdFor, messageIdOf, threadIdFor } from "./message-id.js";
 export { chatHeaders, dayThreadIdFor, guessRelatedId } from "./chat-headers.js";
 export { RETRACTED_TEXT } from "./rich.js";
 export { parseMail, peekHeaders, headerDate, parseStanzaXml, type ParsedMail } from "./parse.js";
+export { extractXmppPart, type XmppPart } from "./xmpp-part.js";

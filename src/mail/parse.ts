@@ -1,6 +1,7 @@
 // RFC 5322 bytes → what replay needs: the original stanza from the application/xmpp+xml part
 // (RFC 3923 §9) and the few headers that describe an ordinary mail. MIME decoding (multipart,
-// quoted-printable, base64, RFC 2047 words) is mailparser's; only the header peek is ours.
+// quoted-printable, base64, RFC 2047 words) is mailparser's; only the header peek is ours. Replay
+// reads mail we wrote through ./xmpp-part.ts first, and comes here for everything else.
 import xml, { type Element } from "@xmpp/xml";
 import { simpleParser, type AddressObject } from "mailparser";
 

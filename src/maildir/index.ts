@@ -1,7 +1,7 @@
 export { compileTemplate, templateRoot, assertSafePart, type MaildirResolver, type MailboxOwner } from "./template.js";
 export { createMaildirWriter, type MaildirWriter, type MaildirWriterOptions, type Delivered, type DeliverOptions } from "./deliver.js";
 export { createNameSource, type NameSource } from "./name.js";
-export { listFolders, listMessages, folderPath, isMaildirFolder, expandTemplate, type MaildirFolder, type MaildirMessage, type TemplateMatch } from "./read.js";
+export { listFolders, listMessages, messageFiles, folderPath, isMaildirFolder, expandTemplate, type MaildirFolder, type MaildirMessage, type TemplateMatch } from "./read.js";
 export { folderDir, ensureFolder, assertFolderName } from "./folders.js";
 export { encodeMutf7 } from "./mutf7.js";
 export { createKeywordMap, infoSuffix, mergeFlags, MAX_KEYWORDS, type KeywordMap, type KeywordLetters } from "./keywords.js";

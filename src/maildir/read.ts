@@ -2,7 +2,8 @@
 // folder, the Maildir++ folders of a user (INBOX plus ".Sub" directories, as Dovecot lays them out:
 // https://doc.dovecot.org/2.3/admin_manual/mailbox_formats/maildir/#directory-structure), and every
 // user's Maildir below a template root. tmp/ is never read: a file there may be half-written.
-import { readdir, stat } from "node:fs/promises";
+import type { Dir } from "node:fs";
+import { opendir, readdir, stat } from "node:fs/promises";
 import path from "node:path";
 import type { MailboxOwner } from "./template.js";
 
@@ -42,24 +43,35 @@ export function folderPath(maildir: string, name: string): string {
   return name === "INBOX" ? maildir : path.join(maildir, `.${name}`);
 }
 
+/** Directory entries fetched per readdir(3) batch while streaming a folder: few syscalls, little memory. */
+const LISTING_BATCH = 256;
+
 /** Every message file in new/ and cur/ (a missing subdirectory counts as empty). */
 export async function listMessages(folder: string): Promise<MaildirMessage[]> {
   const messages: MaildirMessage[] = [];
+  for await (const message of messageFiles(folder)) messages.push(message);
+  return messages;
+}
+
+/**
+ * The same files as listMessages, one at a time as the directory is read (fs.opendir), so a
+ * folder of 100,000 messages is never held as one list of names.
+ */
+export async function* messageFiles(folder: string): AsyncGenerator<MaildirMessage> {
   for (const sub of ["new", "cur"]) {
-    let names: string[];
+    let dir: Dir;
     try {
-      names = await readdir(path.join(folder, sub));
+      dir = await opendir(path.join(folder, sub), { bufferSize: LISTING_BATCH });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") continue;
       throw err;
     }
-    for (const name of names) {
+    for await (const entry of dir) {
       // Dot files are not messages (the spec reserves them); Dovecot keeps none in new/ or cur/.
-      if (name.startsWith(".")) continue;
-      messages.push({ path: path.join(folder, sub, name), id: name.split(":")[0] ?? name });
+      if (entry.name.startsWith(".")) continue;
+      yield { path: path.join(folder, sub, entry.name), id: entry.name.split(":")[0] ?? entry.name };
     }
   }
-  return messages;
 }
 
 export interface TemplateMatch {

@@ -23,11 +23,14 @@ function collect(): { out: Writable; text: () => string } {
   return { out, text: () => chunks.join("") };
 }
 
-function job(source: Source, target: Target, extra: { selection?: Parameters<typeof parseSelection>[0] } = {}) {
-  return runReplay({
+/** As the CLI runs a job: replay, then close the target (which writes out what it buffered). */
+async function job(source: Source, target: Target, extra: { selection?: Parameters<typeof parseSelection>[0] } = {}) {
+  const result = await runReplay({
     source, target, selection: parseSelection(extra.selection ?? {}), checkpoint: undefined, progress: NO_PROGRESS,
     pacer: createPacer(undefined), concurrency: 4, logger: silent, dryRun: false,
   });
+  await target.close();
+  return result;
 }
 
 describe("replay from Maildirs", () => {

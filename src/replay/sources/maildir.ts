@@ -1,17 +1,17 @@
 // Replay source: one Maildir folder, a user's whole Maildir (INBOX and its Maildir++ folders), or
 // every user's Maildir below a template (%d/%n). Indexing reads each file's header block for its
-// Date; the message is parsed (mailparser) only when its turn comes, so memory stays per-entry.
-import { readFile } from "node:fs/promises";
+// Date; the message is read and parsed (./maildir-message.ts) only when its turn comes, so memory
+// stays a small index entry per message.
 import path from "node:path";
-import xml from "@xmpp/xml";
-import { ConfigError, MalformedError } from "../../errors.js";
-import { bare, parseJid, type Jid } from "../../jid.js";
-import { headerDate, parseMail, peekHeaders, type ParsedMail } from "../../mail/index.js";
-import { expandTemplate, isMaildirFolder, listFolders, listMessages, type MaildirFolder } from "../../maildir/index.js";
-import { mapLimit } from "../limit.js";
+import { ConfigError } from "../../errors.js";
+import { bare, type Jid } from "../../jid.js";
+import { headerDate, peekHeaders } from "../../mail/index.js";
+import { expandTemplate, isMaildirFolder, listFolders, messageFiles, type MaildirFolder } from "../../maildir/index.js";
+import { readHeaderBytes } from "../files.js";
+import { forEachLimit } from "../limit.js";
 import type { Domains } from "../owner.js";
-import { loadStanza, loadStanzaXml } from "../records.js";
 import type { Loaded, Source, SourceEntry } from "../types.js";
+import { loadMaildirMessage } from "./maildir-message.js";
 
 /** Small files, mostly in the page cache: enough parallel reads to hide latency, few enough fds. */
 const INDEX_READ_CONCURRENCY = 32;
@@ -33,44 +33,75 @@ export function createMaildirSource(options: MaildirSourceOptions): Source {
   return {
     description: `maildir:${path.resolve(options.source)}`,
     async scan() {
-      const mailboxes = await resolveMailboxes(options.source);
       const entries: SourceEntry[] = [];
       const problems: Array<{ location: string; reason: string }> = [];
-      for (const mailbox of mailboxes) {
+      for (const mailbox of await resolveMailboxes(options.source)) {
         for (const folder of mailbox.folders) {
-          const messages = await listMessages(folder.path);
-          const indexed = await mapLimit(messages, INDEX_READ_CONCURRENCY, async (m) => {
+          const context: FolderContext = { folder: folder.name, owner: mailbox.owner, keyPrefix: `${mailbox.owner ? bare(mailbox.owner) : "-"}/${folder.name}/`, options };
+          // Streamed: the directory is read as the header reads go, never held as a list.
+          await forEachLimit(messageFiles(folder.path), INDEX_READ_CONCURRENCY, async (m) => {
             try {
-              const headers = peekHeaders(await readFile(m.path));
-              if (!headers) return { problem: { location: m.path, reason: "no mail header block (empty or not a mail)" } };
-              return { time: headerDate(headers) ?? deliveryTime(m.id) };
+              const headers = peekHeaders(await readHeaderBytes(m.path));
+              if (!headers) problems.push({ location: m.path, reason: "no mail header block (empty or not a mail)" });
+              else entries.push(new MaildirEntry(m.path, headerDate(headers) ?? deliveryTime(m.id), deliveryMicros(m.id), context));
             } catch (err) {
               // Gone since the listing (Dovecot moved it new/ → cur/, expunged it): not a failure.
-              if ((err as NodeJS.ErrnoException).code === "ENOENT") return {};
-              return { problem: { location: m.path, reason: (err as Error).message } };
-            }
-          });
-          messages.forEach((m, i) => {
-            const result = indexed[i]!;
-            if ("problem" in result) problems.push(result.problem!);
-            else if ("time" in result) {
-              const owner = mailbox.owner;
-              entries.push({
-                key: `${owner ? bare(owner) : "-"}/${folder.name}/${m.id}`,
-                time: result.time,
-                tiebreak: deliveryMicros(m.id),
-                folder: folder.name,
-                owner,
-                location: m.path,
-                load: () => loadMessage(m.path, owner, result.time, options),
-              });
+              if ((err as NodeJS.ErrnoException).code !== "ENOENT") problems.push({ location: m.path, reason: (err as Error).message });
             }
           });
         }
       }
+      // Reads finish in any order; the report should not.
+      problems.sort((a, b) => (a.location < b.location ? -1 : a.location > b.location ? 1 : 0));
       return { entries, problems };
     },
   };
+}
+
+/** What the entries of one folder share, so that each entry holds little more than its path. */
+interface FolderContext {
+  readonly folder: string;
+  readonly owner: Jid | undefined;
+  /** The checkpoint key without the file's unique name: "alice@example.org/INBOX/". */
+  readonly keyPrefix: string;
+  readonly options: MaildirSourceOptions;
+}
+
+/**
+ * One message of the index. Replay keeps one per message until the end of the run, so it is
+ * small: a path, a Date, a number and a shared context (about 250 bytes of heap with the path).
+ * The key is derived from the path when asked for.
+ */
+class MaildirEntry implements SourceEntry {
+  constructor(
+    readonly location: string,
+    readonly time: Date | undefined,
+    readonly tiebreak: number,
+    private readonly context: FolderContext,
+  ) {}
+
+  get key(): string {
+    return `${this.context.keyPrefix}${uniqueName(this.location)}`;
+  }
+
+  get folder(): string {
+    return this.context.folder;
+  }
+
+  get owner(): Jid | undefined {
+    return this.context.owner;
+  }
+
+  load(): Promise<Loaded> {
+    const { owner, options } = this.context;
+    return loadMaildirMessage(this.location, { owner, indexTime: this.time, includeMail: options.includeMail, domains: options.domains });
+  }
+}
+
+/** The unique part of a Maildir file name: what precedes ":2,<flags>" (as listMessages' id). */
+function uniqueName(file: string): string {
+  const name = path.basename(file);
+  return name.split(":")[0] ?? name;
 }
 
 async function resolveMailboxes(source: string): Promise<Mailbox[]> {
@@ -107,31 +138,4 @@ function deliveryTime(id: string): Date | undefined {
 function deliveryMicros(id: string): number {
   const m = /^(\d+)\.M(\d+)/.exec(id);
   return m ? Number(m[1]) * 1e6 + Number(m[2]) : 0;
-}
-
-async function loadMessage(file: string, owner: Jid | undefined, indexTime: Date | undefined, options: MaildirSourceOptions): Promise<Loaded> {
-  let mail: ParsedMail;
-  try {
-    mail = await parseMail(await readFile(file));
-  } catch (err) {
-    throw new MalformedError(file, `cannot be parsed as mail (${(err as Error).message})`);
-  }
-  const fallbackTime = mail.date ?? indexTime ?? new Date(0);
-  const facts = { location: file, owner, reason: "replay" as const, fallbackTime, domains: options.domains };
-  if (mail.stanzaXml !== undefined) return loadStanzaXml(mail.stanzaXml, facts);
-  if (!options.includeMail) return { kind: "skip", reason: "ordinary mail (no application/xmpp+xml part)" };
-  return loadStanza(messageFromMail(mail, file, owner), facts);
-}
-
-/** --include-mail: an ordinary mail as the `normal` message (RFC 6121 §5.2.2) it would have been. */
-function messageFromMail(mail: ParsedMail, file: string, owner: Jid | undefined) {
-  const from = parseJid(mail.from);
-  const to = parseJid(mail.to) ?? owner;
-  if (!from || !to) throw new MalformedError(file, "ordinary mail without a usable From or To address");
-  return xml(
-    "message",
-    { xmlns: "jabber:client", type: "normal", from: bare(from), to: bare(to), id: mail.messageId?.replace(/^<|>$/g, "") },
-    mail.subject ? xml("subject", {}, mail.subject) : null,
-    xml("body", {}, (mail.text ?? "").replace(/\r\n/g, "\n").trimEnd()),
-  );
 }

@@ -3,10 +3,10 @@
 // Idempotent: a Message-ID already present in the target folder is not written twice. Each target
 // folder's Message-IDs are read once, on first use (the header block of every file in its new/ and
 // cur/: one small read per existing message), and kept in a Set for the rest of the run.
-import { readFile } from "node:fs/promises";
 import type { ArchiveRecord } from "../../capture/index.js";
 import { peekHeaders, renderMail } from "../../mail/index.js";
 import { compileTemplate, createMaildirWriter, folderPath, listMessages, type MaildirWriter } from "../../maildir/index.js";
+import { readHeaderBytes } from "../files.js";
 import { mapLimit } from "../limit.js";
 import type { SourceEntry, Target } from "../types.js";
 
@@ -71,7 +71,7 @@ export async function scanMessageIds(folder: string): Promise<Set<string>> {
   });
   await mapLimit(messages, SCAN_CONCURRENCY, async (m) => {
     try {
-      const id = peekHeaders(await readFile(m.path))?.get("message-id");
+      const id = peekHeaders(await readHeaderBytes(m.path))?.get("message-id");
       if (id) ids.add(id.trim());
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;

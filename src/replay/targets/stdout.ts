@@ -10,6 +10,9 @@ import type { SourceEntry, Target } from "../types.js";
 export type OutputFormat = "ndjson" | "xml";
 export const OUTPUT_FORMATS: readonly OutputFormat[] = ["ndjson", "xml"];
 
+/** About 64 kB: many lines per write, well under a pipe's buffer. */
+const BATCH_CHARS = 64 * 1024;
+
 /** Our own namespace for the XML document's wrapper elements. */
 const NS_REPLAY = "urn:xmpp-maildir:replay:0";
 
@@ -26,12 +29,9 @@ export interface StreamTargetOptions {
 }
 
 export function createStreamTarget(options: StreamTargetOptions): Target {
-  const { output, format } = options;
+  const { format } = options;
   let started = false;
-  const write = async (text: string) => {
-    // Backpressure: a slow reader (| head, | jq) must not make us buffer the whole archive.
-    if (!output.write(text)) await new Promise<void>((resolve) => output.once("drain", resolve));
-  };
+  const { write, flush } = batchWrites(options.output);
   return {
     description: `stdout:${format}`,
     ordered: true,
@@ -47,6 +47,46 @@ export function createStreamTarget(options: StreamTargetOptions): Target {
     },
     async close() {
       if (format === "xml") await write(started ? "</archive>\n" : `<?xml version='1.0' encoding='utf-8'?>\n<archive xmlns='${NS_REPLAY}'/>\n`);
+      await flush();
+    },
+  };
+}
+
+/**
+ * Lines delivered in one turn of the event loop (replay delivers many per turn once reads are
+ * ahead) go out as one write: for stdout on a file or a pipe, one system call instead of one per
+ * line. A batch is written when it reaches BATCH_CHARS, or on the next turn, so a slow run
+ * (--rate) still shows each line at once.
+ */
+function batchWrites(output: Output): { write(text: string): Promise<void>; flush(): Promise<void> } {
+  let batch: string[] = [];
+  let chars = 0;
+  let scheduled = false;
+  let drained: Promise<void> | undefined;
+  const writeBatch = () => {
+    scheduled = false;
+    if (batch.length === 0) return;
+    const chunk = batch.join("");
+    batch = [];
+    chars = 0;
+    // Backpressure: a slow reader (| head, | jq) must not make us buffer the whole archive. The
+    // next write waits for the drain, so at most one batch is held beyond the stream's own buffer.
+    if (!output.write(chunk)) drained ??= new Promise<void>((resolve) => output.once("drain", resolve)).then(() => (drained = undefined));
+  };
+  return {
+    async write(text) {
+      if (drained) await drained;
+      batch.push(text);
+      chars += text.length;
+      if (chars >= BATCH_CHARS) writeBatch();
+      else if (!scheduled) {
+        scheduled = true;
+        setImmediate(writeBatch);
+      }
+    },
+    async flush() {
+      writeBatch();
+      if (drained) await drained;
     },
   };
 }
