@@ -59,7 +59,7 @@ async function main(): Promise<void> {
     const rate = (ms: number) => Math.round(MESSAGES / (ms / 1000)).toString().padStart(7);
     console.log(`messages=${MESSAGES} avg_mail_bytes=${Math.round(avgBytes)} node=${process.version} cpus=${os.cpus().length}`);
     console.log("stage                              µs/msg   msgs/s");
-    console.log(`MIME render (MailComposer)         ${perMsg(renderMs)}  ${rate(renderMs)}`);
+    console.log(`MIME render (renderMail)         ${perMsg(renderMs)}  ${rate(renderMs)}`);
     console.log(`Maildir deliver, fsync, 1 at a time${perMsg(seqMs)}  ${rate(seqMs)}`);
     console.log(`Maildir deliver, fsync, ${DISK_CONCURRENCY} in flight ${perMsg(parMs)}  ${rate(parMs)}`);
     console.log(`ratio_render_vs_disk_parallel=${(parMs / renderMs).toFixed(2)} (>1: one core renders faster than the disk stores)`);

@@ -1,6 +1,5 @@
 // Wires the one-way flow: xmpp → capture → mail → maildir → confirmation (or a stanza error).
 import { createHash } from "node:crypto";
-import { availableParallelism } from "node:os";
 import type { Element } from "@xmpp/xml";
 import { captureCopy, captureDirect, NS_COPY, type CaptureContext, type CaptureResult } from "../capture/index.js";
 import type { RunConfig } from "../config/index.js";
@@ -11,7 +10,6 @@ import { bare } from "../jid.js";
 import { createLmtpClient, type LmtpClient } from "../lmtp/index.js";
 import type { Logger } from "../log/index.js";
 import { noMetrics, type ArchiveKind, type Metrics } from "../metrics/index.js";
-import { createRenderPool } from "../mail/render-pool.js";
 import { compileTemplate, createMaildirWriter, type MaildirWriter } from "../maildir/index.js";
 import { createConnection } from "../xmpp/connection.js";
 import { errorElement, errorSpecFor, messageErrorReply } from "../xmpp/stanza-error.js";
@@ -56,11 +54,9 @@ export function createArchiver(options: ArchiverOptions): Archiver {
   const writer = options.writer ?? createMaildirWriter();
   const limiter = createLimiter({ maxActive: MAX_ACTIVE_WRITES, maxQueued: MAX_QUEUED, onChange: (state) => metrics.inFlight(state) });
   const failures = createFailureReporter(logger, metrics);
-  // One worker renders while this thread parses, writes and confirms (a second core is there).
-  const renderPool = availableParallelism() > 1 ? createRenderPool({ onWorkerError: (err) => logger.error({ err: err.message }, "renderer thread failed; restarting it") }) : undefined;
   const lmtp: LmtpClient | undefined =
     config.delivery.kind === "lmtp" ? createLmtpClient({ target: config.delivery.target, logger, name: config.domain }) : undefined;
-  const store = createStore({ config, logger, writer, resolveMaildir, lmtp, ...(renderPool ? { render: renderPool.render } : {}) });
+  const store = createStore({ config, logger, writer, resolveMaildir, lmtp });
   const connection = createConnection({
     host: config.xmppHost,
     port: config.xmppPort,
@@ -241,7 +237,6 @@ export function createArchiver(options: ArchiverOptions): Archiver {
       await new Promise((resolve) => setImmediate(resolve));
       await bridge.stop();
       await connection.stop();
-      await renderPool?.close();
       metrics.journal("closed");
       await lmtp?.close();
       await journal?.close();

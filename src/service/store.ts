@@ -70,13 +70,10 @@ export interface StoreDeps {
   readonly resolveMaildir: MaildirResolver | undefined;
   /** Set with --deliver lmtp: mail goes there instead of into Maildir files. */
   readonly lmtp?: LmtpClient | undefined;
-  /** Default renderMail on this thread; the archiver passes its worker (src/mail/render-pool.ts). */
-  readonly render?: typeof renderMail;
 }
 
 export function createStore(deps: StoreDeps): Store {
   const { config, logger, writer, lmtp } = deps;
-  const render = deps.render ?? renderMail;
   const resolveMaildir = (owner: MailboxOwnerLike): string => {
     if (!deps.resolveMaildir) throw new Error("no --maildir to resolve");
     return deps.resolveMaildir(owner);
@@ -111,7 +108,7 @@ export function createStore(deps: StoreDeps): Store {
     const maildir = lmtp ? undefined : resolveMaildir(record.owner);
     // Over LMTP the address is checked before anything is rendered, as the Maildir path is.
     const recipient = lmtp ? lmtpRecipient(record.owner, record.placement.folder, lmtp.target) : undefined;
-    const mail = await render(record, {
+    const mail = await renderMail(record, {
       domain: config.domain,
       ...(chatOn ? { chat: { maxAttachmentBytes: chat!.maxAttachmentBytes }, related: await related(record, maildir) } : {}),
     });
