@@ -58,12 +58,19 @@ export interface DedupeJournal {
   size(): number;
 }
 
-interface Entry {
-  path: string;
-  committed: boolean;
-  /** The segment that holds the P line: the entry is forgotten with that segment. */
-  segment: number;
+/** A copy being stored: where its mail goes, and the segment that holds its P line. */
+interface Pending {
+  readonly path: string;
+  readonly segment: number;
 }
+
+/**
+ * A committed copy is just the number of the segment that holds its P line (the entry is forgotten
+ * with that segment): no object and no path, so 100,000 remembered copies cost a few MB of heap.
+ */
+type Entry = Pending | number;
+
+const segmentOf = (entry: Entry): number => (typeof entry === "number" ? entry : entry.segment);
 
 export async function openJournal(dir: string): Promise<DedupeJournal> {
   const entries = new Map<string, Entry>();
@@ -104,7 +111,7 @@ export async function openJournal(dir: string): Promise<DedupeJournal> {
     handle = await open(segmentPath(dir, segment), "a", 0o600);
     // Older than the previous segment: forget it, on disk and in memory.
     await rm(segmentPath(dir, segment - 2), { force: true });
-    for (const [key, entry] of entries) if (entry.segment <= segment - 2) entries.delete(key);
+    for (const [key, entry] of entries) if (segmentOf(entry) <= segment - 2) entries.delete(key);
   }
 
   async function flush(): Promise<void> {
@@ -135,37 +142,37 @@ export async function openJournal(dir: string): Promise<DedupeJournal> {
   return {
     async lookup(key) {
       const entry = entries.get(key);
-      if (!entry) return "unknown";
-      if (entry.committed) return "stored";
+      if (entry === undefined) return "unknown";
+      if (typeof entry === "number") return "stored";
       if (entry.path.startsWith(LMTP_LOCATION_PREFIX)) return "in-doubt";
       return (await delivered(entry.path)) ? "stored" : "unknown";
     },
     prepare(key, finalPath) {
-      entries.set(key, { path: finalPath, committed: false, segment });
+      entries.set(key, { path: finalPath, segment });
       segmentEntries += 1;
       return new Promise((resolve, reject) => enqueue(`P ${key} ${finalPath}\n`, { resolve, reject }));
     },
     commit(key) {
       const entry = entries.get(key);
-      if (!entry) return;
-      entry.committed = true;
+      if (entry === undefined) return;
+      entries.set(key, segmentOf(entry));
       // Not synced on its own: losing it only costs a file check after a crash.
       buffer.push(`C ${key}\n`);
     },
     sending(key, recipient) {
-      entries.set(key, { path: `${LMTP_LOCATION_PREFIX}${recipient}`, committed: false, segment });
+      entries.set(key, { path: `${LMTP_LOCATION_PREFIX}${recipient}`, segment });
       segmentEntries += 1;
       // Written with the C line (or the next sync): it only turns "unknown" into "in-doubt".
       buffer.push(`P ${key} ${LMTP_LOCATION_PREFIX}${recipient}\n`);
     },
     delivered(key) {
       const entry = entries.get(key);
-      if (entry) entry.committed = true;
+      if (entry !== undefined) entries.set(key, segmentOf(entry));
       return new Promise((resolve, reject) => enqueue(`C ${key}\n`, { resolve, reject }));
     },
     abandon(key) {
       const entry = entries.get(key);
-      if (entry && !entry.committed && entry.path.startsWith(LMTP_LOCATION_PREFIX)) entries.delete(key);
+      if (entry !== undefined && typeof entry !== "number" && entry.path.startsWith(LMTP_LOCATION_PREFIX)) entries.delete(key);
     },
     async close() {
       flushing ??= flush();
@@ -184,10 +191,11 @@ function segmentPath(dir: string, n: number): string {
 function apply(entries: Map<string, Entry>, line: string, segment: number): void {
   if (line.startsWith("P ")) {
     const space = line.indexOf(" ", 2);
-    if (space > 2) entries.set(line.slice(2, space), { path: line.slice(space + 1), committed: false, segment });
+    if (space > 2) entries.set(line.slice(2, space), { path: line.slice(space + 1), segment });
   } else if (line.startsWith("C ")) {
-    const entry = entries.get(line.slice(2));
-    if (entry) entry.committed = true;
+    const key = line.slice(2);
+    const entry = entries.get(key);
+    if (entry !== undefined) entries.set(key, segmentOf(entry));
   }
   // Anything else (a line torn by a crash mid-write) is ignored: at worst one copy is checked again.
 }
