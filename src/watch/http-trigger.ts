@@ -4,7 +4,7 @@
 // `folder`, our Lua script `mailbox`. The body only says "look at this user's INBOX": what to
 // push is decided from the Maildir, exactly as for the filesystem trigger.
 import { createServer, type IncomingMessage, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { close, listen } from "../http/server.js";
 import type { Logger } from "../log/index.js";
 import type { MailboxOwner } from "../maildir/index.js";
 
@@ -70,26 +70,17 @@ export function createHttpTrigger(options: {
   };
 
   return {
-    start() {
+    async start() {
       server = createServer(onRequest);
       server.requestTimeout = REQUEST_TIMEOUT_MS;
-      const s = server;
-      return new Promise((resolve, reject) => {
-        s.once("error", reject);
-        s.listen(options.port, options.host, () => {
-          s.off("error", reject);
-          const port = (s.address() as AddressInfo).port;
-          logger.info({ host: options.host, port }, "listening for Dovecot push notifications");
-          resolve(port);
-        });
-      });
+      const port = await listen(server, options.port, options.host);
+      logger.info({ host: options.host, port }, "listening for Dovecot push notifications");
+      return port;
     },
     async stop() {
       const s = server;
       server = undefined;
-      if (!s) return;
-      s.closeAllConnections();
-      await new Promise<void>((resolve) => s.close(() => resolve()));
+      await close(s);
     },
   };
 }

@@ -1,8 +1,8 @@
 // The HTTP endpoint of --metrics-port (node:http): GET /metrics in Prometheus' text format, and
 // GET /healthz for a load balancer or systemd watchdog script. Nothing else is served.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
 import { ConfigError } from "../../errors.js";
+import { close, listen } from "../../http/server.js";
 import type { Logger } from "../../log/index.js";
 import type { Metrics } from "../recorder.js";
 import { createPrometheusMetrics, type PrometheusMetrics } from "./registry.js";
@@ -74,30 +74,23 @@ export function createMetricsEndpoint(options: {
 
   return {
     metrics,
-    start() {
+    async start() {
       const s = createServer(onRequest);
       s.requestTimeout = REQUEST_TIMEOUT_MS;
       s.headersTimeout = REQUEST_TIMEOUT_MS;
-      return new Promise((resolve, reject) => {
-        const onError = (err: NodeJS.ErrnoException) => reject(listenError(err));
-        s.once("error", onError);
-        s.listen(port, host, () => {
-          s.off("error", onError);
-          // After listening, an error on the server (not a client's) is logged, never thrown.
-          s.on("error", (err: Error) => logger.error({ err: err.message }, "metrics endpoint error"));
-          server = s;
-          const bound = (s.address() as AddressInfo).port;
-          logger.info({ host, port: bound }, "serving metrics on /metrics and /healthz");
-          resolve(bound);
-        });
+      const bound = await listen(s, port, host).catch((err: NodeJS.ErrnoException) => {
+        throw listenError(err);
       });
+      // After listening, an error on the server (not a client's) is logged, never thrown.
+      s.on("error", (err: Error) => logger.error({ err: err.message }, "metrics endpoint error"));
+      server = s;
+      logger.info({ host, port: bound }, "serving metrics on /metrics and /healthz");
+      return bound;
     },
     async stop() {
       const s = server;
       server = undefined;
-      if (!s) return;
-      s.closeAllConnections();
-      await new Promise<void>((resolve) => s.close(() => resolve()));
+      await close(s);
     },
   };
 }
