@@ -34,11 +34,10 @@ export interface Delivered {
 
 export interface DeliverOptions {
   /**
-   * Must complete before the rename makes the message visible; it is given the final path. It
-   * starts as soon as that path is known, so its own fsync (the dedupe journal's) runs while the
-   * message is written and synced in tmp/. A crash at any point either leaves no trace, or a
-   * journal entry whose file can be checked. If it throws, the message is not delivered and
-   * tmp/ is cleaned up.
+   * Runs once the message is complete and synced in tmp/, just before the rename makes it
+   * visible, with the final path. The dedupe journal records the path here, so that a crash at
+   * any point either leaves no trace or leaves a journal entry that can be checked. If it throws,
+   * the message is not delivered and tmp/ is cleaned up.
    */
   beforeRename?: (finalPath: string) => Promise<void>;
   /** A Maildir++ folder path below INBOX (["Chats", "room"]); default INBOX. */
@@ -98,28 +97,22 @@ export function createMaildirWriter(options: MaildirWriterOptions = {}): Maildir
     const name = names.next(message.length, options.arrivedAt);
     const tmp = path.join(dir, "tmp", name);
     const final = info ? path.join(dir, "cur", name + info) : path.join(dir, "new", name);
-    const prepared = options.beforeRename?.(final);
-    // Awaited below in every path; this keeps a rejection from counting as unhandled meanwhile.
-    prepared?.catch(() => undefined);
+    // 'wx' = O_CREAT|O_EXCL: never overwrite, even if a name ever repeated.
+    const file = await open(tmp, "wx", FILE_MODE);
     try {
-      // 'wx' = O_CREAT|O_EXCL: never overwrite, even if a name ever repeated.
-      const file = await open(tmp, "wx", FILE_MODE);
-      try {
-        await file.writeFile(message);
-        if (fsync) await file.sync();
-      } catch (err) {
-        await file.close().catch(() => undefined);
-        await unlink(tmp).catch(() => undefined);
-        throw err;
-      }
-      await file.close();
+      await file.writeFile(message);
+      if (fsync) await file.sync();
     } catch (err) {
-      // Let the journal finish with its entry (a file check finds no file) before reporting.
-      await prepared?.catch(() => undefined);
+      await file.close().catch(() => undefined);
+      await unlink(tmp).catch(() => undefined);
       throw err;
     }
+    await file.close();
     try {
-      await prepared;
+      // After the mail's own fsync, not alongside it: the journal's group commit then releases
+      // concurrent mails in the order they were prepared, which keeps their renames (and so the
+      // UIDs Dovecot gives them when it looks in between) in arrival order.
+      if (options.beforeRename) await options.beforeRename(final);
       await rename(tmp, final);
     } catch (err) {
       await unlink(tmp).catch(() => undefined);

@@ -112,7 +112,7 @@ test("any I/O failure surfaces as a StorageError and nothing lands in new/", asy
   });
 });
 
-test("beforeRename runs alongside the write, and the rename waits for it; if it fails nothing is delivered", async () => {
+test("beforeRename runs with the mail complete in tmp/, and the rename waits for it; if it fails nothing is delivered", async () => {
   await withTmp(async (dir) => {
     const maildir = path.join(dir, "example.org", "alice", "Maildir");
     const writer = createMaildirWriter();
@@ -126,9 +126,9 @@ test("beforeRename runs alongside the write, and the rename waits for it; if it 
         return gate;
       },
     });
-    // The mail reaches tmp/ while the hook is still running, but not new/.
+    // The mail is in tmp/ while the hook is still running, but not in new/.
     for (let i = 0; i < 100 && (await readdir(path.join(maildir, "tmp"))).length === 0; i++) await new Promise((r) => setTimeout(r, 5));
-    assert.equal((await readdir(path.join(maildir, "tmp"))).length, 1, "written to tmp/ while the hook runs");
+    assert.equal((await readdir(path.join(maildir, "tmp"))).length, 1, "in tmp/ while the hook runs");
     assert.equal((await readdir(path.join(maildir, "new"))).length, 1, "only the first mail is visible");
     release();
     const delivered = await pending;
