@@ -14,7 +14,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ["src/cli/**", "scripts/**", "test/**", "bench/**"],
+    files: ["src/cli/**", "scripts/**", "harness/**", "test/**", "bench/**"],
     rules: { "no-console": "off" },
   },
 );

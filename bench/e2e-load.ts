@@ -2,9 +2,9 @@
 // Prosody takes them, never further ahead than a few dozen unanswered messages each.
 import { xml } from "@xmpp/client";
 import { mapLimit } from "../src/replay/limit.js";
-import type { ProsodyServer } from "../test/harness/prosody.js";
-import { DOMAIN } from "../test/harness/stack.js";
-import { connectClient, type TestClient } from "../test/harness/xmpp-client.js";
+import type { ProsodyServer } from "../harness/prosody.js";
+import { DOMAIN } from "../harness/stack.js";
+import { connectClient, type TestClient } from "../harness/xmpp-client.js";
 
 /**
  * Plain c2s has no acknowledgements, so each client sends BATCH messages and then an XEP-0199

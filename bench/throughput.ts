@@ -14,10 +14,10 @@ import nodemailer from "nodemailer";
 import { captureCopy } from "../src/capture/index.js";
 import { renderMail } from "../src/mail/index.js";
 import { createMaildirWriter } from "../src/maildir/index.js";
-import { cliPath } from "../test/harness/component.js";
-import { startDovecot } from "../test/harness/dovecot.js";
-import { mailUser } from "../test/harness/mail-user.js";
-import { makeTempDir, removeDir } from "../test/harness/tmp.js";
+import { cliPath } from "../harness/component.js";
+import { startDovecot } from "../harness/dovecot.js";
+import { mailUser } from "../harness/mail-user.js";
+import { makeTempDir, removeDir } from "../harness/tmp.js";
 import { startFakeServer, type FakeServer } from "../test/support/fake-server.js";
 import { parseStanza } from "../test/support/stanzas.js";
 

@@ -4,12 +4,12 @@
 // Dovecot. Run: npm run build && node dist/scripts/chat-listing.js
 import { xml } from "@xmpp/client";
 import { simpleParser } from "mailparser";
-import type { ComponentProcess } from "../test/harness/component.js";
-import { listMailbox } from "../test/harness/imap.js";
-import { listFolders, waitForMailbox } from "../test/harness/imap-folders.js";
-import { DOMAIN, startStack, type Stack } from "../test/harness/stack.js";
-import { makeTempDir, removeDir } from "../test/harness/tmp.js";
-import { connectClient, type TestClient } from "../test/harness/xmpp-client.js";
+import type { ComponentProcess } from "../harness/component.js";
+import { listMailbox } from "../harness/imap.js";
+import { listFolders, waitForMailbox } from "../harness/imap-folders.js";
+import { DOMAIN, startStack, type Stack } from "../harness/stack.js";
+import { makeTempDir, removeDir } from "../harness/tmp.js";
+import { connectClient, type TestClient } from "../harness/xmpp-client.js";
 
 const MUC = `conference.${DOMAIN}`;
 const ROOM = `lounge@${MUC}`;

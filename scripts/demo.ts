@@ -4,14 +4,14 @@
 import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { simpleParser } from "mailparser";
-import { startComponent, type ComponentProcess } from "../test/harness/component.js";
-import { startDovecot } from "../test/harness/dovecot.js";
-import { waitForMessages } from "../test/harness/imap.js";
-import { mailUser } from "../test/harness/mail-user.js";
-import { repoRoot } from "../test/harness/paths.js";
-import { startProsody } from "../test/harness/prosody.js";
-import { makeTempDir, removeDir } from "../test/harness/tmp.js";
-import { connectClient } from "../test/harness/xmpp-client.js";
+import { startComponent, type ComponentProcess } from "../harness/component.js";
+import { startDovecot } from "../harness/dovecot.js";
+import { waitForMessages } from "../harness/imap.js";
+import { mailUser } from "../harness/mail-user.js";
+import { repoRoot } from "../harness/paths.js";
+import { startProsody } from "../harness/prosody.js";
+import { makeTempDir, removeDir } from "../harness/tmp.js";
+import { connectClient } from "../harness/xmpp-client.js";
 
 const DOMAIN = "example.test";
 const COMPONENT = "archive.example.test";

@@ -6,11 +6,11 @@ import assert from "node:assert/strict";
 import { readdir } from "node:fs/promises";
 import path from "node:path";
 import { simpleParser } from "mailparser";
-import { type ComponentProcess } from "../harness/component.js";
-import { listMailbox, waitForMessages } from "../harness/imap.js";
-import { COMPONENT, DOMAIN, SERVER_KINDS, startStack, type AnyStack, type ServerKind } from "../harness/stack.js";
-import { makeTempDir, removeDir } from "../harness/tmp.js";
-import { connectClient } from "../harness/xmpp-client.js";
+import { type ComponentProcess } from "../../harness/component.js";
+import { listMailbox, waitForMessages } from "../../harness/imap.js";
+import { COMPONENT, DOMAIN, SERVER_KINDS, startStack, type AnyStack, type ServerKind } from "../../harness/stack.js";
+import { makeTempDir, removeDir } from "../../harness/tmp.js";
+import { connectClient } from "../../harness/xmpp-client.js";
 
 const SERVER_NAMES: Record<ServerKind, string> = { prosody: "Prosody", ejabberd: "ejabberd" };
 

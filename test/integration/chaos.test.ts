@@ -7,13 +7,13 @@ import { execFileSync } from "node:child_process";
 import { chown, mkdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { xml } from "@xmpp/client";
-import type { ComponentProcess, LogLine } from "../harness/component.js";
-import { listMailbox } from "../harness/imap.js";
-import { mailUser } from "../harness/mail-user.js";
-import { waitForEmptyOutbox } from "../harness/ejabberd.js";
-import { DOMAIN, SERVER_KINDS, startStack, type AnyStack, type ServerKind } from "../harness/stack.js";
-import { makeTempDir, removeDir } from "../harness/tmp.js";
-import { connectClient, type TestClient } from "../harness/xmpp-client.js";
+import type { ComponentProcess, LogLine } from "../../harness/component.js";
+import { listMailbox } from "../../harness/imap.js";
+import { mailUser } from "../../harness/mail-user.js";
+import { waitForEmptyOutbox } from "../../harness/ejabberd.js";
+import { DOMAIN, SERVER_KINDS, startStack, type AnyStack, type ServerKind } from "../../harness/stack.js";
+import { makeTempDir, removeDir } from "../../harness/tmp.js";
+import { connectClient, type TestClient } from "../../harness/xmpp-client.js";
 
 /** The issue asks for 2,000; override for a quick local run. */
 const CHAOS_MESSAGES = Number(process.env.XMPP_MAILDIR_CHAOS_MESSAGES ?? 2000);

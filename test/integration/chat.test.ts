@@ -5,12 +5,12 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { simpleParser } from "mailparser";
 import { xml } from "@xmpp/client";
-import type { ComponentProcess, LogLine } from "../harness/component.js";
-import { listMailbox, type ListedMessage } from "../harness/imap.js";
-import { listFolders, waitForMailbox } from "../harness/imap-folders.js";
-import { DOMAIN, startStack, type Stack } from "../harness/stack.js";
-import { makeTempDir, removeDir } from "../harness/tmp.js";
-import { connectClient, type TestClient } from "../harness/xmpp-client.js";
+import type { ComponentProcess, LogLine } from "../../harness/component.js";
+import { listMailbox, type ListedMessage } from "../../harness/imap.js";
+import { listFolders, waitForMailbox } from "../../harness/imap-folders.js";
+import { DOMAIN, startStack, type Stack } from "../../harness/stack.js";
+import { makeTempDir, removeDir } from "../../harness/tmp.js";
+import { connectClient, type TestClient } from "../../harness/xmpp-client.js";
 
 const MUC = `conference.${DOMAIN}`;
 const ROOM = `lounge@${MUC}`;

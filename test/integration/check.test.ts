@@ -2,10 +2,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { cliPath } from "../harness/component.js";
-import { mailUser } from "../harness/mail-user.js";
-import { COMPONENT, startStack } from "../harness/stack.js";
-import { makeTempDir, removeDir } from "../harness/tmp.js";
+import { cliPath } from "../../harness/component.js";
+import { mailUser } from "../../harness/mail-user.js";
+import { COMPONENT, startStack } from "../../harness/stack.js";
+import { makeTempDir, removeDir } from "../../harness/tmp.js";
 
 test("check reports each part of the setup, with a fix for what is wrong", async () => {
   const dir = await makeTempDir("xmd-check-");

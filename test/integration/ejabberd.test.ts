@@ -10,12 +10,12 @@ import assert from "node:assert/strict";
 import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { xml } from "@xmpp/client";
-import { type ComponentProcess, type LogLine } from "../harness/component.js";
-import { waitForEmptyOutbox } from "../harness/ejabberd.js";
-import { listMailbox, waitForMessages } from "../harness/imap.js";
-import { DOMAIN, startStack, type EjabberdStack } from "../harness/stack.js";
-import { makeTempDir, removeDir } from "../harness/tmp.js";
-import { connectClient, type Element, type TestClient } from "../harness/xmpp-client.js";
+import { type ComponentProcess, type LogLine } from "../../harness/component.js";
+import { waitForEmptyOutbox } from "../../harness/ejabberd.js";
+import { listMailbox, waitForMessages } from "../../harness/imap.js";
+import { DOMAIN, startStack, type EjabberdStack } from "../../harness/stack.js";
+import { makeTempDir, removeDir } from "../../harness/tmp.js";
+import { connectClient, type Element, type TestClient } from "../../harness/xmpp-client.js";
 
 const connected = (l: LogLine) => l.msg === "connected to the XMPP server";
 const storedFor = (user: string, reason: string) => (l: LogLine) => l.msg === "stored" && l.user === `${user}@${DOMAIN}` && l.reason === reason;

@@ -4,12 +4,12 @@ import { describe, test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { chown, mkdir, readdir, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { startDovecot, type DovecotServer } from "../harness/dovecot.js";
-import { listMailbox } from "../harness/imap.js";
-import { mailUser } from "../harness/mail-user.js";
-import { startProsody, type ProsodyServer } from "../harness/prosody.js";
-import { makeTempDir, removeDir } from "../harness/tmp.js";
-import { connectClient, type Element, type TestClient } from "../harness/xmpp-client.js";
+import { startDovecot, type DovecotServer } from "../../harness/dovecot.js";
+import { listMailbox } from "../../harness/imap.js";
+import { mailUser } from "../../harness/mail-user.js";
+import { startProsody, type ProsodyServer } from "../../harness/prosody.js";
+import { makeTempDir, removeDir } from "../../harness/tmp.js";
+import { connectClient, type Element, type TestClient } from "../../harness/xmpp-client.js";
 
 const DOMAIN = "example.test";
 const COMPONENT = "archive.example.test";

@@ -4,12 +4,12 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { chown, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { listMailbox } from "../harness/imap.js";
-import { mailUser } from "../harness/mail-user.js";
-import { COMPONENT, DOMAIN, startBridgeStack } from "../harness/smtp-stack.js";
-import { makeTempDir, removeDir } from "../harness/tmp.js";
-import { connectClient, type TestClient } from "../harness/xmpp-client.js";
-import type { ComponentProcess } from "../harness/component.js";
+import { listMailbox } from "../../harness/imap.js";
+import { mailUser } from "../../harness/mail-user.js";
+import { COMPONENT, DOMAIN, startBridgeStack } from "../../harness/smtp-stack.js";
+import { makeTempDir, removeDir } from "../../harness/tmp.js";
+import { connectClient, type TestClient } from "../../harness/xmpp-client.js";
+import type { ComponentProcess } from "../../harness/component.js";
 import { pushedWithSubject, rawMail, subscribeToComponent } from "../support/bridge-mail.js";
 
 /** The bar: a delivered mail is on the user's screen within 2 s. */

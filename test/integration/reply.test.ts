@@ -6,12 +6,12 @@ import assert from "node:assert/strict";
 import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { xml } from "@xmpp/client";
-import { listMailbox } from "../harness/imap.js";
-import { pollUntil } from "../harness/poll.js";
-import { COMPONENT, DOMAIN, REMOTE_DOMAIN, startBridgeStack } from "../harness/smtp-stack.js";
-import { makeTempDir, removeDir } from "../harness/tmp.js";
-import { connectClient, type TestClient } from "../harness/xmpp-client.js";
-import type { ComponentProcess } from "../harness/component.js";
+import { listMailbox } from "../../harness/imap.js";
+import { pollUntil } from "../../harness/poll.js";
+import { COMPONENT, DOMAIN, REMOTE_DOMAIN, startBridgeStack } from "../../harness/smtp-stack.js";
+import { makeTempDir, removeDir } from "../../harness/tmp.js";
+import { connectClient, type TestClient } from "../../harness/xmpp-client.js";
+import type { ComponentProcess } from "../../harness/component.js";
 import { pushedWithSubject, rawMail, subscribeToComponent } from "../support/bridge-mail.js";
 
 const CAROL_JID = `carol\\40${REMOTE_DOMAIN}@${COMPONENT}`;

@@ -1,8 +1,8 @@
 // Helpers shared by the mail ↔ XMPP integration tests.
 import { xml } from "@xmpp/client";
-import type { TestClient, Element } from "../harness/xmpp-client.js";
-import type { ComponentProcess } from "../harness/component.js";
-import { COMPONENT } from "../harness/stack.js";
+import type { TestClient, Element } from "../../harness/xmpp-client.js";
+import type { ComponentProcess } from "../../harness/component.js";
+import { COMPONENT } from "../../harness/stack.js";
 
 export function rawMail(o: { from: string; to: string; subject: string; messageId: string; text?: string; html?: string }): string {
   const type = o.html !== undefined ? "text/html" : "text/plain";

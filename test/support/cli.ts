@@ -1,6 +1,6 @@
 // Runs the built CLI (dist/src/cli/main.js) as a child process and collects what it prints.
 import { spawn, type ChildProcess } from "node:child_process";
-import { cliPath } from "../harness/component.js";
+import { cliPath } from "../../harness/component.js";
 
 /** A whole replay of a few messages takes well under a second; generous for a busy CI machine. */
 const CLI_TIMEOUT_MS = 60_000;

@@ -10,7 +10,7 @@ import { exactlyOnce, storedSubjects } from "../../bench/e2e-verify.js";
 import { clockTicks, cpuUse, sampleCpu } from "../../bench/proc-stat.js";
 import { captureCopy } from "../../src/capture/index.js";
 import { renderMail } from "../../src/mail/index.js";
-import { COMPONENT, DOMAIN } from "../harness/stack.js";
+import { COMPONENT, DOMAIN } from "../../harness/stack.js";
 import { parseStanza } from "../support/stanzas.js";
 
 /** What the Prosody module sends for a message the bench's client sent. */

@@ -1,6 +1,6 @@
 /**
  * Minimal typings for @xmpp/client 0.13 (CommonJS, ships no .d.ts):
- * only what test/harness/xmpp-client.ts uses.
+ * only what harness/xmpp-client.ts uses.
  */
 declare module "@xmpp/client" {
   /** An ltx element: a stanza or one of its children. */

@@ -1,13 +1,13 @@
 /**
  * Locating the repository from compiled harness code
- * (dist/test/harness/*.js) or from the sources (test/harness/*.ts).
+ * (dist/harness/*.js) or from the sources (harness/*.ts).
  */
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const PACKAGE_NAME = "xmpp-maildir";
-/** dist/test/harness is three levels below the root; a little slack for other layouts. */
+/** dist/harness is two levels below the root; a little slack for other layouts. */
 const MAX_LEVELS_UP = 5;
 
 /**
