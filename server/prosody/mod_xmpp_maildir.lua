@@ -29,6 +29,7 @@ local jid_bare = require "util.jid".bare;
 local jid_host = require "util.jid".host;
 local datetime = require "util.datetime";
 local new_id = require "util.id".medium;
+local new_cache = require "util.cache".new;
 
 local bare_sessions = prosody.bare_sessions;
 local full_sessions = prosody.full_sessions;
@@ -56,8 +57,18 @@ local retry_max = module:get_option_number("xmpp_maildir_retry_max", 60);
 local chat_history = module:get_option_boolean("xmpp_maildir_chat_history", false);
 local groupchat = module:get_option_boolean("xmpp_maildir_groupchat", false);
 
--- One entry per unconfirmed copy, keyed by the copy id: { seq = n, reason = "...", copy = <preserialized iq> }.
+-- One entry per unconfirmed copy, keyed by the copy id: { seq = n, copy = <preserialized iq> }.
 local outbox = module:open_store("xmpp_maildir_outbox");
+-- The outbox is only at-least-once if copies left unconfirmed by an earlier run can be found again
+-- at start, which takes the keyval store's users(). Without it they would sit in storage, never
+-- re-sent: refuse to load, as mod_mam refuses a store without find(), rather than run without
+-- the guarantee. internal and sql have users(); none, for one, does not.
+if not outbox.users then
+	error("mod_" .. (outbox._provided_by or outbox.name and "storage_" .. outbox.name or "storage_?")
+		.. " cannot list the xmpp_maildir_outbox store (no users()), so copies left unconfirmed by a"
+		.. " restart would never be re-sent; refusing to load. Use a storage driver that can, e.g."
+		.. " storage = { xmpp_maildir_outbox = \"internal\" } (https://prosody.im/doc/storage)");
+end
 
 local pending = {};        -- id -> { seq, iq }
 -- Ids waiting to be sent, in seq order, at queue[qhead..qtail]. Explicit bounds, never `#`:
@@ -281,18 +292,15 @@ module:hook("message/bare", function (event)
 end, 10);
 
 -- One copy per room message and user: a user with two joined resources receives each message
--- twice. Remembered briefly, by user, room and the message's ids; bounded.
-local recent_groupchat, recent_order, recent_max = {}, {}, 1000;
+-- twice. Remembered briefly, by user, room and the message's ids: the last 1000 deliveries
+-- (util.cache drops the oldest entry; its get() does not reorder, so this is first-in first-out).
+local recent_groupchat = new_cache(1000);
 local function first_groupchat_delivery(stanza)
 	local stanza_id = stanza:get_child("stanza-id", "urn:xmpp:sid:0");
 	local key = table.concat({ jid_bare(stanza.attr.to), stanza.attr.from or "", stanza.attr.id or "",
 		stanza_id and stanza_id.attr.id or "", stanza:get_child_text("body") or "" }, "\0");
-	if recent_groupchat[key] then return false; end
-	recent_groupchat[key] = true;
-	recent_order[#recent_order + 1] = key;
-	if #recent_order > recent_max then
-		recent_groupchat[table.remove(recent_order, 1)] = nil;
-	end
+	if recent_groupchat:get(key) then return false; end
+	recent_groupchat:set(key, true);
 	return true;
 end
 
@@ -341,10 +349,6 @@ end);
 
 -- Copies left unconfirmed by an earlier run (or a crash): send them again, oldest first.
 local function load_outbox()
-	if not outbox.users then
-		module:log("warn", "This storage driver cannot list stored copies; unconfirmed copies from before a restart are not re-sent");
-		return;
-	end
 	local stored = {};
 	for id in outbox:users() do stored[#stored + 1] = id; end
 	local ids = {};
