@@ -1,10 +1,10 @@
 #!/bin/sh
-# Compiles server/ejabberd/mod_xmpp_maildir.erl against the installed ejabberd, offline.
+# Compiles server/ejabberd/*.erl (mod_xmpp_maildir and its outbox) against the installed ejabberd, offline.
 #
 # Output: build/ejabberd/mod_xmpp_maildir/ (or $1), laid out like a module that
 # `ejabberdctl module_install` has installed:
 #   mod_xmpp_maildir.spec
-#   ebin/mod_xmpp_maildir.beam
+#   ebin/mod_xmpp_maildir.beam, ebin/mod_xmpp_maildir_outbox.beam
 # Copy that directory into ejabberd's contrib modules dir ($CONTRIB_MODULES_PATH, by default
 # ~ejabberd/.ejabberd-modules, i.e. /var/lib/ejabberd/.ejabberd-modules on Debian): ejabberd puts
 # its ebin/ on the code path when it reads its config. See README.md, "Setting it up (ejabberd)".
@@ -15,7 +15,6 @@ set -eu
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-"$root/build/ejabberd/mod_xmpp_maildir"}
-src="$root/server/ejabberd/mod_xmpp_maildir.erl"
 
 if ! command -v erlc >/dev/null 2>&1; then
   echo "build-ejabberd-module: erlc not found; install ejabberd (Debian: apt-get install ejabberd)" >&2
@@ -50,5 +49,5 @@ cp "$root/server/ejabberd/mod_xmpp_maildir.spec" "$out/"
 erlc -Wall +warnings_as_errors \
   -I "$ejabberd_lib/include" -I "$xmpp_lib/include" \
   -pa "$ejabberd_lib/ebin" \
-  -o "$out/ebin" "$src"
+  -o "$out/ebin" "$root"/server/ejabberd/*.erl
 echo "build-ejabberd-module: $out/ebin/mod_xmpp_maildir.beam (against $ejabberd_lib)"

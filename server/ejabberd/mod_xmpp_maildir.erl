@@ -20,12 +20,9 @@
 %%% messages that ask not to be stored (XEP-0334 <no-store/>, <no-permanent-store/>).
 %%% Nothing here changes delivery: mod_offline still stores, and online users still receive.
 %%%
-%%% Delivery to the component is at-least-once. Each copy is written to a Mnesia disc_copies
-%%% table (xmpp_maildir_outbox) and the transaction log is synced before it is sent; it is deleted
-%%% only when the component answers with an IQ result, which it sends once the mail is durably in
-%%% the Maildir. Unconfirmed copies are sent again in order when the component (re)connects, after
-%%% a `wait` error (with backoff), after a timeout, and when ejabberd restarts. The component drops
-%%% repeats by the copy's id.
+%%% Delivery to the component is at-least-once, through a durable outbox: see
+%%% mod_xmpp_maildir_outbox.erl. This module decides what is copied and builds the copies; its
+%%% process for each host keeps the outbox and the group chat memory.
 -module(mod_xmpp_maildir).
 -behaviour(gen_mod).
 -behaviour(gen_server).
@@ -45,7 +42,6 @@
 -include("xmpp.hrl").
 
 -define(NS_COPY, <<"urn:xmpp-maildir:copy:0">>).
--define(TABLE, xmpp_maildir_outbox).
 %% Copy ids start with this, so the reply filter below can skip every other IQ at a glance.
 -define(ID_PREFIX, "xmd-").
 -define(ID_RANDOM_CHARS, 16).
@@ -65,55 +61,39 @@
 %% Give the component a moment to connect after a server start before the first attempt; the
 %% backoff takes over from there (as in the Prosody module).
 -define(FIRST_PUMP_MS, 1000).
-%% How long to wait for Mnesia to load the outbox table at start: it is small (unconfirmed copies).
--define(TABLE_WAIT_MS, 60000).
-%% An fsync takes milliseconds; a sender waiting this long means the disk is gone. The copy is then
-%% sent anyway (and logged), as when the write itself fails.
--define(SYNC_TIMEOUT_MS, 60000).
 
-%% What the component answers when a copy can never be stored (docs/protocol.md, "A refusal"):
-%% resending cannot help, so the copy is dropped. Other cancel/modify errors on a copy come from
-%% ejabberd's routing (no route to the component: remote-server-not-found/-timeout,
-%% service-unavailable) and are retried like `wait`.
--define(REFUSALS, ['not-allowed', 'bad-request', 'jid-malformed', 'policy-violation',
-                   'internal-server-error']).
-
--define(XMD_NS_HINTS, <<"urn:xmpp:hints">>).
--define(XMD_NS_CARBONS, <<"urn:xmpp:carbons:2">>).
--define(XMD_NS_RECEIPTS, <<"urn:xmpp:receipts">>).
--define(XMD_NS_MARKERS, <<"urn:xmpp:chat-markers:0">>).
--define(XMD_NS_SID, <<"urn:xmpp:sid:0">>).
-
--type seq() :: {integer(), integer()}.
-
--record(xmpp_maildir_outbox, {id :: binary(), host :: binary(), seq :: seq(), copy :: fxml:xmlel()}).
+%% XEP-0424 retractions (current and 0.x forms), for which xmpp.hrl (1.6) has neither a record
+%% nor a namespace macro. Prefixed: a later xmpp.hrl that defines them cannot clash with ours.
+-define(XMD_NS_RETRACT_1, <<"urn:xmpp:message-retract:1">>).
+-define(XMD_NS_FASTEN_0, <<"urn:xmpp:fasten:0">>).
+%% The MAM namespaces whose <result/> mod_mam (23.01) may wrap a message in, by what the client asked.
+-define(MAM_NAMESPACES, [?NS_MAM_TMP, ?NS_MAM_0, ?NS_MAM_1, ?NS_MAM_2]).
 
 -record(state, {host :: binary(),
-                component :: binary(),
-                window :: pos_integer(),
-                confirm_timeout :: pos_integer(),
-                retry_min :: pos_integer(),
-                retry_max :: pos_integer(),
-                retry_delay :: pos_integer(),
-                %% id -> {seq, copy element}: every unconfirmed copy
-                pending = #{} :: #{binary() => {seq(), fxml:xmlel()}},
-                %% copies waiting to be sent, oldest first
-                queue = gb_sets:empty() :: gb_sets:set({seq(), binary()}),
-                %% id -> confirmation timer of the copies sent and not yet confirmed
-                inflight = #{} :: #{binary() => reference()},
-                paused = false :: boolean(),
-                retry_timer :: reference() | undefined}).
+                outbox :: mod_xmpp_maildir_outbox:outbox()}).
 
 %%%===================================================================
 %%% gen_mod
 %%%===================================================================
+%% Hooks are added here and removed in stop/1, as ejabberd 23.01's own modules do (its gen_mod
+%% cannot yet take them from start/2's return value), once the host's process is up: they hand
+%% it copies and answers.
 start(Host, Opts) ->
-    case create_table() of
-        ok -> gen_mod:start_child(?MODULE, Host, Opts);
-        {error, _} = Err -> Err
+    case mod_xmpp_maildir_outbox:create_table() of
+        ok ->
+            case gen_mod:start_child(?MODULE, Host, Opts) of
+                {ok, _Pid} = Started ->
+                    add_hooks(Host),
+                    Started;
+                {error, _} = Err ->
+                    Err
+            end;
+        {error, _} = Err ->
+            Err
     end.
 
 stop(Host) ->
+    remove_hooks(Host),
     gen_mod:stop_child(?MODULE, Host).
 
 reload(Host, NewOpts, _OldOpts) ->
@@ -233,7 +213,7 @@ filter_packet(#iq{type = Type, id = <<?ID_PREFIX, _/binary>> = Id,
   when Type == result; Type == error ->
     case gen_mod:is_loaded(Host, ?MODULE) andalso component(Host) == From of
         true ->
-            gen_server:cast(proc(Host), {reply, Id, reply(IQ)}),
+            gen_server:cast(proc(Host), {reply, Id, mod_xmpp_maildir_outbox:answer(IQ)}),
             drop;
         false ->
             IQ
@@ -255,82 +235,47 @@ component_disconnected(Domain, _Reason) ->
 init([Host | _]) ->
     process_flag(trap_exit, true),
     Opts = gen_mod:get_module_opts(Host, ?MODULE),
-    State0 = apply_opts(#state{host = Host}, Opts),
-    State = load_outbox(State0#state{retry_delay = State0#state.retry_min}),
-    start_syncer(Host),
+    Outbox = mod_xmpp_maildir_outbox:open(Host, Opts),
     {Keys, Order} = groupchat_tables(Host),
     ets:new(Keys, [named_table, public, set]),
     ets:new(Order, [named_table, public, ordered_set]),
-    add_hooks(Host),
     erlang:send_after(?FIRST_PUMP_MS, self(), pump),
     ?INFO_MSG("Copying offline and normal messages~ts~ts to ~ts",
               [case opt(Host, chat_history) of true -> ", chats (received and sent)"; false -> "" end,
                case opt(Host, groupchat) of true -> ", group chat"; false -> "" end,
-               State#state.component]),
-    {ok, State}.
+               component(Host)]),
+    {ok, #state{host = Host, outbox = Outbox}}.
 
 handle_call(_Request, _From, State) ->
     {reply, {error, badarg}, State}.
 
-handle_cast({copy, Id, Seq, Copy}, State) ->
-    {noreply, pump(enqueue(Id, Seq, Copy, State))};
-handle_cast({reply, Id, Reply}, #state{pending = Pending} = State) ->
-    case maps:is_key(Id, Pending) of
-        true -> {noreply, handle_reply(Id, Reply, State)};
-        false -> {noreply, State}
-    end;
-handle_cast(component_connected, State) ->
-    {noreply, resume("component connected", State)};
-handle_cast(component_disconnected, #state{component = Component} = State) ->
-    %% Copies in flight on the connection that went away are lost with it. If no connection is
-    %% left, take them all back now; if others remain, those copies may be in flight there, so
-    %% leave each to its own answer or confirmation timeout.
-    case ejabberd_router:is_my_route(Component) of
-        true -> {noreply, State};
-        false -> {noreply, pause_and_retry("component disconnected", requeue(maps:keys(State#state.inflight), State))}
-    end;
-handle_cast({reload, Opts}, State) ->
-    {noreply, pump(apply_opts(State, Opts))};
+handle_cast({copy, Id, Seq, Copy}, #state{outbox = Outbox} = State) ->
+    {noreply, State#state{outbox = mod_xmpp_maildir_outbox:add(Id, Seq, Copy, Outbox)}};
+handle_cast({reply, Id, Answer}, #state{outbox = Outbox} = State) ->
+    {noreply, State#state{outbox = mod_xmpp_maildir_outbox:reply(Id, Answer, Outbox)}};
+handle_cast(component_connected, #state{outbox = Outbox} = State) ->
+    {noreply, State#state{outbox = mod_xmpp_maildir_outbox:component_connected(Outbox)}};
+handle_cast(component_disconnected, #state{outbox = Outbox} = State) ->
+    {noreply, State#state{outbox = mod_xmpp_maildir_outbox:component_disconnected(Outbox)}};
+handle_cast({reload, Opts}, #state{outbox = Outbox} = State) ->
+    {noreply, State#state{outbox = mod_xmpp_maildir_outbox:reconfigure(Opts, Outbox)}};
 handle_cast(Msg, State) ->
     ?WARNING_MSG("Unexpected cast: ~p", [Msg]),
     {noreply, State}.
 
-handle_info(pump, State) ->
-    {noreply, pump(State)};
-handle_info({timeout, Ref, retry}, #state{retry_timer = Ref} = State) ->
-    {noreply, pump(State#state{paused = false, retry_timer = undefined})};
-handle_info({timeout, Ref, {confirm, Id}}, #state{inflight = Inflight, confirm_timeout = T} = State) ->
-    case maps:find(Id, Inflight) of
-        {ok, Ref} ->
-            ?WARNING_MSG("Copy ~ts not confirmed within ~Bs", [Id, T div 1000]),
-            {noreply, pause_and_retry("confirmation timed out", requeue([Id], State))};
-        _ ->
+%% The outbox's timers, its first pump and its syncer's exit.
+handle_info(Info, #state{outbox = Outbox} = State) ->
+    case mod_xmpp_maildir_outbox:handle_info(Info, Outbox) of
+        {ok, Outbox1} ->
+            {noreply, State#state{outbox = Outbox1}};
+        unknown ->
+            ?WARNING_MSG("Unexpected info: ~p", [Info]),
             {noreply, State}
-    end;
-handle_info({timeout, _StaleRef, _}, State) ->
-    {noreply, State};
-handle_info({'EXIT', _Pid, _Why} = Exit, #state{host = Host} = State) ->
-    %% The syncer is linked to us; should it ever die, senders fall back to syncing themselves
-    %% until it is back.
-    case whereis(syncer_name(Host)) of
-        undefined ->
-            ?WARNING_MSG("Outbox syncer stopped (~p); restarting it", [Exit]),
-            start_syncer(Host);
-        _ ->
-            ok
-    end,
-    {noreply, State};
-handle_info(Info, State) ->
-    ?WARNING_MSG("Unexpected info: ~p", [Info]),
-    {noreply, State}.
-
-terminate(_Reason, #state{host = Host}) ->
-    %% Unconfirmed copies stay in the table and are sent again when the module starts.
-    remove_hooks(Host),
-    case whereis(syncer_name(Host)) of
-        undefined -> ok;
-        Pid -> unlink(Pid), exit(Pid, kill)
     end.
+
+%% Unconfirmed copies stay in the table and are sent again when the module starts.
+terminate(_Reason, #state{outbox = Outbox}) ->
+    mod_xmpp_maildir_outbox:close(Outbox).
 
 code_change(_OldVsn, State, _Extra) ->
     {ok, State}.
@@ -346,32 +291,24 @@ host_of(#jid{lserver = S}) -> S;
 host_of(_) -> undefined.
 
 %% Messages ejabberd routes to a user on its own behalf, each a copy or a replay of a message that
-%% was (or was not) archived when it first arrived: carbons (mod_carboncopy routes them), stored
-%% messages re-sent at login or by XEP-0013 (mod_offline marks them from_offline and/or tags them
-%% <offline/>), and MAM query results (typeless messages wrapping <result/>).
+%% was (or was not) archived when it first arrived: carbons (mod_carboncopy routes them, XEP-0280
+%% urn:xmpp:carbons:2 only), stored messages re-sent at login or by XEP-0013 (mod_offline marks
+%% them from_offline and/or tags them <offline/>), and MAM query results (typeless messages
+%% wrapping <result/>, in whichever MAM namespace the query used).
 -spec routed_by_server(message()) -> boolean().
 routed_by_server(Msg) ->
     xmpp:get_meta(Msg, carbon_copy, false) == true
         orelse xmpp:get_meta(Msg, from_offline, false) == true
-        orelse lists:any(fun is_server_wrapper/1, Msg#message.sub_els).
-
-is_server_wrapper(El) ->
-    try {xmpp:get_name(El), xmpp:get_ns(El)} of
-        {<<"received">>, <<"urn:xmpp:carbons:", _/binary>>} -> true;
-        {<<"sent">>, <<"urn:xmpp:carbons:", _/binary>>} -> true;
-        {<<"offline">>, ?NS_FLEX_OFFLINE} -> true;
-        {<<"result">>, <<"urn:xmpp:mam:", _/binary>>} -> true;
-        _ -> false
-    catch _:_ -> false
-    end.
+        orelse has_any(Msg, [#carbons_received{}, #carbons_sent{}, #offline{}
+                             | [#mam_result{xmlns = NS} || NS <- ?MAM_NAMESPACES]]).
 
 %% Not for a chat archive: the sender asked (XEP-0334 §4), or it is the user's own server relaying
 %% their own traffic (carbons, XEP-0280; archive results, XEP-0313), which is copied where it
 %% happens; nor anything to or from the component.
 -spec chat_copyable(message(), binary()) -> boolean().
 chat_copyable(#message{from = From, to = To} = Msg, Component) ->
-    not has_child(Msg, [{<<"no-store">>, ?XMD_NS_HINTS}, {<<"no-permanent-store">>, ?XMD_NS_HINTS},
-                        {<<"sent">>, ?XMD_NS_CARBONS}, {<<"received">>, ?XMD_NS_CARBONS}])
+    not has_any(Msg, [#hint{type = 'no-store'}, #hint{type = 'no-permanent-store'},
+                      #carbons_sent{}, #carbons_received{}])
         andalso not (is_record(From, jid) andalso is_record(To, jid)
                      andalso jid:remove_resource(jid:tolower(From)) == jid:remove_resource(jid:tolower(To)))
         andalso copyable(Msg, Component).
@@ -383,16 +320,19 @@ chat_copyable(#message{from = From, to = To} = Msg, Component) ->
 worth_archiving(#message{body = [_ | _]}, _Sent) ->
     true;
 worth_archiving(Msg, Sent) ->
-    has_child(Msg, [{<<"retract">>, <<"urn:xmpp:message-retract:1">>}, {<<"apply-to">>, <<"urn:xmpp:fasten:0">>}])
-        orelse (Sent andalso has_child(Msg, [{<<"received">>, ?XMD_NS_RECEIPTS}, {<<"displayed">>, ?XMD_NS_MARKERS},
-                                             {<<"acknowledged">>, ?XMD_NS_MARKERS}, {<<"received">>, ?XMD_NS_MARKERS}])).
+    has_element(Msg, <<"retract">>, ?XMD_NS_RETRACT_1) orelse has_element(Msg, <<"apply-to">>, ?XMD_NS_FASTEN_0)
+        orelse (Sent andalso has_any(Msg, [#receipt_response{}, #mark_displayed{},
+                                           #mark_acknowledged{}, #mark_received{}])).
 
-has_child(#message{sub_els = Els}, Wanted) ->
-    lists:any(fun(El) ->
-                      try lists:member({xmpp:get_name(El), xmpp:get_ns(El)}, Wanted)
-                      catch _:_ -> false
-                      end
-              end, Els).
+-spec has_any(message(), [xmpp_element()]) -> boolean().
+has_any(Msg, Tags) ->
+    lists:any(fun(Tag) -> xmpp:has_subtag(Msg, Tag) end, Tags).
+
+%% xmpp:has_subtag/2 for an element xmpp.hrl has no record of. Every sub-element is a decoded
+%% record or an #xmlel{}, and xmpp:get_name/1 and get_ns/1 take both.
+-spec has_element(message(), binary(), binary()) -> boolean().
+has_element(Msg, Name, NS) ->
+    lists:any(fun(El) -> xmpp:get_name(El) == Name andalso xmpp:get_ns(El) == NS end, xmpp:get_els(Msg)).
 
 %% The check ejabberd_c2s makes right after user_send_packet (mod_privacy, mod_blocking).
 privacy_allows(Host, State, Msg) ->
@@ -427,16 +367,11 @@ trim_groupchat_memory(Keys, Order) ->
             ok
     end.
 
-stanza_id(#message{sub_els = Els}) ->
-    case [El || El <- Els, element_is(El, <<"stanza-id">>, ?XMD_NS_SID)] of
-        [#xmlel{} = El | _] -> fxml:get_tag_attr_s(<<"id">>, El);
-        [#stanza_id{id = SId} | _] -> SId;
-        _ -> <<>>
-    end.
-
-element_is(El, Name, NS) ->
-    try {xmpp:get_name(El), xmpp:get_ns(El)} == {Name, NS}
-    catch _:_ -> false
+%% XEP-0359: the first valid <stanza-id/>, decoded if it is not yet (one without `by` is skipped).
+stanza_id(Msg) ->
+    case xmpp:get_subtag(Msg, #stanza_id{}) of
+        #stanza_id{id = SId} -> SId;
+        false -> <<>>
     end.
 
 groupchat_tables(Host) ->
@@ -459,231 +394,25 @@ max_priority(U, S) ->
 -spec send_copy(binary(), message(), binary()) -> ok.
 send_copy(Host, Msg, Reason) ->
     Id = <<?ID_PREFIX, (p1_rand:get_alphanum_string(?ID_RANDOM_CHARS))/binary>>,
-    %% Orders copies across restarts (the clock) and within one (the counter); a single sender's
-    %% messages pass this hook one after another in its own process, so they keep their order.
-    Seq = {erlang:system_time(microsecond), erlang:unique_integer([monotonic, positive])},
-    %% xmpp:encode/1 states xmlns='jabber:client', as XEP-0297 asks of the forwarded stanza, and
-    %% drops ejabberd's internal meta data.
-    Stamp = list_to_binary(calendar:system_time_to_rfc3339(erlang:system_time(second), [{offset, "Z"}])),
+    %% XEP-0297 with a XEP-0203 delay: when the server received the message, in whole seconds.
+    %% Encoding the #forwarded{} states xmlns='jabber:client' on the message, as XEP-0297 asks of
+    %% the forwarded stanza, and drops ejabberd's internal meta data. The <copy/> is ours, with no
+    %% record in xmpp.hrl; the outbox keeps it as an #xmlel{}.
+    Now = erlang:system_time(second),
+    Forwarded = #forwarded{delay = #delay{stamp = {Now div 1000000, Now rem 1000000, 0}},
+                           sub_els = [Msg]},
     Copy = #xmlel{name = <<"copy">>,
                   attrs = [{<<"xmlns">>, ?NS_COPY}, {<<"reason">>, Reason}],
-                  children = [#xmlel{name = <<"forwarded">>,
-                                     attrs = [{<<"xmlns">>, ?NS_FORWARD}],
-                                     children = [#xmlel{name = <<"delay">>,
-                                                        attrs = [{<<"xmlns">>, ?NS_DELAY},
-                                                                 {<<"stamp">>, Stamp}]},
-                                                 xmpp:encode(Msg)]}]},
+                  children = [xmpp:encode(Forwarded)]},
     %% Durable before it is sent: if ejabberd stops now, the copy is sent after the restart.
-    case store(Host, #xmpp_maildir_outbox{id = Id, host = Host, seq = Seq, copy = Copy}) of
-        ok ->
+    case mod_xmpp_maildir_outbox:write(Host, Id, Copy) of
+        {Seq, ok} ->
             ok;
-        {error, Why} ->
+        {Seq, {error, Why}} ->
             ?ERROR_MSG("Could not store copy of message ~ts to ~ts in the outbox (~p); sending it unprotected",
                        [Msg#message.id, jid:encode(Msg#message.to), Why])
     end,
     gen_server:cast(proc(Host), {copy, Id, Seq, Copy}).
-
-%%%===================================================================
-%%% The outbox: Mnesia
-%%%===================================================================
-create_table() ->
-    case ejabberd_mnesia:create(?MODULE, ?TABLE,
-                                [{disc_copies, [node()]},
-                                 {attributes, record_info(fields, xmpp_maildir_outbox)},
-                                 {index, [host]}]) of
-        {atomic, _} -> wait_for_table();
-        ok -> wait_for_table();
-        Err -> {error, Err}
-    end.
-
-wait_for_table() ->
-    case mnesia:wait_for_tables([?TABLE], ?TABLE_WAIT_MS) of
-        ok -> ok;
-        Err -> {error, Err}
-    end.
-
-%% mnesia:sync_transaction/1 returns once the commit is handed to Mnesia's transaction log, but
-%% the log process may still hold it: a test that SIGKILLs ejabberd lost 17 of 300 copies that way.
-%% mnesia:sync_log/0 writes and fsyncs the log, so the copy survives a crash of ejabberd (and of
-%% the machine) from then on.
-store(Host, Rec) ->
-    case mnesia:sync_transaction(fun() -> mnesia:write(Rec) end) of
-        {atomic, ok} -> sync_log(Host);
-        {aborted, Why} -> {error, Why}
-    end.
-
-%% Group commit. One mnesia:sync_log/0 covers every record written before it started, so the
-%% syncer takes all the requests waiting in its mailbox, syncs once, and answers them all; those
-%% that arrive meanwhile share the next sync. One fsync per copy would cap the whole server at one
-%% copy per fsync (about 80 a second on the test machine), whatever the number of senders.
-syncer_name(Host) ->
-    gen_mod:get_module_proc(Host, mod_xmpp_maildir_syncer).
-
-start_syncer(Host) ->
-    Pid = proc_lib:spawn_link(fun syncer_loop/0),
-    register(syncer_name(Host), Pid),
-    ok.
-
-syncer_loop() ->
-    receive
-        {sync, _, _} = First ->
-            Waiting = [First | waiting_syncs()],
-            Result = mnesia:sync_log(),
-            lists:foreach(fun({sync, Pid, Ref}) -> Pid ! {Ref, Result} end, Waiting),
-            syncer_loop()
-    end.
-
-waiting_syncs() ->
-    receive
-        {sync, _, _} = Next -> [Next | waiting_syncs()]
-    after 0 ->
-        []
-    end.
-
-sync_log(Host) ->
-    case whereis(syncer_name(Host)) of
-        undefined ->
-            mnesia:sync_log();
-        Syncer ->
-            Ref = erlang:monitor(process, Syncer),
-            Syncer ! {sync, self(), Ref},
-            receive
-                {Ref, Result} ->
-                    erlang:demonitor(Ref, [flush]),
-                    Result;
-                {'DOWN', Ref, process, _, Why} ->
-                    {error, {syncer_down, Why}}
-            after ?SYNC_TIMEOUT_MS ->
-                    erlang:demonitor(Ref, [flush]),
-                    {error, sync_timeout}
-            end
-    end.
-
-%% Losing a delete only means the copy is sent once more after a restart, which the component
-%% confirms without storing it again.
-forget(Id) ->
-    mnesia:dirty_delete(?TABLE, Id).
-
-load_outbox(#state{host = Host} = State) ->
-    Stored = mnesia:dirty_index_read(?TABLE, Host, #xmpp_maildir_outbox.host),
-    State1 = lists:foldl(
-               fun(#xmpp_maildir_outbox{id = Id, seq = Seq, copy = Copy}, Acc) ->
-                       enqueue(Id, Seq, Copy, Acc)
-               end, State, Stored),
-    case length(Stored) of
-        0 -> ok;
-        N -> ?INFO_MSG("Re-sending ~B unconfirmed copies to ~ts", [N, State#state.component])
-    end,
-    State1.
-
-%%%===================================================================
-%%% Window, confirmations, retries
-%%%===================================================================
-enqueue(Id, Seq, Copy, #state{pending = Pending, queue = Queue} = State) ->
-    State#state{pending = Pending#{Id => {Seq, Copy}}, queue = gb_sets:add({Seq, Id}, Queue)}.
-
-pump(#state{paused = true} = State) ->
-    State;
-pump(#state{inflight = Inflight, window = Window} = State) when map_size(Inflight) >= Window ->
-    State;
-pump(#state{queue = Queue, component = Component} = State) ->
-    case gb_sets:is_empty(Queue) of
-        true ->
-            State;
-        false ->
-            %% Without a route to the component, ejabberd would try it over s2s; wait for
-            %% component_connected (or the backoff) instead.
-            case ejabberd_router:is_my_route(Component) of
-                true ->
-                    {{_Seq, Id}, Rest} = gb_sets:take_smallest(Queue),
-                    pump(send_one(Id, State#state{queue = Rest}));
-                false ->
-                    pause_and_retry("component not connected", State)
-            end
-    end.
-
-send_one(Id, #state{pending = Pending, inflight = Inflight, host = Host, component = Component,
-                    confirm_timeout = Timeout} = State) ->
-    case {maps:find(Id, Pending), maps:is_key(Id, Inflight)} of
-        {{ok, {_Seq, Copy}}, false} ->
-            Timer = erlang:start_timer(Timeout, self(), {confirm, Id}),
-            ejabberd_router:route(#iq{type = set, id = Id, from = jid:make(Host),
-                                      to = jid:make(Component), sub_els = [Copy]}),
-            State#state{inflight = Inflight#{Id => Timer}};
-        _ ->
-            State
-    end.
-
-handle_reply(Id, result, #state{retry_min = Min} = State) ->
-    pump((done(Id, State))#state{retry_delay = Min});
-handle_reply(Id, {error, wait, Condition, Text}, State) ->
-    %% Disk full, over quota, shutting down: keep the copy and try again later.
-    pause_and_retry(io_lib:format("~p: ~ts", [Condition, Text]), requeue([Id], State));
-handle_reply(Id, {error, Type, Condition, Text}, State) ->
-    case lists:member(Condition, ?REFUSALS) of
-        true ->
-            %% A permanent refusal: resending cannot help. The message itself was delivered or
-            %% stored offline as usual; only the archive copy is given up.
-            ?ERROR_MSG("Component refused copy ~ts (~p/~p: ~ts); removing it from the outbox",
-                       [Id, Type, Condition, Text]),
-            pump(done(Id, State));
-        false ->
-            pause_and_retry(io_lib:format("~p/~p: ~ts", [Type, Condition, Text]), requeue([Id], State))
-    end.
-
-done(Id, #state{pending = Pending, inflight = Inflight} = State) ->
-    case maps:find(Id, Inflight) of
-        {ok, Timer} -> erlang:cancel_timer(Timer);
-        error -> ok
-    end,
-    forget(Id),
-    State#state{pending = maps:remove(Id, Pending), inflight = maps:remove(Id, Inflight)}.
-
-%% Sending stops until the backoff timer fires or the component connects. Unlike the Prosody
-%% module, copies still in flight are not all taken back: each is answered on its own (result,
-%% `wait`, refusal) or times out, and only then goes back to the queue (which keeps seq order).
-%% With one connection this ends the same way; with several (ejabberd spreads stanzas over them)
-%% taking back a copy that another instance is still storing would have it stored twice, once
-%% by each (seen in the rolling-restart test).
-pause_and_retry(_Why, #state{paused = true} = State) ->
-    State;
-pause_and_retry(Why, #state{retry_delay = Delay, retry_max = Max, component = Component} = State) ->
-    ?INFO_MSG("Pausing copies to ~ts (~ts); ~B waiting, retrying in ~Bs",
-              [Component, Why, gb_sets:size(State#state.queue), Delay div 1000]),
-    Timer = erlang:start_timer(Delay, self(), retry),
-    State#state{paused = true, retry_timer = Timer, retry_delay = min(Delay * 2, Max)}.
-
-%% With several connections for one component domain (ejabberd spreads stanzas over them), one
-%% connecting says nothing about copies in flight on the others: keep those, and only wake up a
-%% paused outbox.
-resume(Why, #state{paused = true, retry_timer = Timer, retry_min = Min} = State0) ->
-    cancel(Timer),
-    State = State0#state{paused = false, retry_timer = undefined, retry_delay = Min},
-    ?DEBUG("Resuming copies to ~ts (~ts); ~B waiting",
-           [State#state.component, Why, gb_sets:size(State#state.queue)]),
-    pump(State);
-resume(_Why, State) ->
-    pump(State).
-
-%% Copies in flight go back into the queue, to be sent again.
-requeue(Ids, #state{inflight = Inflight, pending = Pending, queue = Queue} = State) ->
-    {Inflight1, Queue1} = lists:foldl(
-                            fun(Id, {InAcc, QAcc}) ->
-                                    case maps:take(Id, InAcc) of
-                                        {Timer, InAcc1} ->
-                                            erlang:cancel_timer(Timer),
-                                            case maps:find(Id, Pending) of
-                                                {ok, {Seq, _}} -> {InAcc1, gb_sets:add({Seq, Id}, QAcc)};
-                                                error -> {InAcc1, QAcc}
-                                            end;
-                                        error ->
-                                            {InAcc, QAcc}
-                                    end
-                            end, {Inflight, Queue}, Ids),
-    State#state{inflight = Inflight1, queue = Queue1}.
-
-cancel(undefined) -> ok;
-cancel(Timer) -> erlang:cancel_timer(Timer), ok.
 
 %%%===================================================================
 %%% Helpers
@@ -696,25 +425,6 @@ component(Host) ->
 
 opt(Host, Name) ->
     gen_mod:get_module_opt(Host, ?MODULE, Name).
-
-apply_opts(State, Opts) ->
-    State#state{component = jid:nameprep(gen_mod:get_opt(component, Opts)),
-                window = gen_mod:get_opt(window, Opts),
-                confirm_timeout = gen_mod:get_opt(confirm_timeout, Opts),
-                retry_min = gen_mod:get_opt(retry_min, Opts),
-                retry_max = gen_mod:get_opt(retry_max, Opts)}.
-
-reply(#iq{type = result}) ->
-    result;
-reply(#iq{type = error} = IQ) ->
-    try xmpp:get_error(IQ) of
-        #stanza_error{type = Type, reason = Reason, text = Text} ->
-            {error, Type, Reason, xmpp:get_text(Text)};
-        _ ->
-            {error, cancel, undefined, <<"error without a condition">>}
-    catch _:_ ->
-            {error, cancel, undefined, <<"malformed error">>}
-    end.
 
 notify_hosts(Domain, Event) ->
     LDomain = jid:nameprep(Domain),
