@@ -85,8 +85,8 @@ start(Host, Opts) ->
                 {ok, _Pid} = Started ->
                     add_hooks(Host),
                     Started;
-                {error, _} = Err ->
-                    Err
+                NotStarted ->
+                    NotStarted
             end;
         {error, _} = Err ->
             Err
