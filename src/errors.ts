@@ -87,9 +87,13 @@ export class StorageError extends XmppMaildirError {
   readonly path: string;
   readonly transient: boolean;
   readonly reason: string;
-  constructor(path: string, cause: NodeJS.ErrnoException) {
-    const reason = cause.code ?? "EIO";
-    super(ErrorCodes.STORAGE, `cannot store into ${path}: ${reason} (${cause.message})`, { cause });
+  /**
+   * `reason` defaults to the cause's errno code (and is taken over from a StorageError cause);
+   * `message` replaces the default one, e.g. to say how to fix it.
+   */
+  constructor(path: string, cause: NodeJS.ErrnoException, options?: { reason?: string; message?: string }) {
+    const reason = options?.reason ?? (cause instanceof StorageError ? cause.reason : cause.code) ?? "EIO";
+    super(ErrorCodes.STORAGE, options?.message ?? `cannot store into ${path}: ${reason} (${cause.message})`, { cause });
     this.path = path;
     this.reason = reason;
     this.transient = TRANSIENT_DISK_ERRORS.has(reason);

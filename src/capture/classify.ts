@@ -7,6 +7,7 @@ import { NS_CLIENT, NS_COPY, NS_FORWARD } from "./namespaces.js";
 import { delayStamp, recordFromMessage, requireJid } from "./parse-message.js";
 import { placementFor } from "./placement.js";
 import type { CaptureReason, CaptureResult } from "./record.js";
+import type { ChatSettings } from "./settings.js";
 
 export interface CaptureContext {
   /** The component's own domain (archive.example.org). */
@@ -17,12 +18,7 @@ export interface CaptureContext {
   /** Larger stanzas are refused with policy-violation. */
   readonly maxStanzaBytes: number;
   /** Chat history settings; absent means off (docs/chat-history.md). */
-  readonly chat?: {
-    readonly history: boolean;
-    readonly groupchat: boolean;
-    readonly folder: string;
-    readonly keywords: boolean;
-  };
+  readonly chat?: Omit<ChatSettings, "maxAttachmentBytes">;
 }
 
 const COPY_REASONS: ReadonlySet<string> = new Set<CaptureReason>(["offline", "normal", "chat", "sent", "groupchat"]);

@@ -5,3 +5,4 @@ export { recordFromMessage, delayStamp, type MessageFacts } from "./parse-messag
 export { KEYWORDS, MARK_KEYWORDS, placementFor, roomFolderName, type PlacementSettings } from "./placement.js";
 export { readChatFacts, type ChatFacts, type EmbeddedData, type Link, type Marker } from "./chat.js";
 export type { HtmlContent } from "./xhtml.js";
+export type { ChatSettings } from "./settings.js";

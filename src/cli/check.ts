@@ -1,4 +1,4 @@
-import { describeTarget, loadRunConfig, type RunConfig } from "../config/index.js";
+import { describeDelivery, loadRunConfig, type RunConfig } from "../config/index.js";
 import { ConfigError } from "../errors.js";
 import { runChecks, type CheckResult } from "../check/index.js";
 
@@ -27,6 +27,6 @@ export async function checkCommand(input: { flags: Record<string, string | undef
 }
 
 function configTarget(config: RunConfig): string {
-  const maildir = config.maildir === undefined ? "" : `maildir=${config.maildir}`;
-  return config.delivery.kind === "lmtp" ? `deliver=${describeTarget(config.delivery.target)}${maildir ? ` ${maildir}` : ""}` : maildir;
+  const deliver = describeDelivery(config.delivery);
+  return [deliver === "maildir" ? "" : `deliver=${deliver}`, config.maildir === undefined ? "" : `maildir=${config.maildir}`].filter(Boolean).join(" ");
 }
