@@ -5,7 +5,8 @@
 import { createHash } from "node:crypto";
 import type { Middleware, MiddlewareContext } from "@xmpp/component";
 import type { Element } from "@xmpp/xml";
-import { captureCopy, captureDirect, NS_COPY, type CaptureContext, type CaptureResult, type ChatSettings } from "../capture/index.js";
+import { NS_COPY } from "../namespaces.js";
+import { captureCopy, captureDirect, type CaptureContext, type CaptureResult, type ChatSettings } from "../capture/index.js";
 import { openJournal, type DedupeJournal } from "../dedupe/index.js";
 import type { Sink, StoreOutcome } from "../delivery/index.js";
 import { RefusedError, StorageError } from "../errors.js";

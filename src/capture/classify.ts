@@ -3,7 +3,7 @@
 import type { Element } from "@xmpp/xml";
 import { RefusedError } from "../errors.js";
 import { type Jid, parseJid } from "../jid.js";
-import { NS_CLIENT, NS_COPY, NS_FORWARD } from "./namespaces.js";
+import { NS_CLIENT, NS_COPY, NS_FORWARD } from "../namespaces.js";
 import { delayStamp, recordFromMessage, requireJid } from "./parse-message.js";
 import { placementFor } from "./placement.js";
 import type { CaptureReason, CaptureResult } from "./record.js";

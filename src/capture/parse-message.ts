@@ -2,7 +2,7 @@
 import xml, { type Element } from "@xmpp/xml";
 import { BadAddressError, RefusedError } from "../errors.js";
 import { type Jid, parseJid } from "../jid.js";
-import { NS_CLIENT, NS_DELAY, NS_SID } from "./namespaces.js";
+import { NS_CLIENT, NS_DELAY, NS_SID } from "../namespaces.js";
 import { readChatFacts } from "./chat.js";
 import { INBOX, type ArchiveRecord, type CaptureReason, type CaptureResult, type MessageIds } from "./record.js";
 import { MARK_KEYWORDS } from "./placement.js";

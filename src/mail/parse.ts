@@ -4,9 +4,9 @@
 // reads mail we wrote through ./xmpp-part.ts first, and comes here for everything else.
 import xml, { type Element } from "@xmpp/xml";
 import { simpleParser, type AddressObject } from "mailparser";
+import { XMPP_MEDIA_TYPE } from "../namespaces.js";
 
 /** The media type render.ts writes; parameters (charset) are ignored when matching. */
-const XMPP_MEDIA_TYPE = "application/xmpp+xml";
 /** Headers end at the first empty line (RFC 5322 §2.1); a header block past this is not mail. */
 const HEADER_PEEK_MAX_BYTES = 256 * 1024;
 

@@ -3,10 +3,10 @@
 // in a jabber:x:oob element (XEP-0066 §3) so a client can open the full mail.
 import xml, { type Element } from "@xmpp/xml";
 import { createHash } from "node:crypto";
+import { NS_OOB } from "../../namespaces.js";
 import { addressToJid } from "../address.js";
 import type { MailSummary } from "./summary.js";
 
-export const NS_OOB = "jabber:x:oob";
 
 /** A stable <thread> for a mail, so a reply can be matched to the mail it answers (RFC 6121 §5.2.5). */
 export function threadFor(messageId: string): string {

@@ -9,6 +9,7 @@ import path from "node:path";
 import xml, { type Element } from "@xmpp/xml";
 import { ConfigError } from "../../errors.js";
 import type { Jid } from "../../jid.js";
+import { NS_SID } from "../../namespaces.js";
 import type { Domains } from "../owner.js";
 import { loadStanza } from "../records.js";
 import type { Scan, Source, SourceEntry } from "../types.js";
@@ -20,7 +21,6 @@ export type ProsodyStore = (typeof PROSODY_STORES)[number];
 /** Prosody keeps xml:lang as "<namespace>\1lang" (util/stanza.lua). */
 const XML_NS = "http://www.w3.org/XML/1998/namespace";
 /** XEP-0359 Unique and Stable Stanza IDs. */
-const NS_SID = "urn:xmpp:sid:0";
 
 export interface ProsodySourceOptions {
   /** Prosody's data_path, e.g. /var/lib/prosody. */

@@ -4,7 +4,7 @@ import type { ArchiveRecord } from "../../capture/index.js";
 import { bare, full } from "../../jid.js";
 import { messageIdFor } from "../../mail/index.js";
 import xml from "@xmpp/xml";
-import { NS_DELAY, NS_FORWARD } from "../../capture/index.js";
+import { NS_DELAY, NS_FORWARD } from "../../namespaces.js";
 import type { SourceEntry, Target } from "../types.js";
 
 export type OutputFormat = "ndjson" | "xml";
