@@ -5,7 +5,7 @@
 import type { Element } from "@xmpp/xml";
 import { createArchiveHandler, NS_COPY } from "./archive/index.js";
 import { createBridge } from "./bridge/index.js";
-import type { RunConfig } from "./config/index.js";
+import { deliversToMaildir, type RunConfig } from "./config/index.js";
 import { createLmtpClient, createLmtpSink, createMaildirSink, describeTarget, type Sink } from "./delivery/index.js";
 import type { XmppAuthError } from "./errors.js";
 import type { Logger } from "./log/index.js";
@@ -40,14 +40,12 @@ export function createApp(options: AppOptions): App {
   // Delivery, chosen once: Maildir files we write, or an LMTP server (README, "Delivery over LMTP").
   let sink: Sink;
   let lmtpNotice: string | undefined;
-  if (config.delivery.kind === "lmtp") {
+  if (deliversToMaildir(config)) {
+    sink = createMaildirSink({ resolveMaildir: compileTemplate(config.maildir), writer, logger, mail });
+  } else {
     const client = createLmtpClient({ target: config.delivery.target, logger, name: config.domain });
     sink = createLmtpSink({ client, logger, mail });
     lmtpNotice = describeTarget(config.delivery.target);
-  } else {
-    // The loader requires --maildir with --deliver maildir; RunConfig cannot say so in its type.
-    if (!maildir) throw new Error("unreachable: --deliver maildir without --maildir");
-    sink = createMaildirSink({ resolveMaildir: maildir.resolve, writer, logger, mail });
   }
 
   const connection = createConnection({

@@ -4,7 +4,7 @@
 // so the port is required rather than guessed.
 import path from "node:path";
 import { describeTarget } from "../delivery/index.js";
-import type { Delivery } from "./options.js";
+import type { Delivery, RunConfig } from "./options.js";
 
 export const DELIVER_FORMS = "maildir, lmtp://host:port or lmtp:/path/to/socket";
 
@@ -44,4 +44,10 @@ export function parseDeliver(value: string): Delivery | { readonly problem: stri
 /** "maildir", or the LMTP server as lmtp://host:port or lmtp:/path, for logs and `check`. */
 export function describeDelivery(delivery: Delivery): string {
   return delivery.kind === "lmtp" ? describeTarget(delivery.target) : "maildir";
+}
+
+/** "maildir=/var/vmail/%d/%n/Maildir", or "deliver=lmtp://… [maildir=…]" over LMTP, for `check`. */
+export function describeStorage(config: RunConfig): string {
+  const deliver = config.delivery.kind === "lmtp" ? `deliver=${describeTarget(config.delivery.target)}` : "";
+  return [deliver, config.maildir === undefined ? "" : `maildir=${config.maildir}`].filter(Boolean).join(" ");
 }

@@ -81,7 +81,41 @@ export function envName(name: string): string {
   return `XMPP_MAILDIR_${name.toUpperCase().replaceAll("-", "_")}`;
 }
 
-export interface RunConfig {
+/** What an option of each kind converts to (load.ts `convert`). */
+export interface KindValues {
+  readonly host: string;
+  readonly port: number;
+  readonly domain: string;
+  readonly template: string;
+  readonly level: LogLevel;
+  readonly file: string;
+  readonly dir: string;
+  readonly bytes: number;
+  readonly boolean: boolean;
+  readonly folder: string;
+  readonly url: string;
+  readonly trigger: (typeof WATCH_TRIGGERS)[number];
+  readonly deliver: Delivery;
+}
+
+type RunOption = (typeof RUN_OPTIONS)[number];
+
+/** The converted options by key: those with a default or required always have a value. */
+export type RunValues = {
+  readonly [O in RunOption as O["key"]]: O extends { readonly default: unknown } | { readonly required: true } ? KindValues[O["kind"]] : KindValues[O["kind"]] | undefined;
+};
+
+/** The validated settings of `run`. With --deliver maildir, --maildir is always set. */
+export type RunConfig = RunConfigFields & ({ readonly delivery: { readonly kind: "maildir" }; readonly maildir: string } | { readonly delivery: LmtpDelivery });
+
+export type MaildirRunConfig = Extract<RunConfig, { readonly maildir: string }>;
+
+/** The one question config answers about delivery: are we writing the Maildir files ourselves? */
+export function deliversToMaildir(config: RunConfig): config is MaildirRunConfig {
+  return config.delivery.kind === "maildir";
+}
+
+interface RunConfigFields {
   readonly xmppHost: string;
   readonly xmppPort: number;
   readonly domain: string;
@@ -108,4 +142,5 @@ export interface MetricsSettings {
 }
 
 /** --deliver. */
-export type Delivery = { readonly kind: "maildir" } | { readonly kind: "lmtp"; readonly target: LmtpTarget };
+export type Delivery = { readonly kind: "maildir" } | LmtpDelivery;
+export type LmtpDelivery = { readonly kind: "lmtp"; readonly target: LmtpTarget };
