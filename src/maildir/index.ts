@@ -8,3 +8,4 @@ export { createKeywordMap, infoSuffix, mergeFlags, MAX_KEYWORDS, type KeywordMap
 export { addFlags, type FlagChange, type FlagResult } from "./flags.js";
 export { createMessageIndex, idKey, type IndexedMessage, type MessageIndex } from "./message-index.js";
 export { withDovecotLock } from "./lock.js";
+export { readHead, readHeaderBytes, readWhole, FIRST_READ_BYTES } from "./files.js";

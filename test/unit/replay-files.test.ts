@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { FIRST_READ_BYTES, readHead, readHeaderBytes, readWhole } from "../../src/replay/files.js";
+import { FIRST_READ_BYTES, readHead, readHeaderBytes, readWhole } from "../../src/maildir/files.js";
 
 let dir: string;
 before(async () => (dir = await mkdtemp(path.join(os.tmpdir(), "xmd-files-"))));

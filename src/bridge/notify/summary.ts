@@ -1,6 +1,7 @@
 // Mail bytes → what a pushed XMPP message shows: subject, sender, plain text (from text/plain, or
 // converted from text/html by mailparser's html-to-text) and the ids a reply needs.
-import { simpleParser, type AddressObject } from "mailparser";
+import { simpleParser } from "mailparser";
+import { firstAddress } from "../../mail/index.js";
 
 /**
  * XMPP servers cap stanza size (Prosody's c2s default is 256 kB, and some clients choke earlier);
@@ -34,14 +35,6 @@ export async function summarizeMail(bytes: Buffer): Promise<MailSummary> {
     messageId: mail.messageId,
     references: refs,
   };
-}
-
-function firstAddress(from: AddressObject | AddressObject[] | undefined): { address?: string | undefined; name: string } | undefined {
-  const list = Array.isArray(from) ? from : from ? [from] : [];
-  for (const obj of list) {
-    for (const entry of obj.value) if (entry.address) return entry;
-  }
-  return undefined;
 }
 
 /** Domains are case-insensitive (RFC 5321 §2.4); local parts are kept as sent. */

@@ -4,6 +4,7 @@
 import nodemailer from "nodemailer";
 import { SmtpError } from "../../errors.js";
 import type { Logger } from "../../log/index.js";
+import { isConnectionFailure, type NodemailerError } from "../../mail/index.js";
 
 /**
  * Greylisting answers 4xx for a minute or more; a user waiting on a chat client should hear back
@@ -12,18 +13,10 @@ import type { Logger } from "../../log/index.js";
 export const SMTP_RETRY_DELAYS_MS: readonly number[] = [1_000, 4_000, 10_000];
 /** Loopback smarthosts answer in milliseconds; a remote one gets generous time per step. */
 const SMTP_TIMEOUT_MS = 30_000;
-/** nodemailer's codes for a connection that could not be made or broke (nodemailer lib/errors). */
-const CONNECTION_CODES = new Set(["ECONNECTION", "ETIMEDOUT", "ESOCKET", "EDNS"]);
 
 export interface SmtpSender {
   send(input: { envelope: { from: string; to: string[] }; raw: Buffer }): Promise<{ response: string }>;
   close(): void;
-}
-
-interface NodemailerError extends Error {
-  code?: string;
-  responseCode?: number;
-  response?: string;
 }
 
 export function createSmtpSender(options: { url: string; logger: Logger; retryDelaysMs?: readonly number[] }): SmtpSender {
@@ -36,7 +29,7 @@ export function createSmtpSender(options: { url: string; logger: Logger; retryDe
     if (code !== undefined) {
       return new SmtpError(err.response ?? err.message, { responseCode: code, transient: code >= 400 && code < 500, cause: err });
     }
-    const connection = err.code !== undefined && CONNECTION_CODES.has(err.code);
+    const connection = isConnectionFailure(err);
     return new SmtpError(connection ? `cannot reach the mail server (${err.message})` : err.message, { transient: connection, cause: err });
   }
 

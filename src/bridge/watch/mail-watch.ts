@@ -6,11 +6,11 @@
 // old news and is never pushed. A Maildir that appears later is new, and so is all its mail.
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
-import type { Logger } from "../../log/index.js";
+import { bare } from "../../jid.js";
 import { compileTemplate, expandTemplate, type MailboxOwner } from "../../maildir/index.js";
 import { createFsTrigger, type FsTrigger } from "./fs-trigger.js";
 import { createHttpTrigger, type HttpTrigger } from "./http-trigger.js";
-import { createScanner, type NewMail, type Scanner } from "./scanner.js";
+import { createScanner, type Scanner, type ScannerOptions } from "./scanner.js";
 import type { HandledMail } from "../state.js";
 
 /** New Maildirs (a user's first mail) are watched within this; a readdir per level, cheap. */
@@ -18,7 +18,7 @@ const DISCOVERY_INTERVAL_MS = 30_000;
 
 export type Trigger = "fs" | "push";
 
-export interface MailWatchOptions {
+export interface MailWatchOptions extends Pick<ScannerOptions, "logger" | "isOnline" | "push"> {
   readonly template: string;
   /** What was handled already (../state.ts); the caller opens it and saves it after stop(). */
   readonly handled: HandledMail;
@@ -26,9 +26,6 @@ export interface MailWatchOptions {
   /** For "push": where the HTTP endpoint listens (port 0: any free port). */
   readonly pushHost: string;
   readonly pushPort: number;
-  readonly logger: Logger;
-  readonly isOnline: (user: string) => boolean;
-  readonly push: (mail: NewMail) => Promise<void>;
 }
 
 export interface MailWatch {
@@ -56,13 +53,13 @@ export function createMailWatch(options: MailWatchOptions): MailWatch {
   let discovering: Promise<void> | undefined;
 
   const onChange = (owner: MailboxOwner): void => {
-    known.set(`${owner.local}@${owner.domain}`, owner);
+    known.set(bare(owner), owner);
     void scanner?.scan(owner);
   };
 
   async function discoverOnce(initial: boolean): Promise<void> {
     for (const { owner, maildir } of await expandTemplate(options.template)) {
-      const user = `${owner.local}@${owner.domain}`;
+      const user = bare(owner);
       if (known.has(user) && !initial) continue;
       known.set(user, owner);
       if (initial && !state.knows(user)) await scanner!.baseline(owner);
@@ -102,7 +99,7 @@ export function createMailWatch(options: MailWatchOptions): MailWatch {
       await scanner?.idle();
     },
     async addUser(owner) {
-      const user = `${owner.local}@${owner.domain}`;
+      const user = bare(owner);
       if (known.has(user) || !scanner) return;
       known.set(user, owner);
       if (!fs) return;

@@ -1,12 +1,12 @@
 // One user's INBOX new/ → a push for each mail not handled yet, whichever trigger noticed it
 // (a chokidar event or a Dovecot push_notification). Scans of one user run one at a time; a scan
 // asked for while one runs is folded into a single rescan, so a burst of deliveries costs little.
-import { open, readdir } from "node:fs/promises";
+import { readdir } from "node:fs/promises";
 import path from "node:path";
 import { bare } from "../../jid.js";
 import type { Logger } from "../../log/index.js";
 import { peekHeaders } from "../../mail/index.js";
-import type { MailboxOwner, MaildirResolver } from "../../maildir/index.js";
+import { readHead, type MailboxOwner, type MaildirResolver } from "../../maildir/index.js";
 import type { HandledMail } from "../state.js";
 
 /** Enough for the text of any real mail; attachments past this are not needed for a preview. */
@@ -54,17 +54,9 @@ export function createScanner(options: ScannerOptions): Scanner {
     }
   }
 
-  async function readHead(file: string): Promise<Buffer | undefined> {
+  async function readMail(file: string): Promise<Buffer | undefined> {
     try {
-      const handle = await open(file, "r");
-      try {
-        const { size } = await handle.stat();
-        const buffer = Buffer.alloc(Math.min(size, MAX_READ_BYTES));
-        const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
-        return buffer.subarray(0, bytesRead);
-      } finally {
-        await handle.close();
-      }
+      return await readHead(file, MAX_READ_BYTES);
     } catch (err) {
       // Moved to cur/ by an IMAP client between readdir and open: seen, not ours to push.
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
@@ -76,7 +68,7 @@ export function createScanner(options: ScannerOptions): Scanner {
     const [base, info = ""] = name.split(":2,") as [string, string?];
     // Maildir spec: the letters after ":2," are the flags; S is Seen.
     if (info.includes("S")) return "seen";
-    const bytes = await readHead(path.join(maildir, "new", name));
+    const bytes = await readMail(path.join(maildir, "new", name));
     if (!bytes) return "gone";
     // Our own archived copies carry X-XMPP-Type (src/mail/render.ts): pushing them would echo
     // every archived XMPP message back to its owner.
@@ -92,7 +84,7 @@ export function createScanner(options: ScannerOptions): Scanner {
   }
 
   async function scanOnce(owner: MailboxOwner): Promise<void> {
-    const user = `${owner.local}@${owner.domain}`;
+    const user = bare(owner);
     const maildir = options.resolve(owner);
     const names = await listNew(maildir);
     const present = new Set(names.map((n) => n.split(":2,")[0]!));
@@ -109,7 +101,7 @@ export function createScanner(options: ScannerOptions): Scanner {
 
   return {
     scan(owner) {
-      const key = bare({ local: owner.local, domain: owner.domain, resource: "" });
+      const key = bare(owner);
       const current = running.get(key);
       if (current) {
         current.again = true;
@@ -132,7 +124,7 @@ export function createScanner(options: ScannerOptions): Scanner {
       return slot.done;
     },
     async baseline(owner) {
-      const user = `${owner.local}@${owner.domain}`;
+      const user = bare(owner);
       const names = await listNew(options.resolve(owner));
       for (const name of names) state.markHandled(user, name.split(":2,")[0]!);
       state.retain(user, new Set(names.map((n) => n.split(":2,")[0]!)));

@@ -8,6 +8,7 @@ import net from "node:net";
 import SMTPConnection from "nodemailer/lib/smtp-connection/index.js";
 import { LmtpError } from "../../errors.js";
 import type { Logger } from "../../log/index.js";
+import { CONNECTION_CODES, isConnectionFailure, type NodemailerError } from "../../mail/index.js";
 import { describeTarget, type LmtpTarget } from "./target.js";
 
 /** Dovecot LMTP: about 190 mails/s on one connection and 480/s on 8 on these machines (DESIGN.md). */
@@ -31,8 +32,11 @@ export const LMTP_CONNECT_TIMEOUT_MS = 5_000;
 export const CONNECT_HOLDOFF_MS = 1_000;
 /** A clean QUIT on shutdown gets this long before the socket is simply closed. */
 const QUIT_TIMEOUT_MS = 1_000;
-/** nodemailer's codes for a connection that could not be made or broke (nodemailer lib/errors). */
-const CONNECTION_CODES = new Set(["ECONNECTION", "ETIMEDOUT", "ESOCKET", "EDNS", "ETLS", "EPROTOCOL"]);
+/**
+ * A connection that could not be made or broke: nodemailer's connection codes, and a TLS or
+ * protocol failure mid-session, which over LMTP also leaves the mail's fate open (transient).
+ */
+const LMTP_CONNECTION_CODES: ReadonlySet<string> = new Set([...CONNECTION_CODES, "ETLS", "EPROTOCOL"]);
 
 export interface LmtpClient {
   /**
@@ -54,15 +58,6 @@ export interface LmtpClientOptions {
   readonly maxConnections?: number;
   readonly timeoutMs?: number;
   readonly connectTimeoutMs?: number;
-}
-
-/** The fields of nodemailer's errors we read (its lib/errors). */
-interface NodemailerError extends Error {
-  code?: string | undefined;
-  responseCode?: number | undefined;
-  response?: string | undefined;
-  command?: string | undefined;
-  originalCode?: string | undefined;
 }
 
 export function createLmtpClient(options: LmtpClientOptions): LmtpClient {
@@ -90,7 +85,7 @@ export function createLmtpClient(options: LmtpClientOptions): LmtpClient {
       // 421: the server is closing the connection (RFC 5321 §4.2.3), e.g. Dovecot shutting down.
       return new LmtpError(target, err.response, { responseCode: code, transient: code < 500, reason: replyReason(err.response), cause: err });
     }
-    const connection = err.code !== undefined && CONNECTION_CODES.has(err.code);
+    const connection = isConnectionFailure(err, LMTP_CONNECTION_CODES);
     const reason = err.originalCode ?? err.code ?? "error";
     // Anything we do not recognise is answered `wait` too: the copy stays in the module's outbox,
     // where an admin can see it, instead of being dropped for an error we did not foresee.

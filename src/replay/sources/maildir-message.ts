@@ -5,7 +5,7 @@ import xml from "@xmpp/xml";
 import { MalformedError } from "../../errors.js";
 import { bare, parseJid, type Jid } from "../../jid.js";
 import { extractXmppPart, parseMail, type ParsedMail } from "../../mail/index.js";
-import { readWhole } from "../files.js";
+import { readWhole } from "../../maildir/index.js";
 import type { Domains } from "../owner.js";
 import { loadStanza, loadStanzaXml } from "../records.js";
 import type { Loaded } from "../types.js";
