@@ -11,7 +11,7 @@ import type { Logger } from "../../log/index.js";
 import { CONNECTION_CODES, isConnectionFailure, type NodemailerError } from "../../mail/index.js";
 import { describeTarget, type LmtpTarget } from "./target.js";
 
-/** Dovecot LMTP: about 190 mails/s on one connection and 480/s on 8 on these machines (DESIGN.md). */
+/** Dovecot LMTP: about 190 mails/s on one connection and 480/s on 8 on these machines (docs/performance.md). */
 export const LMTP_CONNECTIONS = 8;
 /**
  * Per reply once connected. A delivery with Sieve and quota takes milliseconds to a second; this

@@ -12,7 +12,7 @@ const REQUEST_TIMEOUT_MS = 5_000;
 const TEXT = "text/plain; charset=utf-8";
 
 export interface MetricsEndpoint {
-  /** What the archiver calls. */
+  /** What the archive handler and the connection call. */
   readonly metrics: Metrics;
   /**
    * Listens and resolves with the port (port 0: any free one). A port in use, or a host that is
