@@ -1,4 +1,4 @@
-// Replay's file reader (src/replay/files.ts) against what is on disk: short and long files, the
+// Replay's file reader (src/maildir/files.ts) against what is on disk: short and long files, the
 // sizes around its first read, a header block longer than that read, a missing file.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
