@@ -3,7 +3,7 @@
 // component/index.js composes its plugins). Nothing else constructs these or decides between
 // Maildir and LMTP delivery.
 import type { Element } from "@xmpp/xml";
-import { createArchiveHandler, NS_COPY } from "./archive/index.js";
+import { createArchiveHandler } from "./archive/index.js";
 import { createBridge } from "./bridge/index.js";
 import { deliversToMaildir, type RunConfig } from "./config/index.js";
 import { createLmtpClient, createLmtpSink, createMaildirSink, describeTarget, type Sink } from "./delivery/index.js";
@@ -11,6 +11,7 @@ import type { XmppAuthError } from "./errors.js";
 import type { Logger } from "./log/index.js";
 import { compileTemplate, createMaildirWriter, type MaildirWriter } from "./maildir/index.js";
 import { noMetrics, type Metrics } from "./metrics/index.js";
+import { NS_COPY } from "./namespaces.js";
 import { createConnection } from "./xmpp/index.js";
 
 export interface App {

@@ -62,8 +62,6 @@ export interface ArchiveHandler {
   close(): Promise<void>;
 }
 
-export { NS_COPY };
-
 export function createArchiveHandler(options: ArchiveHandlerOptions): ArchiveHandler {
   const { settings, sink, logger, metrics } = options;
   const limiter = createLimiter({ maxActive: MAX_ACTIVE_WRITES, maxQueued: MAX_QUEUED, onChange: (state) => metrics.inFlight(state) });
