@@ -6,6 +6,7 @@
 // old news and is never pushed. A Maildir that appears later is new, and so is all its mail.
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
+import { ListenError } from "../../errors.js";
 import { bare } from "../../jid.js";
 import { compileTemplate, expandTemplate, type MailboxOwner } from "../../maildir/index.js";
 import { createFsTrigger, type FsTrigger } from "./fs-trigger.js";
@@ -87,7 +88,10 @@ export function createMailWatch(options: MailWatchOptions): MailWatch {
         timer.unref();
       } else {
         http = createHttpTrigger({ host: options.pushHost, port: options.pushPort, logger, onChange });
-        await http.start();
+        // A typed error (ELISTEN) naming the address, as for the metrics listener; still exit 1.
+        await http.start().catch((err: NodeJS.ErrnoException) => {
+          throw new ListenError("push notifications", `${options.pushHost}:${options.pushPort}`, err);
+        });
       }
     },
     async stop() {
