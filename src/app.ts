@@ -42,7 +42,7 @@ export function createApp(options: AppOptions): App {
   let sink: Sink;
   let lmtpNotice: string | undefined;
   if (deliversToMaildir(config)) {
-    sink = createMaildirSink({ resolveMaildir: compileTemplate(config.maildir), writer, logger, mail });
+    sink = createMaildirSink({ resolveMaildir: maildir?.resolve ?? compileTemplate(config.maildir), writer, logger, mail });
   } else {
     const client = createLmtpClient({ target: config.delivery.target, logger, name: config.domain });
     sink = createLmtpSink({ client, logger, mail });
