@@ -21,7 +21,7 @@ import { captureCopy } from "../src/capture/index.js";
 import { createLogger } from "../src/log/index.js";
 import { renderMail } from "../src/mail/index.js";
 import { listMessages } from "../src/maildir/index.js";
-import { readWhole } from "../src/replay/files.js";
+import { readWhole } from "../src/maildir/files.js";
 import { mapLimit } from "../src/replay/limit.js";
 import { copyIq } from "../test/support/stanzas.js";
 

@@ -1,6 +1,9 @@
-// One catalogue of error codes (after nodemailer's lib/errors.js). Every failure that crosses a
-// module boundary is one of these classes, and exactly one place (src/xmpp/stanza-error.ts) turns
-// them into protocol replies; only src/cli turns them into exit codes.
+// One catalogue of error codes (after nodemailer's lib/errors.js), checked by
+// test/unit/errors.test.ts. Every failure that crosses a module boundary is one of these classes,
+// and each becomes something else in exactly one place:
+//   a stanza error sent back   src/xmpp/stanza-error.ts
+//   a log line and a metric    src/archive/report.ts (archive path), src/bridge/bridge.ts (mail not sent)
+//   an exit code and a message src/cli/main.ts
 
 export const ErrorCodes = {
   /** A config key or flag is missing or invalid. CLI exit code 2. */
@@ -21,6 +24,8 @@ export const ErrorCodes = {
   SMTP: "ESMTP",
   /** Delivery over LMTP (--deliver lmtp://…): the LMTP server deferred or refused a mail, or could not be reached. */
   LMTP: "ELMTP",
+  /** One of our HTTP listeners (metrics, push trigger) could not listen, for a reason no config key fixes. */
+  LISTEN: "ELISTEN",
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -87,9 +92,15 @@ export class StorageError extends XmppMaildirError {
   readonly path: string;
   readonly transient: boolean;
   readonly reason: string;
-  constructor(path: string, cause: NodeJS.ErrnoException) {
-    const reason = cause.code ?? "EIO";
-    super(ErrorCodes.STORAGE, `cannot store into ${path}: ${reason} (${cause.message})`, { cause });
+  /**
+   * `reason` defaults to the cause's errno code (and is taken over from a StorageError cause);
+   * `message` replaces the default one, e.g. to say how to fix it.
+   */
+  constructor(path: string, cause: NodeJS.ErrnoException, options?: { reason?: string; message?: string }) {
+    const inner = cause instanceof StorageError ? cause : undefined;
+    const reason = options?.reason ?? inner?.reason ?? cause.code ?? "EIO";
+    const detail = inner?.cause instanceof Error ? inner.cause.message : cause.message;
+    super(ErrorCodes.STORAGE, options?.message ?? `cannot store into ${path}: ${reason} (${detail})`, { cause });
     this.path = path;
     this.reason = reason;
     this.transient = TRANSIENT_DISK_ERRORS.has(reason);
@@ -99,6 +110,16 @@ export class StorageError extends XmppMaildirError {
 /** Disk conditions an admin can fix without losing the message: answer `wait`, never confirm. */
 // EAGAIN: a Dovecot dot-lock (subscriptions, dovecot-uidlist) held longer than we wait (src/maildir/lock.ts).
 const TRANSIENT_DISK_ERRORS = new Set(["ENOSPC", "EDQUOT", "EACCES", "EPERM", "EROFS", "EIO", "EMFILE", "ENFILE", "EAGAIN"]);
+
+/** A listener that could not start (ConfigError instead when a key fixes it: a port in use). */
+export class ListenError extends XmppMaildirError {
+  readonly address: string;
+  /** `what`: "metrics", "push notifications". */
+  constructor(what: string, address: string, cause: NodeJS.ErrnoException) {
+    super(ErrorCodes.LISTEN, `cannot serve ${what} on ${address}: ${cause.code ?? cause.message}`, { cause });
+    this.address = address;
+  }
+}
 
 export class XmppAuthError extends XmppMaildirError {
   constructor(message: string) {

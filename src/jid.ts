@@ -31,8 +31,14 @@ export function parseJid(input: string | undefined): Jid | null {
   return { local: local.toLowerCase(), domain: domain.toLowerCase(), resource };
 }
 
-export function bare(jid: Jid): string {
+/** local@domain (or the domain alone); takes a Jid or a mailbox owner. */
+export function bare(jid: Pick<Jid, "local" | "domain">): string {
   return jid.local ? `${jid.local}@${jid.domain}` : jid.domain;
+}
+
+/** The same JID without its resource. */
+export function bareJid(jid: Pick<Jid, "local" | "domain">): Jid {
+  return { local: jid.local, domain: jid.domain, resource: "" };
 }
 
 export function full(jid: Jid): string {

@@ -3,7 +3,8 @@
 // XEP-0385 SIMS, XEP-0447 SFS: how XEP-0363 uploads are shared), XEP-0231 bits of binary, and
 // XHTML-IM (XEP-0071, turned into safe HTML by xhtml.ts). Pure: no I/O.
 import type { Element } from "@xmpp/xml";
-import { xhtmlToHtml, type HtmlContent } from "./xhtml.js";
+import { NS_OOB } from "../namespaces.js";
+import { xhtmlToHtml, type EmbeddedData, type HtmlContent } from "./xhtml.js";
 
 export const NS_RECEIPTS = "urn:xmpp:receipts";
 export const NS_MARKERS = "urn:xmpp:chat-markers:0";
@@ -12,14 +13,12 @@ export const NS_RETRACT = "urn:xmpp:message-retract:1";
 /** XEP-0424 before 0.4 wrapped the retraction in a XEP-0422 <apply-to/>. Still sent by deployed clients. */
 export const NS_RETRACT_0 = "urn:xmpp:message-retract:0";
 export const NS_FASTEN = "urn:xmpp:fasten:0";
-export const NS_OOB = "jabber:x:oob";
 export const NS_REFERENCE = "urn:xmpp:reference:0";
 export const NS_SIMS = "urn:xmpp:sims:1";
 export const NS_SFS = "urn:xmpp:sfs:0";
 export const NS_URL_DATA = "http://jabber.org/protocol/url-data";
 export const NS_BOB = "urn:xmpp:bob";
 export const NS_XHTML_IM = "http://jabber.org/protocol/xhtml-im";
-export const NS_MUC_USER = "http://jabber.org/protocol/muc#user";
 
 /** A receipt or marker: which message it is about, and what it says. */
 export interface Marker {
@@ -31,14 +30,6 @@ export interface Marker {
 export interface Link {
   readonly url: string;
   readonly description: string | undefined;
-}
-
-/** XEP-0231 data or a data: URI, decoded later (mail/) only if it fits the size limit. */
-export interface EmbeddedData {
-  /** The Content-ID, without angle brackets. */
-  readonly cid: string;
-  readonly contentType: string;
-  readonly base64: string;
 }
 
 export interface ChatFacts {

@@ -2,11 +2,12 @@
 // <forwarded/>), a message sent straight to user@<component domain>, or neither.
 import type { Element } from "@xmpp/xml";
 import { RefusedError } from "../errors.js";
-import { type Jid, parseJid } from "../jid.js";
-import { NS_CLIENT, NS_COPY, NS_FORWARD } from "./namespaces.js";
+import { bareJid, type Jid, parseJid } from "../jid.js";
+import { NS_CLIENT, NS_COPY, NS_FORWARD } from "../namespaces.js";
 import { delayStamp, recordFromMessage, requireJid } from "./parse-message.js";
 import { placementFor } from "./placement.js";
 import type { CaptureReason, CaptureResult } from "./record.js";
+import type { ChatSettings } from "./settings.js";
 
 export interface CaptureContext {
   /** The component's own domain (archive.example.org). */
@@ -17,12 +18,7 @@ export interface CaptureContext {
   /** Larger stanzas are refused with policy-violation. */
   readonly maxStanzaBytes: number;
   /** Chat history settings; absent means off (docs/chat-history.md). */
-  readonly chat?: {
-    readonly history: boolean;
-    readonly groupchat: boolean;
-    readonly folder: string;
-    readonly keywords: boolean;
-  };
+  readonly chat?: Omit<ChatSettings, "maxAttachmentBytes">;
 }
 
 const COPY_REASONS: ReadonlySet<string> = new Set<CaptureReason>(["offline", "normal", "chat", "sent", "groupchat"]);
@@ -71,7 +67,7 @@ export function captureCopy(iq: Element, ctx: CaptureContext): CaptureResult {
   if (sent && type === "groupchat") return { kind: "skip", reason: "own groupchat message (archived from the room's reflection)" };
   const result = recordFromMessage({
     message,
-    owner: bareOf(ownerJid),
+    owner: bareJid(ownerJid),
     reason: copyReason,
     fallbackTime: delayStamp(forwarded) ?? ctx.now,
     maxBytes: ctx.maxStanzaBytes,
@@ -81,7 +77,7 @@ export function captureCopy(iq: Element, ctx: CaptureContext): CaptureResult {
   if (result.kind !== "archive") return result;
   const { record } = result;
   if (sent && record.type !== "chat") return { kind: "skip", reason: `sent ${record.type} messages are not archived` };
-  const room = record.type === "groupchat" ? bareOf(record.from) : undefined;
+  const room = record.type === "groupchat" ? bareJid(record.from) : undefined;
   return { kind: "archive", record: { ...record, placement: placementFor({ reason: copyReason, type: record.type, room, userDomain: ctx.userDomain }, placementSettings(ctx)) } };
 }
 
@@ -136,10 +132,6 @@ function onlyChild(parent: Element, name: string, ns: string, where: string): El
     throw badRequest(`<${where}/> must hold exactly one <${name} xmlns='${ns}'/>`);
   }
   return child;
-}
-
-function bareOf(jid: Jid): Jid {
-  return { local: jid.local, domain: jid.domain, resource: "" };
 }
 
 function badRequest(message: string): RefusedError {

@@ -1,8 +1,8 @@
 // Reads what the archive needs out of one <message/> element. Pure: no I/O, no clock.
 import xml, { type Element } from "@xmpp/xml";
 import { BadAddressError, RefusedError } from "../errors.js";
-import { type Jid, parseJid } from "../jid.js";
-import { NS_CLIENT, NS_DELAY, NS_SID } from "./namespaces.js";
+import { bareJid, type Jid, parseJid } from "../jid.js";
+import { NS_CLIENT, NS_DELAY, NS_SID } from "../namespaces.js";
 import { readChatFacts } from "./chat.js";
 import { INBOX, type ArchiveRecord, type CaptureReason, type CaptureResult, type MessageIds } from "./record.js";
 import { MARK_KEYWORDS } from "./placement.js";
@@ -89,10 +89,6 @@ function nestingDepth(root: Element): number {
     for (const child of el.children) if (typeof child !== "string") stack.push([child, depth + 1]);
   }
   return max;
-}
-
-function bareJid(jid: Jid): Jid {
-  return { local: jid.local, domain: jid.domain, resource: "" };
 }
 
 export function requireJid(value: string | undefined, attr: string): Jid {

@@ -4,7 +4,14 @@
 // fetch remote resources (url()), which mail clients are careful to block, and so are we.
 import { createHash } from "node:crypto";
 import type { Element } from "@xmpp/xml";
-import type { EmbeddedData } from "./chat.js";
+
+/** XEP-0231 data or a data: URI, decoded later (mail/) only if it fits the size limit. */
+export interface EmbeddedData {
+  /** The Content-ID, without angle brackets. */
+  readonly cid: string;
+  readonly contentType: string;
+  readonly base64: string;
+}
 
 export interface HtmlContent {
   /** The sanitised HTML of the <body/>'s children, without <html>/<body>. */

@@ -1,4 +1,4 @@
-import type { RunConfig } from "../config/index.js";
+import { deliversToMaildir, type RunConfig } from "../config/index.js";
 import { checkMaildirRoot, checkStateDir, checkUser } from "./disk.js";
 import { checkLmtp } from "./lmtp.js";
 import type { CheckResult } from "./types.js";
@@ -13,7 +13,7 @@ export async function runChecks(config: RunConfig): Promise<CheckResult[]> {
   return [
     ...(maildir !== undefined ? [checkUser(), await checkMaildirRoot(maildir)] : []),
     await checkStateDir(config),
-    ...(config.delivery.kind === "lmtp" ? [await checkLmtp(config.delivery.target, config.domain)] : []),
+    ...(deliversToMaildir(config) ? [] : [await checkLmtp(config.delivery.target, config.domain)]),
     await checkXmpp(config),
   ];
 }

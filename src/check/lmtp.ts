@@ -1,7 +1,7 @@
 // Does the LMTP server of --deliver answer? One connection and LHLO (RFC 2033 §4.1), then QUIT.
 import net from "node:net";
 import SMTPConnection from "nodemailer/lib/smtp-connection/index.js";
-import { describeTarget, type LmtpTarget } from "../config/index.js";
+import { describeTarget, type LmtpTarget } from "../delivery/index.js";
 import type { CheckResult } from "./types.js";
 
 /** An LMTP greeting on a LAN takes milliseconds; a server that does not answer in 5 s is broken. */

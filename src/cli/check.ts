@@ -1,4 +1,4 @@
-import { describeTarget, loadRunConfig, type RunConfig } from "../config/index.js";
+import { describeStorage, loadRunConfig } from "../config/index.js";
 import { ConfigError } from "../errors.js";
 import { runChecks, type CheckResult } from "../check/index.js";
 
@@ -20,13 +20,8 @@ export async function checkCommand(input: { flags: Record<string, string | undef
     process.exitCode = EXIT_CONFIG;
     return;
   }
-  console.log(line({ name: "config", status: "ok", detail: `domain=${config.domain} user-domain=${config.userDomain} ${configTarget(config)}` }));
+  console.log(line({ name: "config", status: "ok", detail: `domain=${config.domain} user-domain=${config.userDomain} ${describeStorage(config)}` }));
   const results = await runChecks(config);
   for (const result of results) console.log(line(result));
   if (results.some((r) => r.status === "fail")) process.exitCode = EXIT_FAILED;
-}
-
-function configTarget(config: RunConfig): string {
-  const maildir = config.maildir === undefined ? "" : `maildir=${config.maildir}`;
-  return config.delivery.kind === "lmtp" ? `deliver=${describeTarget(config.delivery.target)}${maildir ? ` ${maildir}` : ""}` : maildir;
 }

@@ -3,7 +3,7 @@
 // as live capture, idempotently.
 import { stat } from "node:fs/promises";
 import type { Command } from "commander";
-import { loadReplayConfig } from "../config/index.js";
+import { loadReplayConfig, needed } from "../config/index.js";
 import { ConfigError } from "../errors.js";
 import { createMaildirTarget, createNdjsonSource, createProsodySource, PROSODY_STORES, type ProsodyStore } from "../replay/index.js";
 import { addCommonOptions, configFlags, runJob, selectionOf, type Opts } from "./replay-common.js";
@@ -39,7 +39,7 @@ export function registerImport(program: Command): void {
       selection,
       opts,
       logLevel: config.logLevel,
-      makeTarget: () => createMaildirTarget({ template: config.maildir!, domain: config.domain!, dryRun: opts.dryRun === true, key: "maildir" }),
+      makeTarget: () => createMaildirTarget({ template: needed(config.maildir, "maildir"), domain: needed(config.domain, "domain"), dryRun: opts.dryRun === true, key: "maildir" }),
     });
   });
 }

@@ -8,6 +8,15 @@ import { buildProgram } from "./program.js";
 /** Usage and config errors exit 2, like most Unix tools; runtime failures exit 1. */
 const EXIT_USAGE = 2;
 
+/**
+ * `xmpp-maildir run --help | head`, `replay --format ndjson | head`: a reader that has gone away
+ * ends our output, as SIGPIPE ends a C tool's, instead of an unhandled 'error' stack trace.
+ */
+process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+  if (err.code === "EPIPE") process.exit(process.exitCode ?? 0);
+  throw err;
+});
+
 const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
 const program = buildProgram(pkg.version);
 program.exitOverride();

@@ -1,7 +1,7 @@
 // `xmpp-maildir replay SOURCE`: archived mail back into XMPP (the default), into another Maildir
 // tree (--to-maildir), or out as data (--format ndjson|xml).
 import type { Command } from "commander";
-import { loadReplayConfig } from "../config/index.js";
+import { loadReplayConfig, needed } from "../config/index.js";
 import { ConfigError } from "../errors.js";
 import { createMaildirSource, createMaildirTarget, createStreamTarget, createXmppTarget, OUTPUT_FORMATS, type OutputFormat } from "../replay/index.js";
 import { addCommonOptions, configFlags, runJob, selectionOf, type Opts } from "./replay-common.js";
@@ -47,12 +47,12 @@ export function registerReplay(program: Command): void {
       logLevel: config.logLevel,
       makeTarget: (logger) => {
         if (format !== undefined) return createStreamTarget({ format: format as OutputFormat, output: process.stdout, domain: config.domain });
-        if (toMaildir !== undefined) return createMaildirTarget({ template: toMaildir, domain: config.domain!, dryRun, key: "to-maildir" });
+        if (toMaildir !== undefined) return createMaildirTarget({ template: toMaildir, domain: needed(config.domain, "domain"), dryRun, key: "to-maildir" });
         return createXmppTarget({
           host: config.xmppHost,
           port: config.xmppPort,
-          domain: config.domain!,
-          serverDomain: config.userDomain ?? config.domain!,
+          domain: needed(config.domain, "domain"),
+          serverDomain: config.userDomain ?? needed(config.domain, "domain"),
           secret: config.secret ?? "",
           logger,
           to: opts.to as string | undefined,

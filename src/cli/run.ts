@@ -1,6 +1,6 @@
-import { describeTarget, loadRunConfig } from "../config/index.js";
+import { createApp } from "../app.js";
+import { describeDelivery, loadRunConfig } from "../config/index.js";
 import { createLogger } from "../log/index.js";
-import { createArchiver } from "../service/index.js";
 
 /** A clean shutdown finishes writes in flight; past this, something hangs and we exit anyway. */
 const SHUTDOWN_TIMEOUT_MS = 10_000;
@@ -14,7 +14,7 @@ export async function runCommand(input: { flags: Record<string, string | undefin
     ? (await import("../metrics/prometheus/index.js")).createMetricsEndpoint({ ...config.metrics, logger })
     : undefined;
 
-  const archiver = createArchiver({
+  const app = createApp({
     config,
     logger,
     ...(endpoint ? { metrics: endpoint.metrics } : {}),
@@ -33,7 +33,7 @@ export async function runCommand(input: { flags: Record<string, string | undefin
         process.exit(1);
       }, SHUTDOWN_TIMEOUT_MS);
       timer.unref();
-      await archiver.stop();
+      await app.stop();
       await endpoint?.stop();
       logger.info("stopped");
       logger.flush();
@@ -51,7 +51,7 @@ export async function runCommand(input: { flags: Record<string, string | undefin
       domain: config.domain,
       userDomain: config.userDomain,
       maildir: config.maildir,
-      deliver: config.delivery.kind === "lmtp" ? describeTarget(config.delivery.target) : "maildir",
+      deliver: describeDelivery(config.delivery),
       xmpp: `${config.xmppHost}:${config.xmppPort}`,
     },
     "starting",
@@ -60,7 +60,7 @@ export async function runCommand(input: { flags: Record<string, string | undefin
   // journal is open and the stream is up.
   await endpoint?.start();
   try {
-    await archiver.start();
+    await app.start();
   } catch (err) {
     // The listener would keep the process alive after the error is printed.
     await endpoint?.stop();

@@ -3,7 +3,8 @@
 // own listener is <base_dir>/lmtp; lmtp:///path is accepted too). LMTP has no well-known port (RFC 2033 §6 forbids using 25),
 // so the port is required rather than guessed.
 import path from "node:path";
-import type { Delivery, LmtpTarget } from "./options.js";
+import { describeTarget } from "../delivery/index.js";
+import type { Delivery, RunConfig } from "./options.js";
 
 export const DELIVER_FORMS = "maildir, lmtp://host:port or lmtp:/path/to/socket";
 
@@ -39,8 +40,14 @@ export function parseDeliver(value: string): Delivery | { readonly problem: stri
   return { kind: "lmtp", target: { host, port: Number(url.port) } };
 }
 
-/** lmtp://127.0.0.1:24 or lmtp:/run/dovecot/lmtp, for logs and errors. */
-export function describeTarget(target: LmtpTarget): string {
-  if (target.socket !== undefined) return `lmtp:${target.socket}`;
-  return `lmtp://${target.host.includes(":") ? `[${target.host}]` : target.host}:${target.port}`;
+
+/** "maildir", or the LMTP server as lmtp://host:port or lmtp:/path, for logs and `check`. */
+export function describeDelivery(delivery: Delivery): string {
+  return delivery.kind === "lmtp" ? describeTarget(delivery.target) : "maildir";
+}
+
+/** "maildir=/var/vmail/%d/%n/Maildir", or "deliver=lmtp://… [maildir=…]" over LMTP, for `check`. */
+export function describeStorage(config: RunConfig): string {
+  const deliver = config.delivery.kind === "lmtp" ? `deliver=${describeTarget(config.delivery.target)}` : "";
+  return [deliver, config.maildir === undefined ? "" : `maildir=${config.maildir}`].filter(Boolean).join(" ");
 }

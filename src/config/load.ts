@@ -4,11 +4,11 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { parse as parseToml } from "smol-toml";
 import { ConfigError } from "../errors.js";
-import { compileTemplate, templateRoot } from "../maildir/index.js";
+import { compileTemplate, isFolderName, templateRoot } from "../maildir/index.js";
 import { parseDeliver } from "./deliver.js";
 import {
   CONFIG_ENV, LOG_LEVELS, RUN_OPTIONS, SECRET_ENV, WATCH_TRIGGERS, envName,
-  type Delivery, type LogLevel, type OptionSpec, type RunConfig,
+  type Delivery, type KindValues, type LmtpDelivery, type OptionKind, type OptionSpec, type RunConfig, type RunValues,
 } from "./options.js";
 
 export interface ConfigSources {
@@ -34,46 +34,50 @@ export function loadRunConfig(sources: ConfigSources): RunConfig {
     return raw;
   };
 
-  const values: Record<string, unknown> = {};
-  for (const spec of RUN_OPTIONS) {
+  const values = readValues(RUN_OPTIONS, pick) as RunValues;
+  const { domain, deliver: delivery, maildir } = values;
+  const userDomain = values.userDomain ?? deriveUserDomain(domain);
+  const located = checkDeliveryNeeds(delivery, values);
+  const secret = readSecret(sources.env, values.secretFile, readFile);
+  const fields = {
+    xmppHost: values.xmppHost,
+    xmppPort: values.xmppPort,
+    domain,
+    userDomain,
+    secret,
+    stateDir: values.stateDir ?? path.join(templateRoot(located.stateRoot), ".xmpp-maildir"),
+    maxStanzaBytes: values.maxStanzaBytes,
+    chat: {
+      history: values.chatHistory,
+      groupchat: values.groupchat,
+      folder: values.chatsFolder,
+      // Keywords come with chat history unless set either way: clients and Sieve filter on them.
+      keywords: values.keywords ?? values.chatHistory,
+      maxAttachmentBytes: values.maxAttachmentBytes,
+    },
+    logLevel: values.logLevel,
+    bridge: {
+      trigger: values.watch === "off" ? undefined : values.watch,
+      pushPort: values.pushPort,
+      imapUrl: (values.imapUrl ?? `imap://${userDomain}`).replace(/\/+$/, ""),
+      smtpUrl: values.smtpUrl,
+    },
+    ...(values.metricsPort !== undefined ? { metrics: { host: values.metricsHost, port: values.metricsPort } } : {}),
+  };
+  return "maildir" in located ? { ...fields, delivery: located.delivery, maildir: located.maildir } : { ...fields, delivery: located.delivery, maildir };
+}
+
+/**
+ * Converts every option that has a value. The one cast from the generic table to RunValues is the
+ * caller's, right here in the loader: RUN_OPTIONS and KindValues say what each key holds.
+ */
+export function readValues(specs: readonly OptionSpec[], pick: (spec: OptionSpec) => Raw | undefined): Partial<Record<string, KindValues[OptionKind]>> {
+  const values: Partial<Record<string, KindValues[OptionKind]>> = {};
+  for (const spec of specs) {
     const raw = pick(spec);
     if (raw) values[spec.key] = convert(spec, raw);
   }
-  const domain = values.domain as string;
-  const userDomain = (values.userDomain as string | undefined) ?? deriveUserDomain(domain);
-  const delivery = values.deliver as Delivery;
-  const maildir = values.maildir as string | undefined;
-  const stateDir = values.stateDir as string | undefined;
-  checkDeliveryNeeds(delivery, values);
-  const secret = readSecret(sources.env, values.secretFile as string | undefined, readFile);
-  return {
-    xmppHost: values.xmppHost as string,
-    xmppPort: values.xmppPort as number,
-    domain,
-    maildir,
-    delivery,
-    userDomain,
-    secret,
-    // checkDeliveryNeeds made sure one of the two is set.
-    stateDir: stateDir ?? path.join(templateRoot(maildir!), ".xmpp-maildir"),
-    maxStanzaBytes: values.maxStanzaBytes as number,
-    chat: {
-      history: values.chatHistory as boolean,
-      groupchat: values.groupchat as boolean,
-      folder: values.chatsFolder as string,
-      // Keywords come with chat history unless set either way: clients and Sieve filter on them.
-      keywords: (values.keywords as boolean | undefined) ?? (values.chatHistory as boolean),
-      maxAttachmentBytes: values.maxAttachmentBytes as number,
-    },
-    logLevel: values.logLevel as LogLevel,
-    bridge: {
-      trigger: values.watch === "off" ? undefined : (values.watch as "fs" | "push"),
-      pushPort: values.pushPort as number,
-      imapUrl: ((values.imapUrl as string | undefined) ?? `imap://${userDomain}`).replace(/\/+$/, ""),
-      smtpUrl: values.smtpUrl as string | undefined,
-    },
-    ...(values.metricsPort !== undefined ? { metrics: { host: values.metricsHost as string, port: values.metricsPort as number } } : {}),
-  };
+  return values;
 }
 
 function requiredError(spec: OptionSpec, when = ""): ConfigError {
@@ -90,15 +94,19 @@ function spec(name: string): OptionSpec {
  * mail watch (--watch), the Sent copy of mail sent from XMPP (--smtp-url), and the default
  * --state-dir.
  */
-function checkDeliveryNeeds(delivery: Delivery, values: Record<string, unknown>): void {
+function checkDeliveryNeeds(
+  delivery: Delivery,
+  values: RunValues,
+): { delivery: { kind: "maildir" }; maildir: string; stateRoot: string } | { delivery: LmtpDelivery; stateRoot: string } {
   // The folder travels in the recipient address (alice+Chats@example.org), and Dovecot 2.3's LMTP
   // takes no SMTPUTF8 (RFC 6531) address: it answers 501.
-  if (delivery.kind === "lmtp" && !/^[\x20-\x7e]+$/.test(values.chatsFolder as string)) {
+  if (delivery.kind === "lmtp" && !/^[\x20-\x7e]+$/.test(values.chatsFolder)) {
     throw new ConfigError("chats-folder", `must be ASCII with --deliver lmtp (the folder is part of the LMTP recipient, which Dovecot 2.3 takes in ASCII only), got ${JSON.stringify(values.chatsFolder)}`);
   }
-  if (values.maildir !== undefined) return;
+  const { maildir, stateDir } = values;
+  if (maildir !== undefined) return delivery.kind === "maildir" ? { delivery, maildir, stateRoot: maildir } : { delivery, stateRoot: maildir };
   if (delivery.kind === "maildir") throw requiredError(spec("maildir"));
-  if (values.stateDir === undefined) {
+  if (stateDir === undefined) {
     throw requiredError(spec("state-dir"), " with --deliver lmtp when --maildir is not set (it holds the dedupe journal, e.g. /var/lib/xmpp-maildir)");
   }
   if (values.watch !== "off") {
@@ -107,6 +115,7 @@ function checkDeliveryNeeds(delivery: Delivery, values: Record<string, unknown>)
   if (values.smtpUrl !== undefined) {
     throw new ConfigError("smtp-url", "needs --maildir (a copy of each mail sent goes into the user's Sent folder there), also with --deliver lmtp; set --maildir, or unset --smtp-url");
   }
+  return { delivery, stateRoot: stateDir };
 }
 
 /** Where an option's value comes from: flag > env > file > default. */
@@ -155,13 +164,13 @@ export function checkEnv(env: Readonly<Record<string, string | undefined>>, know
   }
 }
 
-// eslint-disable-next-line no-control-regex
-const FOLDER = /^(?!~)[^./\u0000-\u001f\u007f]{1,100}$/u;
+/** --chats-folder: one IMAP name, far shorter than the 255 bytes a directory name may have. */
+const MAX_FOLDER_CHARS = 100;
 
 const DOMAIN = /^(?=.{1,253}$)[\p{L}\p{N}]([\p{L}\p{N}-]{0,61}[\p{L}\p{N}])?(\.[\p{L}\p{N}]([\p{L}\p{N}-]{0,61}[\p{L}\p{N}])?)*$/u;
 
-export function convert(spec: OptionSpec, raw: Raw): unknown {
-  const fail = (what: string): never => {
+export function convert(spec: OptionSpec, raw: Raw): KindValues[OptionKind] {
+  const fail: (what: string) => never = (what) => {
     throw new ConfigError(spec.name, `${what}, got ${JSON.stringify(raw.value)} (from ${raw.origin})`);
   };
   const text = typeof raw.value === "string" ? raw.value.trim() : raw.value;
@@ -176,10 +185,10 @@ export function convert(spec: OptionSpec, raw: Raw): unknown {
       return text;
     case "domain":
       if (typeof text !== "string" || !DOMAIN.test(text)) fail("must be a domain name such as archive.example.org");
-      return (text as string).toLowerCase();
+      return text.toLowerCase();
     case "template":
       if (typeof text !== "string" || !text) fail("must be a path template such as /var/vmail/%d/%n/Maildir");
-      compileTemplate(text as string, spec.name);
+      compileTemplate(text, spec.name);
       return text;
     case "bytes": {
       const n = typeof text === "number" ? text : typeof text === "string" && /^\d+$/.test(text) ? Number(text) : NaN;
@@ -196,7 +205,7 @@ export function convert(spec: OptionSpec, raw: Raw): unknown {
     case "folder":
       // One IMAP folder name, without the hierarchy separator: it becomes the Maildir++ directory
       // .<name> (https://doc.dovecot.org/2.3/admin_manual/mailbox_formats/maildir/#directory-structure).
-      if (typeof text !== "string" || !FOLDER.test(text) || text.toUpperCase() === "INBOX") {
+      if (typeof text !== "string" || !isFolderName(text) || [...text].length > MAX_FOLDER_CHARS) {
         fail("must be a folder name without '.', '/', '~' at the start, or control characters, and not INBOX");
       }
       return text;
@@ -210,7 +219,7 @@ export function convert(spec: OptionSpec, raw: Raw): unknown {
       } catch {
         url = undefined;
       }
-      if (!url || !scheme.includes(url.protocol) || !url.hostname) {
+      if (typeof text !== "string" || !url || !scheme.includes(url.protocol) || !url.hostname) {
         throw new ConfigError(spec.name, `must be a URL such as ${scheme[0]}//host:port (from ${raw.origin})`);
       }
       return text;

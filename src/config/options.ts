@@ -1,5 +1,8 @@
 // Every setting, declared once. This table feeds commander (flags and --help), the TOML loader
 // (keys are the flag names), and the environment reader (XMPP_MAILDIR_<NAME>).
+import type { ChatSettings } from "../capture/index.js";
+import type { BridgeSettings } from "../bridge/index.js";
+import type { LmtpTarget } from "../delivery/index.js";
 
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -8,7 +11,6 @@ export type OptionKind = "host" | "port" | "domain" | "template" | "level" | "fi
 
 /** --watch: how the component learns of new mail to push to online users (README, "Mail to XMPP"). */
 export const WATCH_TRIGGERS = ["off", "fs", "push"] as const;
-export type WatchTrigger = (typeof WATCH_TRIGGERS)[number];
 
 /** Default --push-port: an unassigned port, on loopback only; set it to what Dovecot posts to. */
 export const DEFAULT_PUSH_PORT = 8426;
@@ -79,7 +81,41 @@ export function envName(name: string): string {
   return `XMPP_MAILDIR_${name.toUpperCase().replaceAll("-", "_")}`;
 }
 
-export interface RunConfig {
+/** What an option of each kind converts to (load.ts `convert`). */
+export interface KindValues {
+  readonly host: string;
+  readonly port: number;
+  readonly domain: string;
+  readonly template: string;
+  readonly level: LogLevel;
+  readonly file: string;
+  readonly dir: string;
+  readonly bytes: number;
+  readonly boolean: boolean;
+  readonly folder: string;
+  readonly url: string;
+  readonly trigger: (typeof WATCH_TRIGGERS)[number];
+  readonly deliver: Delivery;
+}
+
+type RunOption = (typeof RUN_OPTIONS)[number];
+
+/** The converted options by key: those with a default or required always have a value. */
+export type RunValues = {
+  readonly [O in RunOption as O["key"]]: O extends { readonly default: unknown } | { readonly required: true } ? KindValues[O["kind"]] : KindValues[O["kind"]] | undefined;
+};
+
+/** The validated settings of `run`. With --deliver maildir, --maildir is always set. */
+export type RunConfig = RunConfigFields & ({ readonly delivery: { readonly kind: "maildir" }; readonly maildir: string } | { readonly delivery: LmtpDelivery });
+
+export type MaildirRunConfig = Extract<RunConfig, { readonly maildir: string }>;
+
+/** The one question config answers about delivery: are we writing the Maildir files ourselves? */
+export function deliversToMaildir(config: RunConfig): config is MaildirRunConfig {
+  return config.delivery.kind === "maildir";
+}
+
+interface RunConfigFields {
   readonly xmppHost: string;
   readonly xmppPort: number;
   readonly domain: string;
@@ -91,11 +127,11 @@ export interface RunConfig {
   readonly secret: string;
   readonly stateDir: string;
   readonly maxStanzaBytes: number;
-  /** Chat history settings (docs/chat-history.md). Absent means all off, as before chat history existed. */
-  readonly chat?: ChatSettings;
+  /** Chat history settings (docs/chat-history.md); all off by default. */
+  readonly chat: ChatSettings;
   readonly logLevel: LogLevel;
-  /** Mail ↔ XMPP (README, "Mail to XMPP and back"). Absent means off. */
-  readonly bridge?: BridgeSettings;
+  /** Mail ↔ XMPP (README, "Mail to XMPP and back"); off unless --watch or --smtp-url is set. */
+  readonly bridge: BridgeSettings;
   /** --metrics-port and --metrics-host (README, "Metrics"). Absent means off: no listener. */
   readonly metrics?: MetricsSettings;
 }
@@ -106,33 +142,5 @@ export interface MetricsSettings {
 }
 
 /** --deliver. */
-export type Delivery = { readonly kind: "maildir" } | { readonly kind: "lmtp"; readonly target: LmtpTarget };
-
-/** An LMTP server: TCP (lmtp://host:port) or a Unix socket (lmtp:/path). */
-export type LmtpTarget =
-  | { readonly host: string; readonly port: number; readonly socket?: undefined }
-  | { readonly socket: string; readonly host?: undefined; readonly port?: undefined };
-
-export interface BridgeSettings {
-  /** --watch: undefined when off. */
-  readonly trigger: "fs" | "push" | undefined;
-  /** --push-port, on 127.0.0.1. */
-  readonly pushPort: number;
-  /** --imap-url: server part of the RFC 5092 links, no trailing slash. */
-  readonly imapUrl: string;
-  /** --smtp-url: undefined means sending mail from XMPP is refused. Holds a password: never log it. */
-  readonly smtpUrl: string | undefined;
-}
-
-export interface ChatSettings {
-  /** --chat-history: one-to-one chats, both directions, into `folder`. */
-  readonly history: boolean;
-  /** --groupchat: MUC messages into `folder`.<room>. */
-  readonly groupchat: boolean;
-  /** --chats-folder: the IMAP name of the chat folder (one level, no separator). */
-  readonly folder: string;
-  /** --keywords: $XMPP and friends on every archived mail. */
-  readonly keywords: boolean;
-  /** --max-attachment-bytes: larger embedded data stays only in the stanza part. */
-  readonly maxAttachmentBytes: number;
-}
+export type Delivery = { readonly kind: "maildir" } | LmtpDelivery;
+export type LmtpDelivery = { readonly kind: "lmtp"; readonly target: LmtpTarget };

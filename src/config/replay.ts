@@ -4,8 +4,8 @@
 // (the right-hand side of Message-IDs) to write mail or to send as the component.
 import { readFileSync } from "node:fs";
 import { ConfigError } from "../errors.js";
-import { checkEnv, convert, deriveUserDomain, pickValue, readConfigFile, readSecret, type ConfigSources } from "./load.js";
-import { CONFIG_ENV, RUN_OPTIONS, envName, type LogLevel, type OptionSpec } from "./options.js";
+import { checkEnv, deriveUserDomain, pickValue, readConfigFile, readSecret, readValues, type ConfigSources } from "./load.js";
+import { CONFIG_ENV, RUN_OPTIONS, envName, type LogLevel, type RunValues } from "./options.js";
 
 export interface ReplayConfig {
   readonly xmppHost: string;
@@ -32,25 +32,36 @@ export function loadReplayConfig(sources: ConfigSources, needs: ReplayNeeds): Re
   const file = readConfigFile(sources.configFile ?? sources.env[CONFIG_ENV], readFile, known);
   checkEnv(sources.env, known);
   const required = new Set<string>([...(needs.domain ? ["domain"] : []), ...(needs.maildir ? ["maildir"] : [])]);
-  const values: Record<string, unknown> = {};
-  for (const spec of RUN_OPTIONS as readonly OptionSpec[]) {
-    if (!(REPLAY_CONFIG_KEYS as readonly string[]).includes(spec.name)) continue;
+  const specs = RUN_OPTIONS.filter((spec) => (REPLAY_CONFIG_KEYS as readonly string[]).includes(spec.name));
+  const values = readValues(specs, (spec) => {
     const raw = pickValue(spec, sources, file);
-    if (raw) values[spec.key] = convert(spec, raw);
-    else if (required.has(spec.name)) {
+    if (!raw && required.has(spec.name)) {
       throw new ConfigError(spec.name, `is required here; pass --${spec.name} <${spec.valueName}>, set ${envName(spec.name)}, or add ${spec.name} = ... to the config file`);
     }
-  }
-  const domain = values.domain as string | undefined;
-  const userDomain = (values.userDomain as string | undefined) ?? (domain && domain.includes(".") ? deriveUserDomain(domain) : undefined);
+    return raw;
+  }) as ReplayValues;
+  const { domain } = values;
+  const userDomain = values.userDomain ?? (domain && domain.includes(".") ? deriveUserDomain(domain) : undefined);
   return {
-    xmppHost: values.xmppHost as string,
-    xmppPort: values.xmppPort as number,
+    xmppHost: values.xmppHost,
+    xmppPort: values.xmppPort,
     domain,
     userDomain,
-    maildir: values.maildir as string | undefined,
-    secret: needs.secret ? readSecret(sources.env, values.secretFile as string | undefined, readFile) : undefined,
-    logLevel: values.logLevel as LogLevel,
+    maildir: values.maildir,
+    secret: needs.secret ? readSecret(sources.env, values.secretFile, readFile) : undefined,
+    logLevel: values.logLevel,
   };
+}
+
+/** The options replay reads (REPLAY_CONFIG_KEYS): those with a default always have a value. */
+type ReplayValues = Pick<RunValues, "xmppHost" | "xmppPort" | "logLevel"> & Partial<Pick<RunValues, "domain" | "maildir" | "userDomain" | "secretFile">>;
+
+/**
+ * A setting this command needs. loadReplayConfig has refused a missing one already when `needs`
+ * said so; this turns the optional type into the value without a `!`.
+ */
+export function needed<T>(value: T | undefined, key: string): T {
+  if (value === undefined) throw new ConfigError(key, "is required here");
+  return value;
 }
 

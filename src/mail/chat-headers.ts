@@ -5,7 +5,7 @@
 //     chat-over-email headers Chat-Edit / Chat-Delete naming it (as Delta Chat does);
 //   Chat-Version: 1.0 (COI / Delta Chat), so chat-over-email clients show the mail as a chat;
 //   for group chat, Chat-Group-ID and Chat-Group-Name.
-import { bare, type Jid } from "../jid.js";
+import { bare, bareJid } from "../jid.js";
 import type { ArchiveRecord } from "../capture/index.js";
 import { hashId, messageIdFor, threadIdFor } from "./message-id.js";
 import { headerSafe } from "./safe.js";
@@ -43,12 +43,9 @@ export function chatHeaders(record: ArchiveRecord, options: { domain: string; re
     headers[record.chat.replaces ? "Chat-Edit" : "Chat-Delete"] = related;
   }
   if (record.type === "groupchat") {
-    headers["Chat-Group-ID"] = headerSafe(bare(roomOf(record.from)));
+    headers["Chat-Group-ID"] = headerSafe(bare(bareJid(record.from)));
     headers["Chat-Group-Name"] = headerSafe(record.from.local || record.from.domain);
   }
   return { inReplyTo: related ?? root, references: related ? [root, related] : [root], headers };
 }
 
-function roomOf(jid: Jid): Jid {
-  return { local: jid.local, domain: jid.domain, resource: "" };
-}

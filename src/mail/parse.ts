@@ -3,10 +3,10 @@
 // quoted-printable, base64, RFC 2047 words) is mailparser's; only the header peek is ours. Replay
 // reads mail we wrote through ./xmpp-part.ts first, and comes here for everything else.
 import xml, { type Element } from "@xmpp/xml";
-import { simpleParser, type AddressObject } from "mailparser";
+import { simpleParser, type AddressObject, type EmailAddress } from "mailparser";
+import { XMPP_MEDIA_TYPE } from "../namespaces.js";
 
 /** The media type render.ts writes; parameters (charset) are ignored when matching. */
-const XMPP_MEDIA_TYPE = "application/xmpp+xml";
 /** Headers end at the first empty line (RFC 5322 §2.1); a header block past this is not mail. */
 const HEADER_PEEK_MAX_BYTES = 256 * 1024;
 
@@ -28,16 +28,17 @@ export async function parseMail(bytes: Buffer): Promise<ParsedMail> {
     stanzaXml: part ? part.content.toString("utf8") : undefined,
     date: mail.date && !Number.isNaN(mail.date.getTime()) ? mail.date : undefined,
     messageId: mail.messageId,
-    from: firstAddress(mail.from),
-    to: firstAddress(mail.to),
+    from: firstAddress(mail.from)?.address,
+    to: firstAddress(mail.to)?.address,
     subject: mail.subject,
     text: mail.text,
   };
 }
 
-function firstAddress(value: AddressObject | AddressObject[] | undefined): string | undefined {
+/** The first entry that has an address in a header mailparser parsed (From, To). */
+export function firstAddress(value: AddressObject | AddressObject[] | undefined): EmailAddress | undefined {
   const list = Array.isArray(value) ? value : value ? [value] : [];
-  return list.flatMap((a) => a.value).find((a) => a.address)?.address;
+  return list.flatMap((a) => a.value).find((a) => a.address);
 }
 
 /**

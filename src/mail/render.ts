@@ -5,6 +5,7 @@
 // ./serialise.ts writes its tree out without the stream pipeline.
 import MailComposer from "nodemailer/lib/mail-composer/index.js";
 import { bare, full, type Jid } from "../jid.js";
+import { XMPP_MEDIA_TYPE } from "../namespaces.js";
 import type { ArchiveRecord } from "../capture/index.js";
 import { chatHeaders } from "./chat-headers.js";
 import { messageIdFor, threadIdFor } from "./message-id.js";
@@ -14,7 +15,7 @@ import { serialiseMime } from "./serialise.js";
 
 export { headerSafe };
 
-export const XMPP_CONTENT_TYPE = "application/xmpp+xml; charset=utf-8";
+export const XMPP_CONTENT_TYPE = `${XMPP_MEDIA_TYPE}; charset=utf-8`;
 
 /** Long enough to recognise a message in a list, short enough to fit one line of a client. */
 const SUBJECT_FROM_BODY_MAX = 60;

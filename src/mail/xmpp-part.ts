@@ -9,6 +9,7 @@
 // Bytes flow one way: the file as a latin1 string (one char per byte, so string offsets are byte
 // offsets) → header blocks → part boundaries → the part's bytes → transfer decoding → UTF-8.
 import { parseContentType, readHeaderBlock, type ContentType, type HeaderBlock } from "./mime-headers.js";
+import { XMPP_MEDIA_TYPE } from "../namespaces.js";
 import { decodeQuotedPrintable } from "./quoted-printable.js";
 
 export type XmppPart =
@@ -19,7 +20,6 @@ export type XmppPart =
 const MAX_DEPTH = 3;
 /** The multipart types render.ts writes (nodemailer adds related for cid: images in other setups). */
 const MULTIPART_TYPES = new Set(["multipart/mixed", "multipart/alternative", "multipart/related"]);
-const XMPP_MEDIA_TYPE = "application/xmpp+xml";
 /** What the walk reads of the message's own header block, and of each part's. */
 const ROOT_FIELDS = new Set(["content-type", "date", "x-xmpp-type"]);
 const PART_FIELDS = new Set(["content-type", "content-transfer-encoding"]);

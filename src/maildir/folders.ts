@@ -15,12 +15,19 @@ import { encodeMutf7 } from "./mutf7.js";
 const SUBSCRIPTIONS = "subscriptions";
 const SUBSCRIPTIONS_V2_HEADER = "V\t2\n\n";
 
-/** Refuses names that would change the layout: separators, path parts, controls. */
-export function assertFolderName(name: string): void {
+/**
+ * Can `name` be one level of a Maildir++ folder? Not with a separator, a path part or a control
+ * character that would change the layout, not hidden by '~', and not INBOX (the Maildir itself).
+ * config/ checks --chats-folder with the same rule.
+ */
+export function isFolderName(name: string): boolean {
   // eslint-disable-next-line no-control-regex
-  if (name === "" || /[./\u0000-\u001f\u007f]/.test(name) || name.startsWith("~") || name.toUpperCase() === "INBOX") {
-    throw new BadAddressError(`'${name}' cannot be a Maildir++ folder name`);
-  }
+  return name !== "" && !/[./\u0000-\u001f\u007f]/.test(name) && !name.startsWith("~") && name.toUpperCase() !== "INBOX";
+}
+
+/** Refuses names that would change the layout (isFolderName). */
+export function assertFolderName(name: string): void {
+  if (!isFolderName(name)) throw new BadAddressError(`'${name}' cannot be a Maildir++ folder name`);
 }
 
 /** The directory of a folder path ([] is INBOX, the Maildir itself). */

@@ -2,9 +2,10 @@ export { compileTemplate, templateRoot, assertSafePart, type MaildirResolver, ty
 export { createMaildirWriter, type MaildirWriter, type MaildirWriterOptions, type Delivered, type DeliverOptions } from "./deliver.js";
 export { createNameSource, type NameSource } from "./name.js";
 export { listFolders, listMessages, messageFiles, folderPath, isMaildirFolder, expandTemplate, type MaildirFolder, type MaildirMessage, type TemplateMatch } from "./read.js";
-export { folderDir, ensureFolder, assertFolderName } from "./folders.js";
+export { folderDir, ensureFolder, assertFolderName, isFolderName } from "./folders.js";
 export { encodeMutf7 } from "./mutf7.js";
 export { createKeywordMap, infoSuffix, mergeFlags, MAX_KEYWORDS, type KeywordMap, type KeywordLetters } from "./keywords.js";
 export { addFlags, type FlagChange, type FlagResult } from "./flags.js";
 export { createMessageIndex, idKey, type IndexedMessage, type MessageIndex } from "./message-index.js";
 export { withDovecotLock } from "./lock.js";
+export { readHead, readHeaderBytes, readWhole, FIRST_READ_BYTES } from "./files.js";

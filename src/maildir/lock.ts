@@ -6,6 +6,7 @@
 import { open, stat, unlink } from "node:fs/promises";
 import os from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
+import { StorageError } from "../errors.js";
 
 /** Dovecot's own stale timeouts for these locks are 2 minutes (KEYWORDS_LOCK_STALE_TIMEOUT et al.). */
 const STALE_MS = 120_000;
@@ -14,9 +15,9 @@ const TIMEOUT_MS = 30_000;
 const RETRY_MIN_MS = 5;
 const RETRY_MAX_MS = 200;
 
-/** An errno-style error, so StorageError reports it as EAGAIN (transient: the sender retries). */
-function lockTimeout(lockPath: string): NodeJS.ErrnoException {
-  return Object.assign(new Error(`timed out waiting for ${lockPath}`), { code: "EAGAIN", path: lockPath });
+/** Reported as EAGAIN, which is transient: the sender keeps the message and retries. */
+function lockTimeout(lockPath: string): StorageError {
+  return new StorageError(lockPath, new Error(`timed out waiting for ${lockPath}`), { reason: "EAGAIN" });
 }
 
 export async function withDovecotLock<T>(lockPath: string, work: () => Promise<T>): Promise<T> {

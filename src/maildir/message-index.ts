@@ -8,9 +8,10 @@
 // for an owner reads the header blocks of the newest `scanPerFolder` files of each of that owner's
 // folders that can hold chats (INBOX and the chats folder tree), once per owner per process; later
 // misses cost nothing. A marker for a message older than that, or evicted, is not applied.
-import { open, readdir } from "node:fs/promises";
+import { readdir } from "node:fs/promises";
 import path from "node:path";
-import { peekHeaders } from "../mail/parse.js";
+import { peekHeaders } from "../mail/index.js";
+import { readHead } from "./files.js";
 
 export interface IndexedMessage {
   readonly folderDir: string;
@@ -69,7 +70,8 @@ export function createMessageIndex(options: { maxEntries: number; scanPerFolder:
     // Names start with the delivery time in seconds (name.ts), so the newest sort last.
     const newest = files.sort((a, b) => a.slice(4).localeCompare(b.slice(4))).slice(-options.scanPerFolder);
     for (const name of newest) {
-      const headers = peekHeaders(await readHead(path.join(folderDir, name)));
+      // Renamed or expunged meanwhile: nothing to index.
+      const headers = peekHeaders(await readHead(path.join(folderDir, name), HEADER_READ_BYTES).catch(() => Buffer.alloc(0)));
       const messageId = headers?.get("message-id");
       if (!messageId) continue;
       const message: IndexedMessage = { folderDir, base: name.slice(4).split(":")[0]!, name, messageId };
@@ -97,19 +99,3 @@ export function createMessageIndex(options: { maxEntries: number; scanPerFolder:
   };
 }
 
-async function readHead(file: string): Promise<Buffer> {
-  let handle;
-  try {
-    handle = await open(file, "r");
-  } catch {
-    // Renamed or expunged meanwhile: nothing to index.
-    return Buffer.alloc(0);
-  }
-  try {
-    const buffer = Buffer.alloc(HEADER_READ_BYTES);
-    const { bytesRead } = await handle.read(buffer, 0, HEADER_READ_BYTES, 0);
-    return buffer.subarray(0, bytesRead);
-  } finally {
-    await handle.close();
-  }
-}

@@ -1,5 +1,5 @@
 // What the rest of the component tells the metrics: a small interface with no dependency on
-// prom-client, so the archiver, its tests and a run without --metrics-port never load it. Events
+// prom-client, so the archive handler, its tests and a run without --metrics-port never load it. Events
 // flow one way, from the archive path into here; nothing here calls back.
 // Labels stay few and fixed (kind, status, stanza-error condition, errno): never a user or a JID,
 // which would make one time series per user.
@@ -18,7 +18,7 @@ export interface Metrics {
   refused(condition: string): void;
   /** A failure that is not a refusal: the disk (`reason` is the errno code) or a bug (the error's class). */
   failed(event: { kind: "storage" | "unexpected"; reason: string }): void;
-  /** Writes running and stanzas waiting for a write slot, after every change (src/service/limiter.ts). */
+  /** Writes running and stanzas waiting for a write slot, after every change (src/archive/limiter.ts). */
   inFlight(state: { active: number; queued: number }): void;
   /** The XEP-0114 stream came up (handshake accepted) or went down. */
   connection(state: "online" | "offline"): void;

@@ -36,7 +36,7 @@ export interface Source {
   scan(): Promise<Scan>;
 }
 
-export type Delivery =
+export type ReplayOutcome =
   | { readonly status: "replayed"; readonly where: string }
   | { readonly status: "skipped"; readonly reason: string };
 
@@ -44,6 +44,6 @@ export interface Target {
   readonly description: string;
   /** Ordered targets (a stream, an XMPP conversation) get one delivery at a time, in time order. */
   readonly ordered: boolean;
-  deliver(record: ArchiveRecord, entry: SourceEntry): Promise<Delivery>;
+  deliver(record: ArchiveRecord, entry: SourceEntry): Promise<ReplayOutcome>;
   close(): Promise<void>;
 }

@@ -108,6 +108,9 @@ export function createConnection(options: ConnectionOptions): Connection {
  *   other disconnect.
  * - After that error xmpp.js detaches the parser, but data already received still arrives and
  *   would be written to a null parser. It is dropped: the stream is being closed anyway.
+ * Both are fixed upstream in @xmpp/connection 0.14, which needs Node 22. This function, and the
+ * _onData and Parser declarations it relies on, go when we move to 0.14 (engines.node >= 22 in
+ * package.json; Debian 13 ships Node 20.19, so not before Debian 14 or a NodeSource Node).
  */
 function hardenParser(xmpp: Component): void {
   const entity = xmpp as unknown as { Parser: typeof xml.Parser; parser: unknown; _onData(data: Buffer): void };

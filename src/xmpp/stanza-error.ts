@@ -34,7 +34,7 @@ export function errorSpecFor(err: unknown): StanzaErrorSpec {
         ? { type: "cancel", condition: "internal-server-error", text: `the mail server refused the message (LMTP ${err.reason})` }
         : { type: "cancel", condition: "internal-server-error", text: `cannot deliver over LMTP (${err.reason})` };
   }
-  // Mail sent from XMPP (src/outbound): the user sees the SMTP server's own reason.
+  // Mail sent from XMPP (src/bridge/outbound): the user sees the SMTP server's own reason.
   if (err instanceof SmtpError) {
     if (err.responseCode === undefined) return { type: "wait", condition: "remote-server-not-found", text: err.message };
     return err.transient

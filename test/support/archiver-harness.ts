@@ -7,7 +7,7 @@ import { loadRunConfig } from "../../src/config/index.js";
 import { createLogger } from "../../src/log/index.js";
 import type { MaildirWriter } from "../../src/maildir/index.js";
 import type { Metrics } from "../../src/metrics/index.js";
-import { createArchiver, type Archiver } from "../../src/service/index.js";
+import { createApp, type App } from "../../src/app.js";
 import { startFakeServer, type FakeServer } from "./fake-server.js";
 
 export const COMPONENT = "archive.example.org";
@@ -15,7 +15,7 @@ const LOG_WAIT_MS = 10_000;
 
 export interface ArchiverHarness {
   readonly server: FakeServer;
-  readonly archiver: Archiver;
+  readonly archiver: App;
   /** Every log line, parsed. */
   readonly logs: Array<Record<string, unknown>>;
   /** Every log line as written. */
@@ -60,7 +60,7 @@ export async function startArchiverHarness(options: {
     },
   });
   const level = options.logLevel ?? "debug";
-  const archiver = createArchiver({
+  const archiver = createApp({
     config,
     logger: createLogger({ level, destination }),
     onFatal: (err) => assert.fail(err),

@@ -7,10 +7,9 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { describeTarget } from "../../src/config/index.js";
 import { openJournal } from "../../src/dedupe/index.js";
 import { BadAddressError, LmtpError } from "../../src/errors.js";
-import { createLmtpClient, lmtpRecipient, quoteLocal, replyReason } from "../../src/lmtp/index.js";
+import { createLmtpClient, describeTarget, lmtpRecipient, quoteLocal, replyReason } from "../../src/delivery/index.js";
 import { createLogger } from "../../src/log/index.js";
 import { errorSpecFor } from "../../src/xmpp/stanza-error.js";
 

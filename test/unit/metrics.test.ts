@@ -163,7 +163,7 @@ describe("the HTTP endpoint", () => {
 });
 
 describe("the archiver's metrics", () => {
-  /** 64 writes run at once (src/service/archiver.ts); the rest wait in the queue. */
+  /** 64 writes run at once (src/archive/handler.ts); the rest wait in the queue. */
   const ACTIVE = 64;
   const COPIES = ACTIVE + 6;
   /** How long every write is held after the last copy arrived: all latencies exceed 0.25 s. */

@@ -4,9 +4,10 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import xml from "@xmpp/xml";
-import { addressToJid, escapeNode, findUid, imapMessageUrl, summarizeMail, unescapeNode } from "../../src/notify/index.js";
-import { outboundRecipient, replySubject, referencesFor } from "../../src/outbound/index.js";
-import { createPresenceTracker } from "../../src/presence/index.js";
+import { addressToJid, escapeNode, unescapeNode } from "../../src/bridge/address.js";
+import { findUid, imapMessageUrl, summarizeMail } from "../../src/bridge/notify/index.js";
+import { outboundRecipient, replySubject, referencesFor } from "../../src/bridge/outbound/index.js";
+import { createPresenceTracker } from "../../src/bridge/presence/index.js";
 
 test("XEP-0106: escape and unescape are inverses, and an address becomes a JID at the component", () => {
   assert.equal(addressToJid("Alice@Example.NET", "archive.example.org"), "alice\\40example.net@archive.example.org");

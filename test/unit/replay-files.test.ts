@@ -1,4 +1,4 @@
-// Replay's file reader (src/replay/files.ts) against what is on disk: short and long files, the
+// Replay's file reader (src/maildir/files.ts) against what is on disk: short and long files, the
 // sizes around its first read, a header block longer than that read, a missing file.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { FIRST_READ_BYTES, readHead, readHeaderBytes, readWhole } from "../../src/replay/files.js";
+import { FIRST_READ_BYTES, readHead, readHeaderBytes, readWhole } from "../../src/maildir/files.js";
 
 let dir: string;
 before(async () => (dir = await mkdtemp(path.join(os.tmpdir(), "xmd-files-"))));

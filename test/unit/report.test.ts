@@ -6,7 +6,7 @@ import { describe, test } from "node:test";
 import xml from "@xmpp/xml";
 import { StorageError } from "../../src/errors.js";
 import { createLogger } from "../../src/log/index.js";
-import { createFailureReporter } from "../../src/service/report.js";
+import { createFailureReporter } from "../../src/archive/index.js";
 
 function collect(): { lines: { level: number; msg: string }[]; reporter: ReturnType<typeof createFailureReporter> } {
   const lines: { level: number; msg: string }[] = [];

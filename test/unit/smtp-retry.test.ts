@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import { SmtpError } from "../../src/errors.js";
 import { createLogger } from "../../src/log/index.js";
-import { createSmtpSender } from "../../src/outbound/index.js";
+import { createSmtpSender } from "../../src/bridge/outbound/index.js";
 import { errorSpecFor } from "../../src/xmpp/stanza-error.js";
 
 /** Answers RCPT TO with the next code from `rcptCodes` (one per connection), everything else with success. */

@@ -1,7 +1,7 @@
 // The HTTP endpoint of --metrics-port (node:http): GET /metrics in Prometheus' text format, and
 // GET /healthz for a load balancer or systemd watchdog script. Nothing else is served.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { ConfigError } from "../../errors.js";
+import { ConfigError, ListenError } from "../../errors.js";
 import { close, listen } from "../../http/server.js";
 import type { Logger } from "../../log/index.js";
 import type { Metrics } from "../recorder.js";
@@ -12,7 +12,7 @@ const REQUEST_TIMEOUT_MS = 5_000;
 const TEXT = "text/plain; charset=utf-8";
 
 export interface MetricsEndpoint {
-  /** What the archiver calls. */
+  /** What the archive handler and the connection call. */
   readonly metrics: Metrics;
   /**
    * Listens and resolves with the port (port 0: any free one). A port in use, or a host that is
@@ -56,7 +56,7 @@ export function createMetricsEndpoint(options: {
   };
 
   /** Why listen() failed, as the config key to change. */
-  function listenError(err: NodeJS.ErrnoException): Error {
+  function listenError(err: NodeJS.ErrnoException): ConfigError | ListenError {
     const where = `${host}:${port}`;
     switch (err.code) {
       case "EADDRINUSE":
@@ -68,7 +68,7 @@ export function createMetricsEndpoint(options: {
       case "EAI_AGAIN":
         return new ConfigError("metrics-host", `${host} is not an address of this machine (${err.code}); set --metrics-host to 127.0.0.1 or a local interface's address`);
       default:
-        return new Error(`cannot serve metrics on ${where}: ${err.code ?? err.message}`, { cause: err });
+        return new ListenError("metrics", where, err);
     }
   }
 

@@ -18,7 +18,7 @@ export type Health = { readonly ok: true } | { readonly ok: false; readonly reas
 
 export interface PrometheusMetrics {
   readonly registry: Registry;
-  /** What the archiver calls. */
+  /** What the archive handler and the connection call. */
   readonly metrics: Metrics;
   /** Healthy when connected to the XMPP server with the dedupe journal open. */
   health(): Health;

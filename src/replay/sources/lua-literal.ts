@@ -3,6 +3,7 @@
 // subset that serializer emits is accepted: tables with [key] = value or positional entries, "..."
 // strings with backslash escapes (bytes 127-255 come as \ddd, so strings are decoded as UTF-8 at
 // the end), numbers including (1/0) forms, true, false, nil. Nothing is ever executed.
+import { ErrorCodes, XmppMaildirError } from "../../errors.js";
 
 export type LuaValue = string | number | boolean | null | LuaTable;
 
@@ -14,9 +15,12 @@ export interface LuaTable {
 
 const SIMPLE_ESCAPES: Record<string, number> = { a: 7, b: 8, f: 12, n: 10, r: 13, t: 9, v: 11, "\\": 92, '"': 34, "'": 39, "\n": 10 };
 
-export class LuaSyntaxError extends Error {
-  constructor(message: string, readonly offset: number) {
-    super(`${message} at byte ${offset}`);
+/** A .list file that is not the Lua literal Prosody writes; the caller reports it with the path. */
+export class LuaSyntaxError extends XmppMaildirError {
+  readonly offset: number;
+  constructor(message: string, offset: number) {
+    super(ErrorCodes.MALFORMED, `${message} at byte ${offset}`);
+    this.offset = offset;
   }
 }
 

@@ -5,12 +5,12 @@ import xml from "@xmpp/xml";
 import { MalformedError } from "../../errors.js";
 import { bare, parseJid, type Jid } from "../../jid.js";
 import { extractXmppPart, parseMail, type ParsedMail } from "../../mail/index.js";
-import { readWhole } from "../files.js";
+import { readWhole } from "../../maildir/index.js";
 import type { Domains } from "../owner.js";
 import { loadStanza, loadStanzaXml } from "../records.js";
 import type { Loaded } from "../types.js";
 
-export interface MessageFacts {
+export interface MaildirMessageContext {
   readonly owner: Jid | undefined;
   /** The time the index found (Date header, else the delivery time in the file name). */
   readonly indexTime: Date | undefined;
@@ -38,7 +38,7 @@ async function readMessage(file: string): Promise<Reading> {
   }
 }
 
-export async function loadMaildirMessage(file: string, message: MessageFacts): Promise<Loaded> {
+export async function loadMaildirMessage(file: string, message: MaildirMessageContext): Promise<Loaded> {
   const reading = await readMessage(file);
   const date = reading.kind === "stanza" ? reading.date : reading.mail.date;
   const { owner } = message;

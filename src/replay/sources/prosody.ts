@@ -8,7 +8,8 @@ import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import xml, { type Element } from "@xmpp/xml";
 import { ConfigError } from "../../errors.js";
-import type { Jid } from "../../jid.js";
+import { bare, type Jid } from "../../jid.js";
+import { NS_SID } from "../../namespaces.js";
 import type { Domains } from "../owner.js";
 import { loadStanza } from "../records.js";
 import type { Scan, Source, SourceEntry } from "../types.js";
@@ -20,7 +21,6 @@ export type ProsodyStore = (typeof PROSODY_STORES)[number];
 /** Prosody keeps xml:lang as "<namespace>\1lang" (util/stanza.lua). */
 const XML_NS = "http://www.w3.org/XML/1998/namespace";
 /** XEP-0359 Unique and Stable Stanza IDs. */
-const NS_SID = "urn:xmpp:sid:0";
 
 export interface ProsodySourceOptions {
   /** Prosody's data_path, e.g. /var/lib/prosody. */
@@ -94,8 +94,8 @@ function entryFor(args: { item: LuaTable; index: number; owner: Jid; store: Pros
       // mod_mam stores what a user sent as the client sent it; a stanza without from/to is
       // from/to the user's own account (RFC 6120 §8.1.1.1, §8.1.2.1).
       if (store === "archive") {
-        message.attrs.from ??= `${owner.local}@${owner.domain}`;
-        message.attrs.to ??= `${owner.local}@${owner.domain}`;
+        message.attrs.from ??= bare(owner);
+        message.attrs.to ??= bare(owner);
         addArchiveId(message, owner, key);
       }
       return loadStanza(message, {
@@ -116,7 +116,7 @@ function entryFor(args: { item: LuaTable; index: number; owner: Jid; store: Pros
  * so importing both stores writes it once.
  */
 function addArchiveId(message: Element, owner: Jid, key: string): void {
-  const ownerBare = `${owner.local}@${owner.domain}`;
+  const ownerBare = bare(owner);
   const to = message.attrs.to?.split("/")[0]?.toLowerCase();
   if (to !== ownerBare) return;
   if (message.getChildren("stanza-id", NS_SID).some((el) => el.attrs.by === ownerBare)) return;

@@ -5,8 +5,7 @@
 // cur/: one small read per existing message), and kept in a Set for the rest of the run.
 import type { ArchiveRecord } from "../../capture/index.js";
 import { peekHeaders, renderMail } from "../../mail/index.js";
-import { compileTemplate, createMaildirWriter, folderPath, listMessages, type MaildirWriter } from "../../maildir/index.js";
-import { readHeaderBytes } from "../files.js";
+import { compileTemplate, createMaildirWriter, folderPath, listMessages, type MaildirWriter, readHeaderBytes } from "../../maildir/index.js";
 import { mapLimit } from "../limit.js";
 import type { SourceEntry, Target } from "../types.js";
 

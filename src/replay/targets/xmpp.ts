@@ -6,7 +6,7 @@
 // of every message is known before the next one is counted and checkpointed.
 import { randomBytes } from "node:crypto";
 import xml, { type Element } from "@xmpp/xml";
-import { NS_DELAY, NS_FORWARD } from "../../capture/index.js";
+import { NS_DELAY, NS_FORWARD } from "../../namespaces.js";
 import { ReplayError, type XmppAuthError } from "../../errors.js";
 import { bare } from "../../jid.js";
 import type { Logger } from "../../log/index.js";

@@ -1,0 +1,154 @@
+// Mail ↔ XMPP, beside the archive flow (README, "Mail to XMPP and back"):
+//   new INBOX mail (watch/) → a normal message to the user while they are online (presence/, notify/)
+//   a user's message to alice\40example.net@<component> → SMTP (outbound/)
+// Its middleware takes presence to the component domain and messages to escaped mail addresses;
+// src/app.ts registers it before the archive handler's, so these never reach the archive path.
+import type { Middleware } from "@xmpp/component";
+import type { Element } from "@xmpp/xml";
+import { ConfigError, RefusedError } from "../errors.js";
+import type { Logger } from "../log/index.js";
+import type { MaildirResolver, MaildirWriter } from "../maildir/index.js";
+import { errorSpecFor, messageErrorReply } from "../xmpp/stanza-error.js";
+import { createNotifier } from "./notify/index.js";
+import { createOutbound, createSmtpSender, outboundRecipient, type Outbound, type SmtpSender } from "./outbound/index.js";
+import { createPresenceTracker } from "./presence/index.js";
+import { openBridgeState, type BridgeState } from "./state.js";
+import { createMailWatch, type MailWatch, type Trigger } from "./watch/index.js";
+
+/** The push endpoint is for Dovecot on this host only. */
+const PUSH_HOST = "127.0.0.1";
+
+/** What the bridge does; all off unless --watch or --smtp-url is set. */
+export interface BridgeSettings {
+  /** --watch: undefined when off. */
+  readonly trigger: Trigger | undefined;
+  /** --push-port, on 127.0.0.1. */
+  readonly pushPort: number;
+  /** --imap-url: server part of the RFC 5092 links, no trailing slash. */
+  readonly imapUrl: string;
+  /** --smtp-url: undefined means sending mail from XMPP is refused. Holds a password: never log it. */
+  readonly smtpUrl: string | undefined;
+}
+
+export interface Bridge {
+  /** Presence to the component and mail to send; everything else goes on to `next`. */
+  readonly middleware: Middleware;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface BridgeOptions {
+  readonly settings: BridgeSettings;
+  readonly componentDomain: string;
+  readonly userDomain: string;
+  /** Holds the bridge state file (./state.ts). */
+  readonly stateDir: string;
+  /** --maildir: the template and its resolver. Undefined over LMTP without --maildir. */
+  readonly maildir: { readonly template: string; readonly resolve: MaildirResolver } | undefined;
+  readonly writer: MaildirWriter;
+  readonly logger: Logger;
+  readonly send: (stanza: Element) => Promise<void>;
+  /** Subscribes to the connection coming up; returns the unsubscribe. */
+  readonly onConnected: (listener: () => void) => () => void;
+}
+
+export function createBridge(options: BridgeOptions): Bridge {
+  const { settings, componentDomain, userDomain, send } = options;
+  const logger = options.logger.child({ part: "bridge" });
+  const presence = createPresenceTracker({ componentDomain, userDomain });
+  let state: BridgeState | undefined;
+  let watch: MailWatch | undefined;
+  let smtp: SmtpSender | undefined;
+  let outbound: Outbound | undefined;
+  const undo: Array<() => void> = [];
+
+  async function sendAll(stanzas: Element[]): Promise<void> {
+    for (const s of stanzas) await send(s).catch((err: Error) => logger.debug({ err: err.message }, "presence not sent"));
+  }
+
+  const onConnected = (): void => {
+    // Whatever we knew may have changed while we were away; ask again (RFC 6121 §4.3).
+    presence.clear();
+    void sendAll(presence.probes(watch?.users().filter((u) => u.endsWith(`@${userDomain}`)) ?? []));
+  };
+
+  const middleware: Middleware = async ({ stanza }, next) => {
+    if (stanza.name === "presence") {
+      if (!settings.trigger) return next();
+      await sendAll(presence.handle(stanza));
+      return undefined;
+    }
+    if (stanza.name !== "message") return next();
+    const recipient = outboundRecipient(stanza.attrs.to, componentDomain);
+    if (!recipient) return next();
+    // A bounce of a message we pushed: nothing to answer (RFC 6120 §8.3.1).
+    if (stanza.attrs.type === "error") return undefined;
+    try {
+      if (!outbound) throw new RefusedError("sending mail is not enabled on this component (no --smtp-url)", { type: "cancel", condition: "service-unavailable" });
+      await outbound.send(stanza, recipient);
+    } catch (err) {
+      logger.warn({ from: stanza.attrs.from, to: recipient, id: stanza.attrs.id, err: (err as Error).message }, "mail not sent");
+      await send(messageErrorReply(stanza, errorSpecFor(err))).catch(() => undefined);
+    }
+    return undefined;
+  };
+
+  /** The loader refuses --watch and --smtp-url without --maildir; this keeps a hand-built config honest. */
+  function needMaildir(key: string) {
+    if (!options.maildir) throw new ConfigError(key, "needs --maildir");
+    return options.maildir;
+  }
+
+  return {
+    middleware,
+    async start() {
+      if (settings.trigger) {
+        const maildir = needMaildir("watch");
+        state = await openBridgeState(options.stateDir, {
+          onError: (err) => logger.error({ err: err.message }, "cannot save the push state; mail may be pushed again after a restart"),
+        });
+        const { threads } = state;
+        watch = createMailWatch({
+          template: maildir.template,
+          handled: state.handled,
+          trigger: settings.trigger,
+          pushHost: PUSH_HOST,
+          pushPort: settings.pushPort,
+          logger,
+          isOnline: (user) => presence.isOnline(user),
+          push: createNotifier({ componentDomain, imapUrl: settings.imapUrl, threads, send }),
+        });
+        await watch.start();
+        const w = watch;
+        undo.push(
+          presence.onOnline((user) => {
+            logger.info({ user }, "user online; new INBOX mail will be pushed");
+            const at = user.lastIndexOf("@");
+            void w.addUser({ local: user.slice(0, at), domain: user.slice(at + 1) });
+          }),
+          options.onConnected(onConnected),
+        );
+      }
+      if (settings.smtpUrl) {
+        const maildir = needMaildir("smtp-url");
+        smtp = createSmtpSender({ url: settings.smtpUrl, logger });
+        // Without a watch nothing was pushed, so there is nothing to answer: no threading.
+        const threads = state?.threads;
+        outbound = createOutbound({
+          userDomain,
+          resolve: maildir.resolve,
+          writer: options.writer,
+          smtp,
+          replyContext: (user, match) => threads?.replyContext(user, match),
+          logger,
+        });
+      }
+    },
+    async stop() {
+      for (const off of undo.splice(0)) off();
+      await watch?.stop();
+      await state?.flush();
+      smtp?.close();
+    },
+  };
+}

@@ -1,0 +1,41 @@
+// New mail → a normal message to its online owner, and a reply context (../threads.ts) so that
+// the user's answer over XMPP goes out with In-Reply-To and References.
+import { randomUUID } from "node:crypto";
+import type { Element } from "@xmpp/xml";
+import type { Threads } from "../threads.js";
+import type { NewMail } from "../watch/index.js";
+import { findUid, imapMessageUrl } from "./imap-url.js";
+import { pushedMessage } from "./message.js";
+import { summarizeMail } from "./summary.js";
+
+/**
+ * Dovecot's LMTP renames the mail into new/ a moment before it adds the UID to dovecot-uidlist;
+ * one short second look gets the exact IMAP URL instead of the Message-ID search.
+ */
+const UIDLIST_RETRY_MS = 200;
+
+export interface NotifierOptions {
+  readonly componentDomain: string;
+  /** --imap-url: server part of the links, no trailing slash. */
+  readonly imapUrl: string;
+  readonly threads: Threads;
+  readonly send: (stanza: Element) => Promise<void>;
+}
+
+/** Returns the push function the scanner calls; it throws if the message could not be sent. */
+export function createNotifier(options: NotifierOptions): (mail: NewMail) => Promise<void> {
+  return async (mail) => {
+    const summary = await summarizeMail(mail.bytes);
+    let uid = await findUid(mail.maildir, mail.base);
+    if (!uid) {
+      await new Promise((resolve) => setTimeout(resolve, UIDLIST_RETRY_MS));
+      uid = await findUid(mail.maildir, mail.base);
+    }
+    const url = imapMessageUrl({ server: options.imapUrl, user: mail.user, uid, messageId: summary.messageId });
+    const { stanza, thread } = pushedMessage({ summary, to: mail.user, componentDomain: options.componentDomain, url, id: randomUUID() });
+    await options.send(stanza);
+    if (summary.messageId && summary.fromAddress) {
+      options.threads.remember(mail.user, { thread, from: summary.fromAddress, messageId: summary.messageId, references: summary.references, subject: summary.subject });
+    }
+  };
+}

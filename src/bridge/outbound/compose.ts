@@ -1,0 +1,54 @@
+// An XMPP message → RFC 5322 bytes, built once with nodemailer's MailComposer: the same bytes go
+// to the smarthost and into the sender's Sent folder.
+import { randomUUID } from "node:crypto";
+import MailComposer from "nodemailer/lib/mail-composer/index.js";
+import type { ReplyContext } from "../threads.js";
+
+export interface OutboundMail {
+  readonly from: string;
+  readonly to: string;
+  readonly subject: string | undefined;
+  readonly text: string;
+  /** The pushed mail this answers, if any: In-Reply-To and References (RFC 5322 §3.6.4). */
+  readonly replyTo?: ReplyContext | undefined;
+  /** Our domain for the Message-ID's right-hand side. */
+  readonly domain: string;
+}
+
+export interface ComposedMail {
+  readonly bytes: Buffer;
+  readonly messageId: string;
+  readonly envelope: { from: string; to: string[] };
+}
+
+/** RFC 5322 §3.6.4: References = the parent's References (or its In-Reply-To) plus its Message-ID. */
+export function referencesFor(parent: ReplyContext): string[] {
+  return [...parent.references, parent.messageId];
+}
+
+/** A reply's subject: the message's own subject, else "Re: " + the parent's (once). */
+export function replySubject(subject: string | undefined, parent: ReplyContext | undefined): string {
+  if (subject) return subject;
+  if (!parent) return "";
+  return /^re:/i.test(parent.subject) ? parent.subject : `Re: ${parent.subject}`;
+}
+
+export async function composeMail(mail: OutboundMail): Promise<ComposedMail> {
+  const messageId = `<${randomUUID()}@${mail.domain}>`;
+  const composer = new MailComposer({
+    from: mail.from,
+    to: mail.to,
+    subject: replySubject(mail.subject, mail.replyTo),
+    text: mail.text,
+    messageId,
+    date: new Date(),
+    ...(mail.replyTo ? { inReplyTo: mail.replyTo.messageId, references: referencesFor(mail.replyTo) } : {}),
+    // Says where the mail came from, for the recipient's admin; not X-XMPP-Type, which marks our
+    // archived copies and would keep a local recipient's watcher from pushing it.
+    headers: { "X-XMPP-Sender": mail.from },
+  });
+  const bytes = await new Promise<Buffer>((resolve, reject) => {
+    composer.compile().build((err, message) => (err ? reject(err) : resolve(message)));
+  });
+  return { bytes, messageId, envelope: { from: mail.from, to: [mail.to] } };
+}

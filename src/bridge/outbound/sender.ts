@@ -1,0 +1,65 @@
+// A message from a local user to <escaped address>@<component> → a mail From the user's address
+// through the smarthost, answering the pushed mail it replies to, with a copy in their Sent folder.
+import type { Element } from "@xmpp/xml";
+import { RefusedError } from "../../errors.js";
+import { bare, parseJid } from "../../jid.js";
+import type { Logger } from "../../log/index.js";
+import type { MaildirResolver, MaildirWriter } from "../../maildir/index.js";
+import type { ReplyContext } from "../threads.js";
+import { composeMail } from "./compose.js";
+import type { SmtpSender } from "./smtp.js";
+
+/** The Maildir++ folder Dovecot and mail clients use for sent mail (RFC 6154 \Sent by convention). */
+export const SENT_FOLDER = "Sent";
+
+export interface OutboundOptions {
+  readonly userDomain: string;
+  readonly resolve: MaildirResolver;
+  readonly writer: MaildirWriter;
+  readonly smtp: SmtpSender;
+  readonly replyContext: (user: string, match: { thread?: string | undefined; from: string }) => ReplyContext | undefined;
+  readonly logger: Logger;
+}
+
+export interface Outbound {
+  /** Sends the message as mail to `recipient`. Throws RefusedError or SmtpError. */
+  send(stanza: Element, recipient: string): Promise<void>;
+}
+
+export function createOutbound(options: OutboundOptions): Outbound {
+  const { logger } = options;
+  return {
+    async send(stanza, recipient) {
+      const from = parseJid(stanza.attrs.from);
+      // Only our own users: otherwise anyone on the federated network could send mail as an open relay.
+      if (!from?.local || from.domain !== options.userDomain) {
+        throw new RefusedError("only local users may send mail through this component", { type: "cancel", condition: "forbidden" });
+      }
+      if (stanza.attrs.type === "groupchat") {
+        throw new RefusedError("group chat messages are not sent as mail", { type: "modify", condition: "not-acceptable" });
+      }
+      const text = stanza.getChildText("body");
+      // Chat states and receipts carry no body: nothing to mail, and no error to bother the user with.
+      if (!text) return;
+      const user = bare(from);
+      const thread = stanza.getChildText("thread") ?? undefined;
+      const parent = options.replyContext(user, { thread, from: recipient });
+      const composed = await composeMail({
+        from: user,
+        to: recipient,
+        subject: stanza.getChildText("subject") ?? undefined,
+        text,
+        replyTo: parent,
+        domain: options.userDomain,
+      });
+      const { response } = await options.smtp.send({ envelope: composed.envelope, raw: composed.bytes });
+      logger.info({ user, to: recipient, messageId: composed.messageId, inReplyTo: parent?.messageId, response }, "mail sent");
+      try {
+        await options.writer.deliver(options.resolve({ local: from.local, domain: from.domain }), composed.bytes, { folder: [SENT_FOLDER], seen: true });
+      } catch (err) {
+        // The mail is gone already; failing the stanza now would make the user send it twice.
+        logger.error({ user, messageId: composed.messageId, err: (err as Error).message }, "mail sent, but its copy could not be saved in Sent");
+      }
+    },
+  };
+}

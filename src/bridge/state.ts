@@ -1,0 +1,124 @@
+// The bridge's state on disk, one file for two jobs that share its atomic save:
+//   handled: per user, the base names in INBOX new/ already handled (pushed, or skipped because
+//            the user was offline, the mail was ours, or it was Seen), so nothing is pushed twice
+//            across restarts. Names that have left new/ are dropped at each scan, so the list
+//            stays as small as new/ is. Read and written by watch/.
+//   threads: the last pushed mails, for reply threading (./threads.ts).
+import { mkdir, open, readFile, rename } from "node:fs/promises";
+import path from "node:path";
+import { StorageError } from "../errors.js";
+import { findContext, withContext, type ReplyContext, type Threads } from "./threads.js";
+
+/** One file in the state dir; a rename over it is atomic, so a crash leaves the old or the new. */
+export const STATE_FILE = "push-state.json";
+/** Batch the writes of a burst of deliveries into one. */
+const SAVE_DELAY_MS = 50;
+
+interface UserState {
+  handled: string[];
+  replies: ReplyContext[];
+}
+
+export interface HandledMail {
+  /** False until this user has been scanned once: their first scan only takes a baseline. */
+  knows(user: string): boolean;
+  isHandled(user: string, base: string): boolean;
+  markHandled(user: string, base: string): void;
+  /** Keeps only these names (what is in new/ now), and remembers the user. */
+  retain(user: string, present: ReadonlySet<string>): void;
+}
+
+export interface BridgeState {
+  readonly handled: HandledMail;
+  readonly threads: Threads;
+  /** Resolves once everything marked so far is on disk. */
+  flush(): Promise<void>;
+}
+
+export async function openBridgeState(stateDir: string, options: { onError: (err: StorageError) => void }): Promise<BridgeState> {
+  const file = path.join(stateDir, STATE_FILE);
+  const users = new Map<string, { handled: Set<string>; replies: ReplyContext[] }>();
+  try {
+    const parsed = JSON.parse(await readFile(file, "utf8")) as Record<string, UserState>;
+    for (const [user, state] of Object.entries(parsed)) {
+      users.set(user, { handled: new Set(state.handled), replies: state.replies ?? [] });
+    }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") {
+      // A torn or foreign file: start from a baseline rather than refuse to run. The cost is that
+      // mail in new/ right now is treated as handled, never that something is pushed twice.
+      users.clear();
+    }
+  }
+  let timer: NodeJS.Timeout | undefined;
+  let saving: Promise<void> = Promise.resolve();
+  let dirty = false;
+
+  async function save(): Promise<void> {
+    dirty = false;
+    const data: Record<string, UserState> = {};
+    for (const [user, s] of users) data[user] = { handled: [...s.handled], replies: s.replies };
+    const tmp = `${file}.tmp`;
+    try {
+      await mkdir(stateDir, { recursive: true, mode: 0o700 });
+      const handle = await open(tmp, "w", 0o600);
+      try {
+        await handle.writeFile(JSON.stringify(data));
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await rename(tmp, file);
+    } catch (err) {
+      throw new StorageError(file, err as NodeJS.ErrnoException);
+    }
+  }
+
+  function schedule(): void {
+    dirty = true;
+    if (timer) return;
+    timer = setTimeout(() => {
+      timer = undefined;
+      saving = saving.then(save).catch((err: StorageError) => options.onError(err));
+    }, SAVE_DELAY_MS);
+  }
+
+  const entry = (user: string) => {
+    let s = users.get(user);
+    if (!s) {
+      s = { handled: new Set(), replies: [] };
+      users.set(user, s);
+    }
+    return s;
+  };
+
+  return {
+    handled: {
+      knows: (user) => users.has(user),
+      isHandled: (user, base) => users.get(user)?.handled.has(base) ?? false,
+      markHandled(user, base) {
+        entry(user).handled.add(base);
+        schedule();
+      },
+      retain(user, present) {
+        const s = entry(user);
+        for (const base of s.handled) if (!present.has(base)) s.handled.delete(base);
+        schedule();
+      },
+    },
+    threads: {
+      remember(user, context) {
+        const s = entry(user);
+        s.replies = withContext(s.replies, context);
+        schedule();
+      },
+      replyContext: (user, match) => findContext(users.get(user)?.replies ?? [], match),
+    },
+    async flush() {
+      if (timer) clearTimeout(timer);
+      timer = undefined;
+      if (dirty) saving = saving.then(save).catch((err: StorageError) => options.onError(err));
+      await saving;
+    },
+  };
+}

@@ -1,4 +1,0 @@
-export { escapeNode, unescapeNode, addressToJid } from "./escape.js";
-export { summarizeMail, normalizeAddress, MAX_TEXT_CHARS, type MailSummary } from "./summary.js";
-export { findUid, imapMessageUrl, type MessageUid } from "./imap-url.js";
-export { pushedMessage, threadFor, NS_OOB, type PushedMessage } from "./message.js";

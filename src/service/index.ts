@@ -1,1 +1,0 @@
-export { createArchiver, type Archiver, type ArchiverOptions } from "./archiver.js";
