@@ -1,6 +1,7 @@
 /**
- * A real Dovecot (IMAP only) for integration tests, serving Maildirs from
- * a temp dir on a free loopback port.
+ * A real Dovecot (IMAP, optionally LMTP) for integration tests, serving Maildirs from a temp dir
+ * on a free loopback port: the host's or the other generation's (generation.ts), with a config
+ * in the syntax its version reads (2.3 or 2.4, dovecot-syntax.ts).
  */
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -16,6 +17,7 @@ import {
   type DovecotPaths,
   type DovecotUser,
 } from "./dovecot-config.js";
+import { dovecotSyntax } from "./dovecot-syntax.js";
 import { describeExit, spawnServer, type ServerProcess } from "./server-process.js";
 
 /** Dovecot listens within ~0.1 s here; generous for a loaded 2-core CI machine. */
@@ -42,7 +44,7 @@ export interface DovecotOptions {
   gid: number;
   /** Also listen for LMTP on a free loopback port. */
   lmtp?: boolean;
-  /** More dovecot.conf lines, appended as given. */
+  /** More dovecot.conf lines, appended as given (in the syntax of dovecotSyntax()). */
   extraConfig?: readonly string[];
   /** Default "static" (every user exists); "passwd-file": only `users`, with their userdbFields. */
   userdb?: "static" | "passwd-file";
@@ -111,6 +113,7 @@ async function prepare(opts: DovecotOptions, paths: DovecotPaths, imapPort: numb
       chroot: asRoot,
       extraConfig: opts.extraConfig,
       userdb: opts.userdb,
+      syntax: dovecotSyntax(),
     }),
   );
   return root;

@@ -11,6 +11,7 @@ import { pollUntil } from "./poll.js";
 import { probeStreamFeatures } from "./xmpp-probe.js";
 import { prosodyConfig, prosodyPaths, type ProsodyLogLevel, type ProsodyPaths } from "./prosody-config.js";
 import { describeExit, spawnServer, type ServerProcess } from "./server-process.js";
+import { serverCommand } from "./generation.js";
 
 const execFileAsync = promisify(execFile);
 
@@ -66,11 +67,8 @@ export interface ProsodyServer {
  */
 export async function registerProsodyUser(configPath: string, domain: string, user: ProsodyUser): Promise<void> {
   try {
-    await execFileAsync(
-      "prosodyctl",
-      ["--config", configPath, "register", user.username, domain, user.password],
-      { timeout: PROSODYCTL_TIMEOUT_MS },
-    );
+    const { command, args } = serverCommand("prosodyctl", ["--config", configPath, "register", user.username, domain, user.password]);
+    await execFileAsync(command, args, { timeout: PROSODYCTL_TIMEOUT_MS });
   } catch (err) {
     const e = err as Error & { stdout?: string; stderr?: string };
     throw new Error(
