@@ -132,18 +132,19 @@ export function serverVersions(generation = currentGeneration()): Record<string,
   return versions;
 }
 
-let cachedLabel: string | undefined;
+const labels = new Map<string, string>();
 
 /** "[debian13: prosody 13.0.1, ejabberd 24.12, dovecot 2.4.1, postfix 3.10.13]", for test names. */
-export function generationLabel(): string {
-  if (cachedLabel === undefined) {
-    const generation = currentGeneration();
+export function generationLabel(generation = currentGeneration()): string {
+  let label = labels.get(generation.name);
+  if (label === undefined) {
     const v = serverVersions(generation);
     const parts = [["prosody", "prosody"], ["ejabberd", "ejabberd"], ["dovecot", "dovecot-core"], ["postfix", "postfix"]]
       .map(([name, pkg]) => `${name!} ${v[pkg!] ?? "missing"}`);
-    cachedLabel = `[${generation.name}: ${parts.join(", ")}]`;
+    label = `[${generation.name}: ${parts.join(", ")}]`;
+    labels.set(generation.name, label);
   }
-  return cachedLabel;
+  return label;
 }
 
 /** A top-level describe() name with the generation that ran it. */

@@ -2,6 +2,7 @@
 // its bundled MUC), the real CLI with --chat-history --groupchat as the mail user, real XMPP
 // clients, and everything read back through a real Dovecot over IMAP.
 import { after, before, describe, test } from "node:test";
+import { onServers } from "../../harness/generation.js";
 import assert from "node:assert/strict";
 import { simpleParser } from "mailparser";
 import { xml } from "@xmpp/client";
@@ -26,7 +27,7 @@ const find = (messages: ListedMessage[], subject: string): ListedMessage => {
   return found;
 };
 
-describe("chat history through a real Prosody into Maildir folders that Dovecot serves", () => {
+describe(onServers("chat history through a real Prosody into Maildir folders that Dovecot serves"), () => {
   let dir: string;
   let stack: Stack;
   let component: ComponentProcess;

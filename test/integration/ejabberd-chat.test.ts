@@ -4,6 +4,7 @@
 // chat.test.ts (Prosody), plus what ejabberd routes that Prosody does not (carbons, several
 // joined resources in a room).
 import { after, before, describe, test } from "node:test";
+import { onServers } from "../../harness/generation.js";
 import assert from "node:assert/strict";
 import { simpleParser } from "mailparser";
 import { xml } from "@xmpp/client";
@@ -23,7 +24,7 @@ const withSubject = (subject: string) => (messages: ListedMessage[]) => messages
 /** \Recent is per IMAP session (RFC 3501 §2.3.2), not stored state: whichever session looks first sees it. */
 const stateFlags = (m: ListedMessage | undefined) => m?.flags.filter((f) => f !== "\\Recent");
 
-describe("chat history through a real ejabberd into Maildir folders that Dovecot serves", () => {
+describe(onServers("chat history through a real ejabberd into Maildir folders that Dovecot serves"), () => {
   let dir: string;
   let stack: EjabberdStack;
   let component: ComponentProcess;

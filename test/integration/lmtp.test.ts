@@ -3,6 +3,7 @@
 // behind a real Prosody, whose module keeps a copy answered `wait` and sends it again. Every mail
 // is counted over IMAP.
 import { after, before, describe, test } from "node:test";
+import { onServers } from "../../harness/generation.js";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
@@ -84,7 +85,7 @@ function withoutTrace(source: string): { trace: string[]; mail: string } {
 /** nodemailer's MIME boundaries are random per mail. */
 const sameBoundary = (mail: string) => mail.replace(/--_NmP-[0-9a-f]+-Part_\d+/g, "--BOUNDARY");
 
-describe("--deliver lmtp into a real Dovecot, component in-process", () => {
+describe(onServers("--deliver lmtp into a real Dovecot, component in-process"), () => {
   let dir: string;
   let dovecot: DovecotServer;
   let harness: ArchiverHarness;
@@ -259,7 +260,7 @@ describe("--deliver lmtp into a real Dovecot, component in-process", () => {
   });
 });
 
-describe("--deliver lmtp behind a real Prosody: a copy answered wait is kept and sent again", () => {
+describe(onServers("--deliver lmtp behind a real Prosody: a copy answered wait is kept and sent again"), () => {
   let dir: string;
   let stack: Stack;
 
