@@ -3,7 +3,8 @@
  * on a free loopback port: the host's or the other generation's (generation.ts), with a config
  * in the syntax its version reads (2.3 or 2.4, dovecot-syntax.ts).
  */
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
+import { promisify } from "node:util";
 import { randomBytes } from "node:crypto";
 import { chmod, chown, mkdir, rename, writeFile } from "node:fs/promises";
 import os from "node:os";
@@ -18,10 +19,14 @@ import {
   type DovecotUser,
 } from "./dovecot-config.js";
 import { dovecotSyntax } from "./dovecot-syntax.js";
+import { serverCommand } from "./generation.js";
 import { describeExit, spawnServer, type ServerProcess } from "./server-process.js";
 
 /** Dovecot listens within ~0.1 s here; generous for a loaded 2-core CI machine. */
 const START_TIMEOUT_MS = 20_000;
+/** A doveadm command reads the config and makes one request; slow only on a loaded CI box. */
+const DOVEADM_TIMEOUT_MS = 15_000;
+const execFileAsync = promisify(execFile);
 /** The Debian package's unprivileged users (see /usr/share/doc/dovecot-core). */
 const DEBIAN_LOGIN_USER = "dovenull";
 const DEBIAN_INTERNAL_USER = "dovecot";
@@ -58,6 +63,8 @@ export interface DovecotServer {
   configPath: string;
   /** The fixed directory part of maildirTemplate (before the first %). */
   mailRoot: string;
+  /** Runs `doveadm -c <config> args` against this server (in its generation) and returns stdout. */
+  doveadm(args: string[]): Promise<string>;
   /** Replaces the passwd file (atomically); Dovecot reads it again on the next lookup. */
   setUsers(users: DovecotUser[]): Promise<void>;
   stop(): Promise<void>;
@@ -145,6 +152,15 @@ export async function startDovecot(opts: DovecotOptions): Promise<DovecotServer>
     logPath: paths.log,
     configPath: paths.config,
     mailRoot,
+    async doveadm(args) {
+      const { command, args: argv } = serverCommand("doveadm", ["-c", paths.config, ...args]);
+      try {
+        return (await execFileAsync(command, argv, { timeout: DOVEADM_TIMEOUT_MS })).stdout;
+      } catch (err) {
+        const e = err as Error & { stderr?: string };
+        throw new Error(`doveadm ${args.join(" ")} failed: ${e.message}\n${e.stderr ?? ""}`, { cause: err });
+      }
+    },
     async setUsers(users) {
       const next = `${paths.passwd}.new`;
       await writeFile(next, dovecotPasswdFile(users), { mode: 0o644 });

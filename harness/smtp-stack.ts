@@ -8,7 +8,7 @@ import nodemailer from "nodemailer";
 import type { ComponentProcess } from "./component.js";
 import type { DovecotServer } from "./dovecot.js";
 import { startPostfix, type PostfixServer } from "./mta.js";
-import { luaPushConfig } from "./dovecot-features.js";
+import { luaPushConfig, oxPushConfig } from "./dovecot-features.js";
 import { freePort } from "./ports.js";
 import type { ProsodyServer } from "./prosody.js";
 import { COMPONENT, DOMAIN, startStack } from "./stack.js";
@@ -30,10 +30,22 @@ export interface BridgeStack {
   stop(): Promise<void>;
 }
 
-export async function startBridgeStack(options: { dir: string; users: string[]; trigger: "fs" | "push" }): Promise<BridgeStack> {
+export interface BridgeStackOptions {
+  readonly dir: string;
+  readonly users: string[];
+  readonly trigger: "fs" | "push";
+  /**
+   * Which Dovecot push_notification driver feeds --watch push: "lua" (default,
+   * examples/dovecot-push.lua) or "ox" (Dovecot's own, no Lua; users need a METADATA entry).
+   */
+  readonly pushDriver?: "lua" | "ox";
+}
+
+export async function startBridgeStack(options: BridgeStackOptions): Promise<BridgeStack> {
   const pushPort = await freePort();
   // examples/dovecot-push.conf (2.3) or examples/dovecot-2.4/dovecot-push.conf, as an admin adds it.
-  const pushConfig = luaPushConfig(`http://127.0.0.1:${pushPort}/notify`);
+  const pushUrl = `http://127.0.0.1:${pushPort}/notify`;
+  const pushConfig = options.pushDriver === "ox" ? oxPushConfig(pushUrl) : luaPushConfig(pushUrl);
   const stack = await startStack({
     dir: options.dir,
     users: options.users,
