@@ -20,7 +20,7 @@ import { serverCommand, systemAccount } from "./generation.js";
 
 const execFileAsync = promisify(execFile);
 
-/** ejabberd 23.01 starts in about 1 s here; generous for a loaded 2-core CI machine. */
+/** ejabberd 23.01 and 24.12 start in about 1 s here; generous for a loaded 2-core CI machine. */
 const START_TIMEOUT_MS = 60_000;
 /** A ctl command boots a small Erlang node (~0.6 s) and makes one RPC. */
 const CTL_TIMEOUT_MS = 30_000;
@@ -35,7 +35,7 @@ const EJABBERD_USER = "ejabberd";
 export const EJABBERD_MODULE = "mod_xmpp_maildir";
 
 /**
- * Lines ejabberd 23.01 writes when a listener, a module or the config fails; it may keep running
+ * Lines ejabberd (23.01, 24.12) writes when a listener, a module or the config fails; it may keep running
  * without the failed part, which would make a test fail later and far from the cause.
  */
 const STARTUP_FAILURE = /^.*\[(?:critical|error)\].*$/gm;

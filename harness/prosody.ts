@@ -87,7 +87,7 @@ async function fileSize(file: string): Promise<number> {
 }
 
 /**
- * Prosody 0.12 logs these and keeps running: a port some other process
+ * Prosody (0.12, 13.0) logs these and keeps running: a port some other process
  * grabbed between freePorts() and Prosody's bind, or a module (e.g. the
  * product's) that failed to load. Either would make a test fail later and
  * far from the cause, so startup fails here instead.

@@ -1,4 +1,4 @@
-// Chat history through a real ejabberd 23.01: the module with chat_history and groupchat on (and
+// Chat history through a real ejabberd (23.01 or 24.12, per generation): the module with chat_history and groupchat on (and
 // ejabberd's mod_muc), the real CLI with --chat-history --groupchat as the mail user, real XMPP
 // clients, everything read back through a real Dovecot over IMAP. The same scenarios as
 // chat.test.ts (Prosody), plus what ejabberd routes that Prosody does not (carbons, several

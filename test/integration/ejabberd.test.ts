@@ -1,5 +1,5 @@
 // ejabberd-specific behaviour of server/ejabberd/mod_xmpp_maildir.erl against a real ejabberd
-// 23.01 (the Debian package), the real component as the mail user and a real Dovecot. The
+// 23.01 or 24.12 (Debian 12's or 13's package, per generation), the real component as the mail user and a real Dovecot. The
 // scenarios shared with Prosody run for both servers in archive.test.ts and chaos.test.ts.
 //
 // ejabberd routes things to a user that Prosody hands to the session directly (carbons, stored
