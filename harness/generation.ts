@@ -15,8 +15,9 @@ export type GenerationName = "debian12" | "debian13";
 export const GENERATIONS: readonly GenerationName[] = ["debian12", "debian13"];
 /** Picks the generation for this process; unset means the host's own packages. */
 export const SERVERS_ENV = "XMPP_MAILDIR_SERVERS";
-/** Where system-deps.sh keeps the roots (one per Debian suite). */
+/** Where system-deps.sh keeps the roots (one per Debian suite); XMPP_MAILDIR_ROOTS_DIR overrides it for both. */
 export const ROOTS_DIR = "/var/cache/xmpp-maildir";
+export const ROOTS_DIR_ENV = "XMPP_MAILDIR_ROOTS_DIR";
 /** Written last by system-deps.sh: a root without it is half-built and never used. */
 export const ROOT_STAMP = "etc/xmpp-maildir-root";
 const SUITES: Readonly<Record<GenerationName, string>> = { debian12: "bookworm", debian13: "trixie" };
@@ -37,7 +38,7 @@ export function hostGeneration(): GenerationName {
 }
 
 export function rootPath(name: GenerationName): string {
-  return path.join(ROOTS_DIR, SUITES[name]);
+  return path.join(process.env[ROOTS_DIR_ENV] || ROOTS_DIR, SUITES[name]);
 }
 
 /** One line for a human: why the generation cannot run, and how to fix it. */

@@ -17,8 +17,9 @@ set -eu
 PACKAGES="prosody ejabberd dovecot-imapd dovecot-lmtpd postfix mmdebstrap"
 # What the root holds: the same servers, plus lua5.4 for Dovecot's Lua push script.
 ROOT_PACKAGES="prosody,ejabberd,dovecot-imapd,dovecot-lmtpd,postfix,lua5.4"
-ROOTS_DIR=/var/cache/xmpp-maildir
-MIRROR=http://deb.debian.org/debian
+# Both can be overridden, e.g. for a local mirror; harness/generation.ts reads the same variable.
+ROOTS_DIR=${XMPP_MAILDIR_ROOTS_DIR:-/var/cache/xmpp-maildir}
+MIRROR=${XMPP_MAILDIR_MIRROR:-http://deb.debian.org/debian}
 # Must match harness/generation.ts (ROOT_STAMP). Bump FORMAT when the root's contents change,
 # so an older root is rebuilt instead of used.
 STAMP=etc/xmpp-maildir-root
