@@ -96,6 +96,10 @@ async function prepare(opts: DovecotOptions, paths: DovecotPaths, imapPort: numb
   await chown(root, opts.uid, opts.gid);
   await chmod(root, 0o700);
   await mkdir(paths.stateDir, { recursive: true });
+  // Users' homes (userdb home=<home>/<domain>/<user>) hold per-user state such as the METADATA
+  // dict; Dovecot creates them as the mail user, so that user must own their root.
+  await mkdir(paths.home, { recursive: true });
+  await chown(paths.home, opts.uid, opts.gid);
   // Dovecot 2.3's auth process runs as default_internal_user (dovecot), not
   // root, and must read this; the test passwords are no secret.
   await writeFile(paths.passwd, dovecotPasswdFile(opts.users), { mode: 0o644 });
