@@ -14,7 +14,9 @@
 # system-wide services, so this script also keeps the packages from starting those.
 set -eu
 
-PACKAGES="prosody ejabberd dovecot-imapd dovecot-lmtpd postfix mmdebstrap"
+# mount and unshare (util-linux): the tests run the other generation's servers in a mount
+# namespace (harness/generation.ts); present on any installed Debian, not in a minimal root.
+PACKAGES="prosody ejabberd dovecot-imapd dovecot-lmtpd postfix mmdebstrap mount util-linux"
 # What the root holds: the same servers, plus lua5.4 for Dovecot's Lua push script.
 ROOT_PACKAGES="prosody,ejabberd,dovecot-imapd,dovecot-lmtpd,postfix,lua5.4"
 # Both can be overridden, e.g. for a local mirror; harness/generation.ts reads the same variable.
