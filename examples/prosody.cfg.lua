@@ -1,4 +1,4 @@
--- Prosody 0.12: the parts xmpp-maildir needs. Merge into /etc/prosody/prosody.cfg.lua.
+-- Prosody 13.0 or 0.12 (Debian 13, 12; both tested): the parts xmpp-maildir needs. Merge into /etc/prosody/prosody.cfg.lua.
 
 -- Where mod_xmpp_maildir.lua lives. Either copy server/prosody/mod_xmpp_maildir.lua into
 -- /usr/lib/prosody/modules/, or point plugin_paths at the installed package's server/prosody.

@@ -3,9 +3,11 @@
  * loopback port, plain-text login, one passwd-file, and every runtime path
  * (sockets, state, log) inside one directory so the system's /run/dovecot
  * and /var/lib/dovecot are never touched.
- * https://doc.dovecot.org/2.3/configuration_manual/
+ * https://doc.dovecot.org/2.3/configuration_manual/ (2.3) and dovecot-config-24.ts (2.4).
  */
 import path from "node:path";
+import { dovecotConfig24 } from "./dovecot-config-24.js";
+import type { DovecotSyntax } from "./dovecot-syntax.js";
 
 export interface DovecotPaths {
   config: string;
@@ -89,9 +91,16 @@ export interface DovecotConfigInput {
    * passwd file, with their userdbFields; LMTP answers 550 for anyone else.
    */
   userdb?: "static" | "passwd-file" | undefined;
+  /** Which Dovecot reads it: 2.4 renamed most of these settings (dovecot-config-24.ts). */
+  syntax?: DovecotSyntax | undefined;
 }
 
 export function dovecotConfig(input: DovecotConfigInput): string {
+  return input.syntax === "2.4" ? dovecotConfig24(input) : dovecotConfig23(input);
+}
+
+/** Dovecot 2.3's settings (Debian 12: 2.3.19). */
+function dovecotConfig23(input: DovecotConfigInput): string {
   const { paths } = input;
   // Without root, chroot() fails; these two services chroot by default.
   const noChroot = input.chroot ? [] : ["  chroot ="];

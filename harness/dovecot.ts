@@ -1,8 +1,10 @@
 /**
- * A real Dovecot (IMAP only) for integration tests, serving Maildirs from
- * a temp dir on a free loopback port.
+ * A real Dovecot (IMAP, optionally LMTP) for integration tests, serving Maildirs from a temp dir
+ * on a free loopback port: the host's or the other generation's (generation.ts), with a config
+ * in the syntax its version reads (2.3 or 2.4, dovecot-syntax.ts).
  */
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
+import { promisify } from "node:util";
 import { randomBytes } from "node:crypto";
 import { chmod, chown, mkdir, rename, writeFile } from "node:fs/promises";
 import os from "node:os";
@@ -16,10 +18,15 @@ import {
   type DovecotPaths,
   type DovecotUser,
 } from "./dovecot-config.js";
+import { dovecotSyntax } from "./dovecot-syntax.js";
+import { serverCommand } from "./generation.js";
 import { describeExit, spawnServer, type ServerProcess } from "./server-process.js";
 
 /** Dovecot listens within ~0.1 s here; generous for a loaded 2-core CI machine. */
 const START_TIMEOUT_MS = 20_000;
+/** A doveadm command reads the config and makes one request; slow only on a loaded CI box. */
+const DOVEADM_TIMEOUT_MS = 15_000;
+const execFileAsync = promisify(execFile);
 /** The Debian package's unprivileged users (see /usr/share/doc/dovecot-core). */
 const DEBIAN_LOGIN_USER = "dovenull";
 const DEBIAN_INTERNAL_USER = "dovecot";
@@ -42,7 +49,7 @@ export interface DovecotOptions {
   gid: number;
   /** Also listen for LMTP on a free loopback port. */
   lmtp?: boolean;
-  /** More dovecot.conf lines, appended as given. */
+  /** More dovecot.conf lines, appended as given (in the syntax of dovecotSyntax()). */
   extraConfig?: readonly string[];
   /** Default "static" (every user exists); "passwd-file": only `users`, with their userdbFields. */
   userdb?: "static" | "passwd-file";
@@ -56,6 +63,8 @@ export interface DovecotServer {
   configPath: string;
   /** The fixed directory part of maildirTemplate (before the first %). */
   mailRoot: string;
+  /** Runs `doveadm -c <config> args` against this server (in its generation) and returns stdout. */
+  doveadm(args: string[]): Promise<string>;
   /** Replaces the passwd file (atomically); Dovecot reads it again on the next lookup. */
   setUsers(users: DovecotUser[]): Promise<void>;
   stop(): Promise<void>;
@@ -87,6 +96,10 @@ async function prepare(opts: DovecotOptions, paths: DovecotPaths, imapPort: numb
   await chown(root, opts.uid, opts.gid);
   await chmod(root, 0o700);
   await mkdir(paths.stateDir, { recursive: true });
+  // Users' homes (userdb home=<home>/<domain>/<user>) hold per-user state such as the METADATA
+  // dict; Dovecot creates them as the mail user, so that user must own their root.
+  await mkdir(paths.home, { recursive: true });
+  await chown(paths.home, opts.uid, opts.gid);
   // Dovecot 2.3's auth process runs as default_internal_user (dovecot), not
   // root, and must read this; the test passwords are no secret.
   await writeFile(paths.passwd, dovecotPasswdFile(opts.users), { mode: 0o644 });
@@ -111,6 +124,7 @@ async function prepare(opts: DovecotOptions, paths: DovecotPaths, imapPort: numb
       chroot: asRoot,
       extraConfig: opts.extraConfig,
       userdb: opts.userdb,
+      syntax: dovecotSyntax(),
     }),
   );
   return root;
@@ -142,6 +156,15 @@ export async function startDovecot(opts: DovecotOptions): Promise<DovecotServer>
     logPath: paths.log,
     configPath: paths.config,
     mailRoot,
+    async doveadm(args) {
+      const { command, args: argv } = serverCommand("doveadm", ["-c", paths.config, ...args]);
+      try {
+        return (await execFileAsync(command, argv, { timeout: DOVEADM_TIMEOUT_MS })).stdout;
+      } catch (err) {
+        const e = err as Error & { stderr?: string };
+        throw new Error(`doveadm ${args.join(" ")} failed: ${e.message}\n${e.stderr ?? ""}`, { cause: err });
+      }
+    },
     async setUsers(users) {
       const next = `${paths.passwd}.new`;
       await writeFile(next, dovecotPasswdFile(users), { mode: 0o644 });

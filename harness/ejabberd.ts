@@ -4,7 +4,7 @@
  * with `ejabberdctl foreground` as an admin would, and stopped with `ejabberdctl stop`. No epmd
  * and nothing under /etc/ejabberd or /var/lib/ejabberd is used.
  */
-import { execFile, spawnSync } from "node:child_process";
+import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chown, mkdir, readdir, stat, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -16,10 +16,11 @@ import { freePorts, waitForPort } from "./ports.js";
 import { probeStreamFeatures } from "./xmpp-probe.js";
 import { EJABBERD_INETRC, ejabberdConfig, ejabberdCtlConfig, ejabberdPaths, type EjabberdConfigInput, type EjabberdPaths } from "./ejabberd-config.js";
 import { spawnAs, type UserProcess } from "./ejabberd-process.js";
+import { serverCommand, systemAccount } from "./generation.js";
 
 const execFileAsync = promisify(execFile);
 
-/** ejabberd 23.01 starts in about 1 s here; generous for a loaded 2-core CI machine. */
+/** ejabberd 23.01 and 24.12 start in about 1 s here; generous for a loaded 2-core CI machine. */
 const START_TIMEOUT_MS = 60_000;
 /** A ctl command boots a small Erlang node (~0.6 s) and makes one RPC. */
 const CTL_TIMEOUT_MS = 30_000;
@@ -34,7 +35,7 @@ const EJABBERD_USER = "ejabberd";
 export const EJABBERD_MODULE = "mod_xmpp_maildir";
 
 /**
- * Lines ejabberd 23.01 writes when a listener, a module or the config fails; it may keep running
+ * Lines ejabberd (23.01, 24.12) writes when a listener, a module or the config fails; it may keep running
  * without the failed part, which would make a test fail later and far from the cause.
  */
 const STARTUP_FAILURE = /^.*\[(?:critical|error)\].*$/gm;
@@ -83,12 +84,10 @@ interface RunAs {
 /** Root runs ejabberd as its package's user, as the init script does; anyone else as themselves. */
 function ejabberdAccount(): RunAs | undefined {
   if (process.getuid?.() !== 0) return undefined;
-  const probe = spawnSync("getent", ["passwd", EJABBERD_USER], { encoding: "utf8" });
-  const [, , uid, gid] = probe.stdout.trim().split(":");
-  if (probe.status !== 0 || uid === undefined || gid === undefined) {
-    throw new Error(`no '${EJABBERD_USER}' user: install the Debian package ejabberd (npm run system-deps)`);
-  }
-  return { uid: Number(uid), gid: Number(gid) };
+  // Read from the generation's own passwd: the root's ejabberd uid differs from the host's.
+  const account = systemAccount(EJABBERD_USER);
+  if (!account) throw new Error(`no '${EJABBERD_USER}' user: install the Debian package ejabberd (npm run system-deps)`);
+  return account;
 }
 
 /**
@@ -97,7 +96,9 @@ function ejabberdAccount(): RunAs | undefined {
  */
 export async function buildEjabberdModule(out: string): Promise<void> {
   try {
-    await execFileAsync("sh", [path.join(repoRoot(), "scripts", "build-ejabberd-module.sh"), out], { timeout: CTL_TIMEOUT_MS });
+    // In the generation's root when there is one: built against that ejabberd's headers.
+    const { command, args } = serverCommand("sh", [path.join(repoRoot(), "scripts", "build-ejabberd-module.sh"), out]);
+    await execFileAsync(command, args, { timeout: CTL_TIMEOUT_MS });
   } catch (err) {
     const e = err as Error & { stdout?: string; stderr?: string };
     throw new Error(`scripts/build-ejabberd-module.sh failed: ${e.message}\n${e.stdout ?? ""}${e.stderr ?? ""}`, { cause: err });
@@ -162,11 +163,12 @@ export async function startEjabberd(opts: EjabberdOptions): Promise<EjabberdServ
 
   const ctl = async (args: string[]): Promise<string> => {
     try {
-      const { stdout } = await execFileAsync("ejabberdctl", [...ctlArgs(paths), ...args], {
+      const run = serverCommand("ejabberdctl", [...ctlArgs(paths), ...args], owner);
+      const { stdout } = await execFileAsync(run.command, run.args, {
         cwd: paths.dir,
         env: ctlEnv(paths),
         timeout: CTL_TIMEOUT_MS,
-        ...(owner ?? {}),
+        ...(run.owner ?? {}),
       });
       return stdout;
     } catch (err) {
@@ -179,7 +181,8 @@ export async function startEjabberd(opts: EjabberdOptions): Promise<EjabberdServ
   const start = async () => {
     if (proc && !proc.hasExited()) throw new Error("ejabberd is already running");
     const logOffset = await fileSize(paths.log);
-    proc = spawnAs({ command: "ejabberdctl", args: [...ctlArgs(paths), "foreground"], cwd: paths.dir, env: ctlEnv(paths), owner });
+    const run = serverCommand("ejabberdctl", [...ctlArgs(paths), "foreground"], owner);
+    proc = spawnAs({ command: run.command, args: run.args, cwd: paths.dir, env: ctlEnv(paths), owner: run.owner });
     const running = proc;
     const aborter = new AbortController();
     void running.exited.then((info) => aborter.abort(new Error(`ejabberd exited (${info})`)));

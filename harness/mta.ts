@@ -7,8 +7,14 @@ import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
 import { freePort, waitForPort } from "./ports.js";
+import { serverCommand } from "./generation.js";
 
-const run = promisify(execFile);
+const execFileAsync = promisify(execFile);
+/** A postfix command of the generation under test (generation.ts). */
+const run = (command: string, args: string[]) => {
+  const wrapped = serverCommand(command, args);
+  return execFileAsync(wrapped.command, wrapped.args);
+};
 /** Postfix's master is listening within ~1 s here; generous for a loaded 2-core CI machine. */
 const START_TIMEOUT_MS = 20_000;
 
@@ -83,7 +89,8 @@ export async function startPostfix(opts: PostfixOptions): Promise<PostfixServer>
     throw new Error(`postfix set-permissions failed in ${dir}: ${err.stderr ?? err.message}`, { cause: err });
   });
   let output = "";
-  const child: ChildProcess = spawn("postfix", ["-c", dir, "start-fg"], { stdio: ["ignore", "pipe", "pipe"] });
+  const fg = serverCommand("postfix", ["-c", dir, "start-fg"]);
+  const child: ChildProcess = spawn(fg.command, fg.args, { stdio: ["ignore", "pipe", "pipe"] });
   child.stdout!.setEncoding("utf8").on("data", (d: string) => (output += d));
   child.stderr!.setEncoding("utf8").on("data", (d: string) => (output += d));
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));

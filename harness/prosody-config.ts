@@ -7,7 +7,7 @@ import path from "node:path";
 import { luaString, luaStringList } from "./lua.js";
 
 /**
- * Modules on top of Prosody 0.12's auto-loaded ones (presence, message, iq,
+ * Modules on top of Prosody's auto-loaded ones, in 0.12 and 13.0 alike (presence, message, iq,
  * offline, c2s, posix; see core/modulemanager.lua). saslauth is what lets a
  * client log in at all (it also offers resource binding); roster, disco and
  * ping are what a normal client expects to find.

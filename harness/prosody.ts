@@ -11,6 +11,7 @@ import { pollUntil } from "./poll.js";
 import { probeStreamFeatures } from "./xmpp-probe.js";
 import { prosodyConfig, prosodyPaths, type ProsodyLogLevel, type ProsodyPaths } from "./prosody-config.js";
 import { describeExit, spawnServer, type ServerProcess } from "./server-process.js";
+import { serverCommand } from "./generation.js";
 
 const execFileAsync = promisify(execFile);
 
@@ -66,11 +67,8 @@ export interface ProsodyServer {
  */
 export async function registerProsodyUser(configPath: string, domain: string, user: ProsodyUser): Promise<void> {
   try {
-    await execFileAsync(
-      "prosodyctl",
-      ["--config", configPath, "register", user.username, domain, user.password],
-      { timeout: PROSODYCTL_TIMEOUT_MS },
-    );
+    const { command, args } = serverCommand("prosodyctl", ["--config", configPath, "register", user.username, domain, user.password]);
+    await execFileAsync(command, args, { timeout: PROSODYCTL_TIMEOUT_MS });
   } catch (err) {
     const e = err as Error & { stdout?: string; stderr?: string };
     throw new Error(
@@ -89,7 +87,7 @@ async function fileSize(file: string): Promise<number> {
 }
 
 /**
- * Prosody 0.12 logs these and keeps running: a port some other process
+ * Prosody (0.12, 13.0) logs these and keeps running: a port some other process
  * grabbed between freePorts() and Prosody's bind, or a module (e.g. the
  * product's) that failed to load. Either would make a test fail later and
  * far from the cause, so startup fails here instead.

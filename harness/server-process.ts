@@ -2,6 +2,7 @@
  * Spawning a server in the foreground and stopping it for sure.
  */
 import { spawn } from "node:child_process";
+import { serverCommand } from "./generation.js";
 
 /** Stdout/stderr kept for error messages (config errors are printed, not logged). */
 const OUTPUT_LIMIT_CHARS = 8_000;
@@ -41,10 +42,12 @@ export function describeExit(info: ExitInfo): string {
  * Starts a server as the leader of its own process group (detached), so
  * SIGKILL can reach every child it forked (Dovecot has a dozen). While it
  * runs, an 'exit' hook kills the group if the test process ends without
- * stopping it, so no server outlives the test run.
+ * stopping it, so no server outlives the test run. Runs the command of the generation under
+ * test (generation.ts): the host's, or the one in the other generation's root.
  */
 export function spawnServer(opts: SpawnServerOptions): ServerProcess {
-  const child = spawn(opts.command, opts.args, {
+  const { command, args } = serverCommand(opts.command, opts.args);
+  const child = spawn(command, args, {
     cwd: opts.cwd,
     detached: true,
     stdio: ["ignore", "pipe", "pipe"],

@@ -1,5 +1,6 @@
 // The deployment for the mail ↔ XMPP tests: Dovecot with LMTP (and, for the "push" trigger, the
-// push_notification Lua driver running examples/dovecot-push.lua), Prosody with our module,
+// push_notification Lua driver running examples/dovecot-push.lua, in the syntax of the Dovecot
+// under test), Prosody with our module,
 // Postfix relaying to Dovecot's LMTP, and the real component started with --watch and
 // --smtp-url. All on free loopback ports in one temp dir.
 import path from "node:path";
@@ -7,7 +8,7 @@ import nodemailer from "nodemailer";
 import type { ComponentProcess } from "./component.js";
 import type { DovecotServer } from "./dovecot.js";
 import { startPostfix, type PostfixServer } from "./mta.js";
-import { repoRoot } from "./paths.js";
+import { luaPushConfig, oxPushConfig } from "./dovecot-features.js";
 import { freePort } from "./ports.js";
 import type { ProsodyServer } from "./prosody.js";
 import { COMPONENT, DOMAIN, startStack } from "./stack.js";
@@ -29,17 +30,22 @@ export interface BridgeStack {
   stop(): Promise<void>;
 }
 
-export async function startBridgeStack(options: { dir: string; users: string[]; trigger: "fs" | "push" }): Promise<BridgeStack> {
+export interface BridgeStackOptions {
+  readonly dir: string;
+  readonly users: string[];
+  readonly trigger: "fs" | "push";
+  /**
+   * Which Dovecot push_notification driver feeds --watch push: "lua" (default,
+   * examples/dovecot-push.lua) or "ox" (Dovecot's own, no Lua; users need a METADATA entry).
+   */
+  readonly pushDriver?: "lua" | "ox";
+}
+
+export async function startBridgeStack(options: BridgeStackOptions): Promise<BridgeStack> {
   const pushPort = await freePort();
-  const pushConfig = [
-    "protocol lmtp {",
-    "  mail_plugins = $mail_plugins mail_lua notify push_notification push_notification_lua",
-    "}",
-    "plugin {",
-    `  push_notification_driver = lua:file=${path.join(repoRoot(), "examples", "dovecot-push.lua")}`,
-    `  xmpp_maildir_push_url = http://127.0.0.1:${pushPort}/notify`,
-    "}",
-  ];
+  // examples/dovecot-push.conf (2.3) or examples/dovecot-2.4/dovecot-push.conf, as an admin adds it.
+  const pushUrl = `http://127.0.0.1:${pushPort}/notify`;
+  const pushConfig = options.pushDriver === "ox" ? oxPushConfig(pushUrl) : luaPushConfig(pushUrl);
   const stack = await startStack({
     dir: options.dir,
     users: options.users,

@@ -1,5 +1,8 @@
 #!/bin/sh
-# Compiles server/ejabberd/*.erl (mod_xmpp_maildir and its outbox) against the installed ejabberd, offline.
+# Compiles server/ejabberd/*.erl (mod_xmpp_maildir and its outbox) against the installed ejabberd,
+# offline (ejabberd 23.01 on Debian 12, 24.12 on Debian 13; both build with no warnings). The tests
+# run it inside the other generation's root for that generation (harness/generation.ts), so the
+# module they load there was built against that ejabberd's own headers.
 #
 # Output: build/ejabberd/mod_xmpp_maildir/ (or $1), laid out like a module that
 # `ejabberdctl module_install` has installed:

@@ -6,6 +6,8 @@ import path from "node:path";
 import { simpleParser } from "mailparser";
 import { startComponent, type ComponentProcess } from "../harness/component.js";
 import { startDovecot } from "../harness/dovecot.js";
+import { dovecotSyntax, dovecotVersion, variables24 } from "../harness/dovecot-syntax.js";
+import { currentGeneration, serverVersions } from "../harness/generation.js";
 import { waitForMessages } from "../harness/imap.js";
 import { mailUser } from "../harness/mail-user.js";
 import { repoRoot } from "../harness/paths.js";
@@ -21,20 +23,27 @@ function step(text: string): void {
 }
 
 async function main(): Promise<void> {
+  const generation = currentGeneration();
+  console.log(`Servers: ${generation.name}, ${generation.root === undefined ? "the host's packages" : `from ${generation.root}`}`);
   const dir = await makeTempDir("xmpp-maildir-demo-");
   const password = randomBytes(6).toString("hex");
   const secret = randomBytes(12).toString("hex");
   const user = mailUser();
   const template = path.join(dir, "mail", "%d", "%n", "Maildir");
+  // The component takes the template as the admin copies it from dovecot.conf: 2.4's
+  // %{user | domain} form where Dovecot 2.4 runs, 2.3's %d form otherwise.
+  const syntax = dovecotSyntax();
+  const componentTemplate = syntax === "2.4" ? variables24(template) : template;
+  const dovecotSetting = syntax === "2.4" ? `mail_driver = maildir, mail_path = ${componentTemplate}` : `mail_location = maildir:${template}`;
   const stops: Array<() => Promise<unknown>> = [];
   let component: ComponentProcess | undefined;
   try {
-    step(`Starting Dovecot (IMAP) on loopback, mail_location = maildir:${template}, mail user ${user.name}`);
+    step(`Starting Dovecot ${dovecotVersion()} (IMAP) on loopback, ${dovecotSetting}, mail user ${user.name}`);
     const dovecot = await startDovecot({ dir: path.join(dir, "dovecot"), maildirTemplate: template, users: [{ user: `alice@${DOMAIN}`, password }], uid: user.uid, gid: user.gid });
     stops.push(() => dovecot.stop());
     console.log(`    IMAP on 127.0.0.1:${dovecot.imapPort}`);
 
-    step(`Starting Prosody for ${DOMAIN} with mod_xmpp_maildir and Component "${COMPONENT}"`);
+    step(`Starting Prosody ${serverVersions()["prosody"] ?? ""} for ${DOMAIN} with mod_xmpp_maildir and Component "${COMPONENT}"`);
     const prosody = await startProsody({
       dir: path.join(dir, "prosody"),
       domain: DOMAIN,
@@ -48,8 +57,8 @@ async function main(): Promise<void> {
     stops.push(() => prosody.stop());
     console.log(`    client port 127.0.0.1:${prosody.c2sPort}, component port 127.0.0.1:${prosody.componentPort}`);
 
-    step(`Running: xmpp-maildir run --domain ${COMPONENT} --xmpp-port ${prosody.componentPort} --maildir '${template}'`);
-    component = startComponent({ xmppPort: prosody.componentPort, domain: COMPONENT, maildir: template, secret, uid: user.uid, gid: user.gid });
+    step(`Running: xmpp-maildir run --domain ${COMPONENT} --xmpp-port ${prosody.componentPort} --maildir '${componentTemplate}'`);
+    component = startComponent({ xmppPort: prosody.componentPort, domain: COMPONENT, maildir: componentTemplate, secret, uid: user.uid, gid: user.gid });
     await component.waitForLog((l) => l.msg === "connected to the XMPP server");
     console.log("    component connected");
 

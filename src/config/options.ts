@@ -36,7 +36,7 @@ export const RUN_OPTIONS = [
     description: "the component's JID, e.g. archive.example.org" },
   // Required unless --deliver lmtp (load.ts says so): over LMTP, Dovecot writes the Maildirs.
   { key: "maildir", name: "maildir", kind: "template", valueName: "template",
-    description: "Maildir path template, Dovecot variables %u %n %d, e.g. /var/vmail/%d/%n/Maildir" },
+    description: "Maildir path template, Dovecot variables %u %n %d or 2.4's %{user} %{user | username} %{user | domain}, e.g. /var/vmail/%d/%n/Maildir" },
   { key: "deliver", name: "deliver", kind: "deliver", valueName: "target", default: "maildir",
     description: "where archived mail goes: maildir (files under --maildir, which is then required), or lmtp://host:port or lmtp:/path/to/socket (Dovecot's LMTP; README, \"Delivery over LMTP\")" },
   { key: "userDomain", name: "user-domain", kind: "domain", valueName: "domain",

@@ -2,6 +2,7 @@
 // Dovecot, a real XMPP client sending, and an IMAP client reading what landed. Every scenario runs
 // once per server: the component cannot tell which one it is attached to.
 import { after, before, describe, test } from "node:test";
+import { onServers } from "../../harness/generation.js";
 import assert from "node:assert/strict";
 import { readdir } from "node:fs/promises";
 import path from "node:path";
@@ -21,7 +22,7 @@ function isStored(user: string, reason: string) {
 for (const kind of SERVER_KINDS) {
   const name = SERVER_NAMES[kind];
 
-  describe(`archiving through a real ${name} into a Maildir that Dovecot serves`, () => {
+  describe(onServers(`archiving through a real ${name} into a Maildir that Dovecot serves`), () => {
     let dir: string;
     let stack: AnyStack;
     let component: ComponentProcess;
@@ -133,7 +134,7 @@ for (const kind of SERVER_KINDS) {
     });
   });
 
-  describe(kind === "prosody" ? "connection handling" : `connection handling (${name})`, () => {
+  describe(onServers(kind === "prosody" ? "connection handling" : `connection handling (${name})`), () => {
     test(`a component started before ${name} connects once it is up, and reconnects after a restart`, async () => {
       const dir = await makeTempDir("xmd-conn-");
       let stack: AnyStack | undefined;

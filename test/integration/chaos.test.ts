@@ -2,6 +2,7 @@
 // real Prosody and a real ejabberd (each with its module's durable outbox) and a real Dovecot,
 // counted over IMAP. Every scenario runs once per server.
 import { describe, test } from "node:test";
+import { onServers } from "../../harness/generation.js";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { chown, mkdir, readFile } from "node:fs/promises";
@@ -70,10 +71,15 @@ function plan(count: number, users: string[], tag: string): { bodies: Array<{ to
   return { bodies, expected };
 }
 
-async function withStack(kind: ServerKind, prefix: string, fn: (stack: AnyStack, dir: string) => Promise<void>): Promise<void> {
+/**
+ * `beforeStart` runs before any server starts: a mount made there is seen by servers that run in
+ * the other generation's root too (their mount namespace is a copy taken at start).
+ */
+async function withStack(kind: ServerKind, prefix: string, fn: (stack: AnyStack, dir: string) => Promise<void>, beforeStart?: (dir: string) => Promise<void>): Promise<void> {
   const dir = await makeTempDir(prefix);
   let stack: AnyStack | undefined;
   try {
+    await beforeStart?.(dir);
     stack = await startStack({ dir, users: ["alice", "bob", "carol"], server: kind, module: FAST_RETRY });
     await fn(stack, dir);
     assert.deepEqual(await stack.serverErrors(), [], `no errors in ${SERVER_NAMES[kind]}'s log`);
@@ -90,7 +96,7 @@ async function waitForStored(component: ComponentProcess, count: number): Promis
 for (const kind of SERVER_KINDS) {
   const name = SERVER_NAMES[kind];
 
-  describe(kind === "prosody" ? "chaos: nothing lost, nothing twice" : `chaos (${name}): nothing lost, nothing twice`, { concurrency: 1 }, () => {
+  describe(onServers(kind === "prosody" ? "chaos: nothing lost, nothing twice" : `chaos (${name}): nothing lost, nothing twice`), { concurrency: 1 }, () => {
     test(`${CHAOS_MESSAGES} messages to offline users while the component is killed (SIGKILL) twice`, async () => {
       await withStack(kind, `xmd-chaos-kill-${kind}-`, async (stack) => {
         const { bodies, expected } = plan(CHAOS_MESSAGES, ["alice", "carol"], "kill");
@@ -146,13 +152,17 @@ for (const kind of SERVER_KINDS) {
     });
 
     test("the Maildir file system fills up while messages arrive; nothing is lost once space is freed", { skip: isRoot ? false : "mounting a tmpfs needs root" }, async () => {
-      await withStack(kind, `xmd-chaos-full-${kind}-`, async (stack) => {
-        const user = mailUser();
-        // alice's whole Maildir lives on a tiny tmpfs; the dedupe journal stays on the big disk.
-        const mount = path.join(stack.mailRoot, DOMAIN, "alice");
+      const user = mailUser();
+      let mount = "";
+      // alice's whole Maildir lives on a tiny tmpfs; the dedupe journal stays on the big disk.
+      const mountTmpfs = async (dir: string) => {
+        mount = path.join(dir, "mail", DOMAIN, "alice");
         await mkdir(mount, { recursive: true });
         execFileSync("mount", ["-t", "tmpfs", "-o", `size=64k,mode=0700,uid=${user.uid},gid=${user.gid}`, "tmpfs", mount]);
         await chown(path.dirname(mount), user.uid, user.gid);
+      };
+      await withStack(kind, `xmd-chaos-full-${kind}-`, async (stack) => {
+        assert.equal(path.join(stack.mailRoot, DOMAIN, "alice"), mount);
         const component = stack.component();
         try {
           await component.waitForLog(connected);
@@ -176,7 +186,7 @@ for (const kind of SERVER_KINDS) {
           assert.equal(await component.stop(), 0);
           execFileSync("umount", ["-l", mount]);
         }
-      });
+      }, mountTmpfs);
     });
 
     test(`the component is stopped for ${DOWN_SECONDS} s while messages arrive; all of them arrive after it starts again`, async () => {
@@ -207,7 +217,7 @@ for (const kind of SERVER_KINDS) {
     });
   });
 
-  describe(kind === "prosody" ? "shutdown" : `shutdown (${name})`, () => {
+  describe(onServers(kind === "prosody" ? "shutdown" : `shutdown (${name})`), () => {
     test("SIGTERM in the middle of a run: exit 0 within 10 s; after a restart every message is there once", async () => {
       await withStack(kind, `xmd-chaos-term-${kind}-`, async (stack) => {
         const { bodies, expected } = plan(600, ["alice", "carol"], "term");

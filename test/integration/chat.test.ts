@@ -4,6 +4,7 @@
 // a real Dovecot over IMAP. Each scenario runs on both; where a server routes something the other
 // does not (ejabberd's carbons, several joined resources in a room), the scenario checks that too.
 import { after, before, describe, test } from "node:test";
+import { onServers } from "../../harness/generation.js";
 import assert from "node:assert/strict";
 import { simpleParser } from "mailparser";
 import { xml } from "@xmpp/client";
@@ -34,7 +35,7 @@ for (const kind of SERVER_KINDS) {
   const name = SERVER_NAMES[kind];
   const ejabberd = kind === "ejabberd";
 
-  describe(`chat history through a real ${name} into Maildir folders that Dovecot serves`, () => {
+  describe(onServers(`chat history through a real ${name} into Maildir folders that Dovecot serves`), () => {
     let dir: string;
     let stack: AnyStack;
     let component: ComponentProcess;

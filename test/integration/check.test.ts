@@ -1,5 +1,6 @@
 // `xmpp-maildir check` against a real Prosody, run as the mail user like an admin would.
 import { test } from "node:test";
+import { onServers } from "../../harness/generation.js";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { cliPath } from "../../harness/component.js";
@@ -7,7 +8,7 @@ import { mailUser } from "../../harness/mail-user.js";
 import { COMPONENT, startStack } from "../../harness/stack.js";
 import { makeTempDir, removeDir } from "../../harness/tmp.js";
 
-test("check reports each part of the setup, with a fix for what is wrong", async () => {
+test(onServers("check reports each part of the setup, with a fix for what is wrong"), async () => {
   const dir = await makeTempDir("xmd-check-");
   const stack = await startStack({ dir, users: ["alice"] });
   const user = mailUser();

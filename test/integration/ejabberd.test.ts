@@ -1,11 +1,12 @@
 // ejabberd-specific behaviour of server/ejabberd/mod_xmpp_maildir.erl against a real ejabberd
-// 23.01 (the Debian package), the real component as the mail user and a real Dovecot. The
+// 23.01 or 24.12 (Debian 12's or 13's package, per generation), the real component as the mail user and a real Dovecot. The
 // scenarios shared with Prosody run for both servers in archive.test.ts and chaos.test.ts.
 //
 // ejabberd routes things to a user that Prosody hands to the session directly (carbons, stored
 // messages at login, MAM results), spreads a component domain over several connections, and
 // bounces what mod_offline refuses to store; these tests cover exactly that.
 import { after, before, describe, test } from "node:test";
+import { onServers } from "../../harness/generation.js";
 import assert from "node:assert/strict";
 import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
@@ -51,7 +52,7 @@ async function assertExactlyOnce(stack: EjabberdStack, expected: Map<string, str
   }
 }
 
-describe("ejabberd: what the module copies, and what it leaves alone", () => {
+describe(onServers("ejabberd: what the module copies, and what it leaves alone"), () => {
   let dir: string;
   let stack: EjabberdStack;
   let component: ComponentProcess;
@@ -197,7 +198,7 @@ describe("ejabberd: what the module copies, and what it leaves alone", () => {
   });
 });
 
-describe("ejabberd: the outbox survives a crash", () => {
+describe(onServers("ejabberd: the outbox survives a crash"), () => {
   test("ejabberd SIGKILLed with 300 unconfirmed copies: all arrive once after it starts again", async () => {
     const dir = await makeTempDir("xmd-ejabberd-crash-");
     let stack: EjabberdStack | undefined;
@@ -233,7 +234,7 @@ describe("ejabberd: the outbox survives a crash", () => {
 });
 
 
-describe("ejabberd: two component connections for one domain, one Maildir root", { concurrency: 1 }, () => {
+describe(onServers("ejabberd: two component connections for one domain, one Maildir root"), { concurrency: 1 }, () => {
   let dir: string;
   let stack: EjabberdStack;
   const components: ComponentProcess[] = [];

@@ -1,6 +1,7 @@
 // Smoke test of the integration harness itself: real Prosody and Dovecot on
 // free loopback ports in a temp dir, without any of the product's code.
 import { describe, test, type TestContext } from "node:test";
+import { onServers } from "../../harness/generation.js";
 import assert from "node:assert/strict";
 import { chown, mkdir, readdir, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -36,7 +37,7 @@ async function chownTree(dir: string, uid: number, gid: number): Promise<void> {
   }
 }
 
-describe("integration harness", () => {
+describe(onServers("integration harness"), () => {
   test("Prosody delivers chats live and, via mod_offline, after a reconnect", async (t) => {
     const dir = await makeTempDir("xmd-harness-");
     let prosody: ProsodyServer | undefined;

@@ -3,16 +3,16 @@
 // behind a real Prosody, whose module keeps a copy answered `wait` and sends it again. Every mail
 // is counted over IMAP.
 import { after, before, describe, test } from "node:test";
+import { onServers } from "../../harness/generation.js";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { Element } from "@xmpp/xml";
 import { startDovecot, type DovecotServer, type DovecotUser } from "../../harness/dovecot.js";
 import { listMailbox, waitForMessages, type ImapAccount } from "../../harness/imap.js";
+import { exampleConfig, quotaConfig, quotaField } from "../../harness/dovecot-features.js";
 import { mailUser } from "../../harness/mail-user.js";
-import { repoRoot } from "../../harness/paths.js";
 import { pollUntil } from "../../harness/poll.js";
 import { freePort } from "../../harness/ports.js";
 import { COMPONENT as COMPONENT_DOMAIN, DOMAIN, startStack, type Stack } from "../../harness/stack.js";
@@ -25,16 +25,17 @@ const NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
 const USERS = "example.org";
 const PASSWORD = "pw-lmtp";
 /** Smaller than any archived mail (a multipart with the stanza part is over 1 kB): LMTP answers 452. */
-const TINY_QUOTA = "userdb_quota_rule=*:storage=1K";
-const BIG_QUOTA = "userdb_quota_rule=*:storage=100M";
+const TINY_QUOTA = quotaField("1K");
+const BIG_QUOTA = quotaField("100M");
 
 /**
- * The settings of examples/dovecot-lmtp.conf, which README "Delivery over LMTP" tells admins to
- * add (its `protocols` line and listener are the harness's own), plus a quota, so that a full
- * mailbox is a 452 (quota_full_tempfail) the component must answer `wait` to.
+ * The settings of examples/dovecot-lmtp.conf (or examples/dovecot-2.4/ for Dovecot 2.4), which
+ * README "Delivery over LMTP" tells admins to add (its `protocols` line and listener are the
+ * harness's own), plus dovecot-quota.conf, so that a full mailbox is a 452 (quota_full_tempfail)
+ * the component must answer `wait` to.
  */
 function lmtpConfig(): string[] {
-  const lines = readFileSync(path.join(repoRoot(), "examples", "dovecot-lmtp.conf"), "utf8").split("\n");
+  const lines = exampleConfig("dovecot-lmtp.conf");
   const kept: string[] = [];
   let depth = 0;
   for (const line of lines) {
@@ -45,7 +46,7 @@ function lmtpConfig(): string[] {
     }
     if (code && !code.startsWith("protocols")) kept.push(line);
   }
-  return [...kept, "protocol lmtp {", "  mail_plugins = $mail_plugins quota", "}", "plugin {", "  quota = maildir:User quota", "}"];
+  return [...kept, ...quotaConfig()];
 }
 const LMTP_CONFIG = lmtpConfig();
 
@@ -84,7 +85,7 @@ function withoutTrace(source: string): { trace: string[]; mail: string } {
 /** nodemailer's MIME boundaries are random per mail. */
 const sameBoundary = (mail: string) => mail.replace(/--_NmP-[0-9a-f]+-Part_\d+/g, "--BOUNDARY");
 
-describe("--deliver lmtp into a real Dovecot, component in-process", () => {
+describe(onServers("--deliver lmtp into a real Dovecot, component in-process"), () => {
   let dir: string;
   let dovecot: DovecotServer;
   let harness: ArchiverHarness;
@@ -259,7 +260,7 @@ describe("--deliver lmtp into a real Dovecot, component in-process", () => {
   });
 });
 
-describe("--deliver lmtp behind a real Prosody: a copy answered wait is kept and sent again", () => {
+describe(onServers("--deliver lmtp behind a real Prosody: a copy answered wait is kept and sent again"), () => {
   let dir: string;
   let stack: Stack;
 

@@ -3,6 +3,7 @@
 // direct message stored and one refused; /healthz before and after the connection; a dropped
 // connection counted as a reconnect; and a taken port refused at start with exit 2.
 import { test } from "node:test";
+import { onServers } from "../../harness/generation.js";
 import assert from "node:assert/strict";
 import { mkdir, writeFile } from "node:fs/promises";
 import net from "node:net";
@@ -25,7 +26,7 @@ const copy = (id: string, to: string, body: string, from = "example.org") =>
   `<iq type='set' id='${id}' from='${from}' to='${COMPONENT}'><copy xmlns='urn:xmpp-maildir:copy:0' reason='offline'>` +
   `<forwarded xmlns='urn:xmpp:forward:0'><message xmlns='jabber:client' from='bob@example.net/r' to='${to}' type='chat' id='m-${id}'><body>${body}</body></message></forwarded></copy></iq>`;
 
-test("run --metrics-port: counters, latency, in-flight, health and reconnects as Prometheus sees them", async () => {
+test(onServers("run --metrics-port: counters, latency, in-flight, health and reconnects as Prometheus sees them"), async () => {
   const dir = await makeTempDir("xmd-metrics-");
   const [xmppPort, metricsPort] = await freePorts(2) as [number, number];
   const url = (p: string) => `http://127.0.0.1:${metricsPort}${p}`;
@@ -126,7 +127,7 @@ test("run --metrics-port: counters, latency, in-flight, health and reconnects as
   }
 });
 
-test("run --metrics-port on a taken port: one line naming --metrics-port, exit 2, nothing connects", async () => {
+test(onServers("run --metrics-port on a taken port: one line naming --metrics-port, exit 2, nothing connects"), async () => {
   const dir = await makeTempDir("xmd-metrics-busy-");
   const holder = net.createServer();
   await new Promise<void>((resolve) => holder.listen(0, "127.0.0.1", resolve));

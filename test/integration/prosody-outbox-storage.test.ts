@@ -3,6 +3,7 @@
 // a store, the module must refuse to load (as mod_mam refuses a store without find()) instead of
 // running without the guarantee. A real Prosody, a tiny storage driver written for this test.
 import { after, before, describe, test } from "node:test";
+import { onServers } from "../../harness/generation.js";
 import assert from "node:assert/strict";
 import { copyFile, mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -28,7 +29,7 @@ function driver:set(user, data) self.data[user or ""] = data; return true; end
 module:provides("storage", driver);
 `;
 
-describe("Prosody module with a storage driver that cannot list the outbox", () => {
+describe(onServers("Prosody module with a storage driver that cannot list the outbox"), () => {
   let dir: string;
   let plugins: string;
 

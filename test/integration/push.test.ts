@@ -1,6 +1,7 @@
 // Mail delivered by Dovecot's LMTP reaches the online user's real XMPP client, with either trigger:
 // chokidar on the Maildir (--watch fs) or Dovecot's push_notification Lua driver (--watch push).
 import { test } from "node:test";
+import { onServers } from "../../harness/generation.js";
 import assert from "node:assert/strict";
 import { chown, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -17,7 +18,7 @@ const PUSH_DEADLINE_MS = 2_000;
 const CAROL_JID = `carol\\40example.net@${COMPONENT}`;
 
 for (const trigger of ["fs", "push"] as const) {
-  test(`--watch ${trigger}: pushed once to online users only; never Seen, own or old mail; nothing again after a restart`, async () => {
+  test(onServers(`--watch ${trigger}: pushed once to online users only; never Seen, own or old mail; nothing again after a restart`), async () => {
     const dir = await makeTempDir(`xm-push-${trigger}-`);
     const stack = await startBridgeStack({ dir, users: ["alice", "bob"], trigger });
     const clients: TestClient[] = [];

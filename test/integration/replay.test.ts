@@ -3,6 +3,7 @@
 // counts what arrives), resumes from a checkpoint, and `xmpp-maildir import` brings a real Prosody
 // offline store into Maildirs that a real Dovecot serves over IMAP.
 import { after, before, describe, test } from "node:test";
+import { onServers } from "../../harness/generation.js";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { execFileSync } from "node:child_process";
@@ -55,7 +56,7 @@ async function xmlParts(maildir: string): Promise<Map<string, { xml: string; dat
   return parts;
 }
 
-describe("replay from an archive made by the real component", () => {
+describe(onServers("replay from an archive made by the real component"), () => {
   let dir: string;
   let prosody: Prosody;
   let template: string;
@@ -165,7 +166,7 @@ describe("replay from an archive made by the real component", () => {
   });
 });
 
-describe("import of a real Prosody offline store", () => {
+describe(onServers("import of a real Prosody offline store"), () => {
   test("messages stored offline by Prosody are readable over IMAP, and a second import adds nothing", async () => {
     const dir = await makeTempDir("xmd-import-");
     const user = mailUser();

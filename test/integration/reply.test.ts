@@ -2,6 +2,7 @@
 // loopback, which relays it to Dovecot's LMTP; the reply threads onto the mail, a copy is in the
 // sender's Sent folder, and SMTP refusals come back as stanza errors with the server's reason.
 import { test } from "node:test";
+import { onServers } from "../../harness/generation.js";
 import assert from "node:assert/strict";
 import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
@@ -16,7 +17,7 @@ import { pushedWithSubject, rawMail, subscribeToComponent } from "../support/bri
 
 const CAROL_JID = `carol\\40${REMOTE_DOMAIN}@${COMPONENT}`;
 
-test("a reply from XMPP goes out by SMTP with In-Reply-To, lands in the recipient's Maildir and in Sent; refusals are stanza errors", async () => {
+test(onServers("a reply from XMPP goes out by SMTP with In-Reply-To, lands in the recipient's Maildir and in Sent; refusals are stanza errors"), async () => {
   const dir = await makeTempDir("xm-reply-");
   const stack = await startBridgeStack({ dir, users: ["alice"], trigger: "fs" });
   let client: TestClient | undefined;

@@ -41,7 +41,8 @@ export function createHttpTrigger(options: {
 
   /** Returns the HTTP status to answer. */
   async function handle(req: IncomingMessage): Promise<number> {
-    if (req.method !== "POST") return 405;
+    // The Lua script POSTs; Dovecot's OX driver sends PUT (push-notification-driver-ox.c).
+    if (req.method !== "POST" && req.method !== "PUT") return 405;
     let body: { user?: unknown; mailbox?: unknown; folder?: unknown };
     try {
       body = JSON.parse(await readBody(req)) as typeof body;
