@@ -45,7 +45,7 @@ export function recordFromMessage(facts: MessageFacts): CaptureResult {
     // payload and without a body is an OMEMO key transport element (session set-up, heartbeat) or
     // a broken one: nothing a person wrote, so it is confirmed and not stored. With a body it is
     // stored, named as encrypted, like any other.
-    if (!encryption.payload && !bodyEl) return { kind: "skip", reason: `${encryption.name} element without a payload (key transport)` };
+    if (!encryption.payload && !bodyEl && !chat.retracts) return { kind: "skip", reason: `${encryption.name} element without a payload (key transport)` };
     if (facts.encrypted === "skip") return { kind: "skip", reason: `${encryption.name} encrypted message (--encrypted skip)` };
   }
   if (!bodyEl && !chat.retracts && !encryption) {
