@@ -61,7 +61,7 @@ export function createApp(options: AppOptions): App {
   const { xmpp } = connection;
   const send = (stanza: Element) => xmpp.send(stanza);
   const archive = createArchiveHandler({
-    settings: { domain: config.domain, userDomain: config.userDomain, maxStanzaBytes: config.maxStanzaBytes, chat: config.chat, stateDir: config.stateDir },
+    settings: { domain: config.domain, userDomain: config.userDomain, maxStanzaBytes: config.maxStanzaBytes, chat: config.chat, encrypted: config.encrypted, stateDir: config.stateDir },
     sink,
     logger,
     metrics,

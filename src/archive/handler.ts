@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import type { Middleware, MiddlewareContext } from "@xmpp/component";
 import type { Element } from "@xmpp/xml";
 import { NS_COPY } from "../namespaces.js";
-import { captureCopy, captureDirect, type CaptureContext, type CaptureResult, type ChatSettings } from "../capture/index.js";
+import { captureCopy, captureDirect, type CaptureContext, type CaptureResult, type ChatSettings, type EncryptedPolicy } from "../capture/index.js";
 import { openJournal, type DedupeJournal } from "../dedupe/index.js";
 import type { Sink, StoreOutcome } from "../delivery/index.js";
 import { RefusedError, StorageError } from "../errors.js";
@@ -36,6 +36,8 @@ export interface ArchiveSettings {
   readonly userDomain: string;
   readonly maxStanzaBytes: number;
   readonly chat: ChatSettings;
+  /** --encrypted; absent means archive. */
+  readonly encrypted?: EncryptedPolicy;
   /** Holds the dedupe journal (src/dedupe/journal.ts). */
   readonly stateDir: string;
 }
@@ -77,6 +79,7 @@ export function createArchiveHandler(options: ArchiveHandlerOptions): ArchiveHan
     now: new Date(),
     maxStanzaBytes: settings.maxStanzaBytes,
     chat: settings.chat,
+    ...(settings.encrypted ? { encrypted: settings.encrypted } : {}),
   });
 
   /** Runs capture and stores what it returns. Throws typed errors only. */

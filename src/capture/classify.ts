@@ -7,7 +7,7 @@ import { NS_CLIENT, NS_COPY, NS_FORWARD } from "../namespaces.js";
 import { delayStamp, recordFromMessage, requireJid } from "./parse-message.js";
 import { placementFor } from "./placement.js";
 import type { CaptureReason, CaptureResult } from "./record.js";
-import type { ChatSettings } from "./settings.js";
+import type { ChatSettings, EncryptedPolicy } from "./settings.js";
 
 export interface CaptureContext {
   /** The component's own domain (archive.example.org). */
@@ -19,6 +19,8 @@ export interface CaptureContext {
   readonly maxStanzaBytes: number;
   /** Chat history settings; absent means off (docs/chat-history.md). */
   readonly chat?: Omit<ChatSettings, "maxAttachmentBytes">;
+  /** --encrypted; absent means archive. */
+  readonly encrypted?: EncryptedPolicy;
 }
 
 const COPY_REASONS: ReadonlySet<string> = new Set<CaptureReason>(["offline", "normal", "chat", "sent", "groupchat"]);
@@ -73,12 +75,13 @@ export function captureCopy(iq: Element, ctx: CaptureContext): CaptureResult {
     maxBytes: ctx.maxStanzaBytes,
     direction: sent ? "out" : "in",
     allowGroupchat: copyReason === "groupchat",
+    ...(ctx.encrypted ? { encrypted: ctx.encrypted } : {}),
   });
   if (result.kind !== "archive") return result;
   const { record } = result;
   if (sent && record.type !== "chat") return { kind: "skip", reason: `sent ${record.type} messages are not archived` };
   const room = record.type === "groupchat" ? bareJid(record.from) : undefined;
-  return { kind: "archive", record: { ...record, placement: placementFor({ reason: copyReason, type: record.type, room, userDomain: ctx.userDomain }, placementSettings(ctx)) } };
+  return { kind: "archive", record: { ...record, placement: placementFor({ reason: copyReason, type: record.type, room, userDomain: ctx.userDomain, encrypted: !!record.encryption }, placementSettings(ctx)) } };
 }
 
 function placementSettings(ctx: CaptureContext) {
@@ -114,9 +117,10 @@ export function captureDirect(message: Element, ctx: CaptureContext): CaptureRes
     reason: "direct",
     fallbackTime: ctx.now,
     maxBytes: ctx.maxStanzaBytes,
+    ...(ctx.encrypted ? { encrypted: ctx.encrypted } : {}),
   });
   if (result.kind !== "archive") return result;
-  const placement = placementFor({ reason: "direct", type: result.record.type, userDomain: ctx.userDomain }, placementSettings(ctx));
+  const placement = placementFor({ reason: "direct", type: result.record.type, userDomain: ctx.userDomain, encrypted: !!result.record.encryption }, placementSettings(ctx));
   return { kind: "archive", record: { ...result.record, placement } };
 }
 

@@ -4,4 +4,5 @@ export { recordFromMessage, delayStamp, type MessageFacts } from "./parse-messag
 export { KEYWORDS, MARK_KEYWORDS, placementFor, roomFolderName, type PlacementSettings } from "./placement.js";
 export { readChatFacts, type ChatFacts, type Link, type Marker } from "./chat.js";
 export type { EmbeddedData, HtmlContent } from "./xhtml.js";
-export type { ChatSettings } from "./settings.js";
+export { ENCRYPTED_POLICIES, type ChatSettings, type EncryptedPolicy } from "./settings.js";
+export { readEncryption, type Encryption } from "./encryption.js";

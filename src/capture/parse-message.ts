@@ -4,8 +4,10 @@ import { BadAddressError, RefusedError } from "../errors.js";
 import { bareJid, type Jid, parseJid } from "../jid.js";
 import { NS_CLIENT, NS_DELAY, NS_SID } from "../namespaces.js";
 import { readChatFacts } from "./chat.js";
+import { readEncryption } from "./encryption.js";
 import { INBOX, type ArchiveRecord, type CaptureReason, type CaptureResult, type MessageIds } from "./record.js";
 import { MARK_KEYWORDS } from "./placement.js";
+import type { EncryptedPolicy } from "./settings.js";
 
 export interface MessageFacts {
   readonly message: Element;
@@ -18,6 +20,8 @@ export interface MessageFacts {
   readonly direction?: "in" | "out";
   /** Archive type=groupchat too (a `groupchat` copy with --groupchat). Default false. */
   readonly allowGroupchat?: boolean;
+  /** --encrypted: archive end-to-end encrypted messages (the default) or confirm them unstored. */
+  readonly encrypted?: EncryptedPolicy;
 }
 
 /** Turns a validated message into a record, or a skip when there is nothing to archive. */
@@ -35,7 +39,16 @@ export function recordFromMessage(facts: MessageFacts): CaptureResult {
   }
   const chat = readChatFacts(message);
   const bodyEl = message.getChild("body");
-  if (!bodyEl && !chat.retracts) {
+  const encryption = readEncryption(message);
+  if (encryption) {
+    // XEP-0384 and XEP-0373 messages need no <body/>: the ciphertext is the message. One without a
+    // payload and without a body is an OMEMO key transport element (session set-up, heartbeat) or
+    // a broken one: nothing a person wrote, so it is confirmed and not stored. With a body it is
+    // stored, named as encrypted, like any other.
+    if (!encryption.payload && !bodyEl && !chat.retracts) return { kind: "skip", reason: `${encryption.name} element without a payload (key transport)` };
+    if (facts.encrypted === "skip") return { kind: "skip", reason: `${encryption.name} encrypted message (--encrypted skip)` };
+  }
+  if (!bodyEl && !chat.retracts && !encryption) {
     // A receipt or marker the owner sent flags the original in the owner's archive (XEP-0184,
     // XEP-0333); one the owner received says something about the peer's archive, not ours.
     if (chat.marker && direction === "out" && type !== "groupchat") {
@@ -67,6 +80,7 @@ export function recordFromMessage(facts: MessageFacts): CaptureResult {
     xml: xmlText,
     reason,
     chat,
+    ...(encryption ? { encryption } : {}),
     placement: INBOX,
   };
   return { kind: "archive", record };

@@ -13,6 +13,8 @@ export const KEYWORDS = {
   normal: "$XMPPNormal",
   offline: "$XMPPOffline",
   groupchat: "$XMPPGroupChat",
+  /** End-to-end encrypted (capture/encryption.ts): only the user's XMPP apps can read it. */
+  encrypted: "$XMPPEncrypted",
 } as const;
 
 /** RFC 3503 §3.1: "$MDNSent" says a disposition notification was sent for this message. */
@@ -24,7 +26,7 @@ export interface PlacementSettings {
   readonly keywords: boolean;
 }
 
-export function placementFor(input: { reason: CaptureReason; type: string; room?: Jid | undefined; userDomain: string }, settings: PlacementSettings): Placement {
+export function placementFor(input: { reason: CaptureReason; type: string; room?: Jid | undefined; userDomain: string; encrypted?: boolean }, settings: PlacementSettings): Placement {
   const { reason, type } = input;
   const keywords = settings.keywords
     ? [
@@ -32,6 +34,7 @@ export function placementFor(input: { reason: CaptureReason; type: string; room?
         type === "normal" ? KEYWORDS.normal : KEYWORDS.chat,
         ...(type === "groupchat" ? [KEYWORDS.groupchat] : []),
         ...(reason === "offline" ? [KEYWORDS.offline] : []),
+        ...(input.encrypted ? [KEYWORDS.encrypted] : []),
       ]
     : [];
   switch (reason) {

@@ -1,5 +1,6 @@
 import type { Jid } from "../jid.js";
 import type { ChatFacts } from "./chat.js";
+import type { Encryption } from "./encryption.js";
 
 /**
  * Why a message is archived: stored offline, a `normal` message, or sent to user@component; with
@@ -45,6 +46,8 @@ export interface ArchiveRecord {
   readonly reason: CaptureReason;
   /** Corrections, retractions, links, HTML and embedded data. */
   readonly chat: ChatFacts;
+  /** End-to-end encryption (capture/encryption.ts): the body, if any, is only a fallback sentence. */
+  readonly encryption?: Encryption;
   readonly placement: Placement;
 }
 

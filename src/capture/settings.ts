@@ -15,3 +15,7 @@ export interface ChatSettings {
   readonly maxAttachmentBytes: number;
 }
 
+
+/** --encrypted: what becomes of end-to-end encrypted messages (capture/encryption.ts). */
+export const ENCRYPTED_POLICIES = ["archive", "skip"] as const;
+export type EncryptedPolicy = (typeof ENCRYPTED_POLICIES)[number];

@@ -3,6 +3,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { parse as parseToml } from "smol-toml";
+import { ENCRYPTED_POLICIES } from "../capture/index.js";
 import { ConfigError } from "../errors.js";
 import { compileTemplate, isFolderName, templateRoot } from "../maildir/index.js";
 import { parseDeliver } from "./deliver.js";
@@ -55,6 +56,7 @@ export function loadRunConfig(sources: ConfigSources): RunConfig {
       keywords: values.keywords ?? values.chatHistory,
       maxAttachmentBytes: values.maxAttachmentBytes,
     },
+    encrypted: values.encrypted,
     logLevel: values.logLevel,
     bridge: {
       trigger: values.watch === "off" ? undefined : values.watch,
@@ -224,6 +226,9 @@ export function convert(spec: OptionSpec, raw: Raw): KindValues[OptionKind] {
       }
       return text;
     }
+    case "encrypted":
+      if (typeof text !== "string" || !(ENCRYPTED_POLICIES as readonly string[]).includes(text)) fail(`must be one of ${ENCRYPTED_POLICIES.join(", ")}`);
+      return text;
     case "trigger":
       if (typeof text !== "string" || !(WATCH_TRIGGERS as readonly string[]).includes(text)) fail(`must be one of ${WATCH_TRIGGERS.join(", ")}`);
       return text;

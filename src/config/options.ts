@@ -1,13 +1,13 @@
 // Every setting, declared once. This table feeds commander (flags and --help), the TOML loader
 // (keys are the flag names), and the environment reader (XMPP_MAILDIR_<NAME>).
-import type { ChatSettings } from "../capture/index.js";
+import { ENCRYPTED_POLICIES, type ChatSettings, type EncryptedPolicy } from "../capture/index.js";
 import type { BridgeSettings } from "../bridge/index.js";
 import type { LmtpTarget } from "../delivery/index.js";
 
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
-export type OptionKind = "host" | "port" | "domain" | "template" | "level" | "file" | "dir" | "bytes" | "boolean" | "folder" | "url" | "trigger" | "deliver";
+export type OptionKind = "host" | "port" | "domain" | "template" | "level" | "file" | "dir" | "bytes" | "boolean" | "folder" | "url" | "trigger" | "deliver" | "encrypted";
 
 /** --watch: how the component learns of new mail to push to online users (README, "Mail to XMPP"). */
 export const WATCH_TRIGGERS = ["off", "fs", "push"] as const;
@@ -57,6 +57,8 @@ export const RUN_OPTIONS = [
     description: "set the IMAP keywords $XMPP, $XMPPChat, $XMPPNormal, $XMPPOffline (default: on with --chat-history)" },
   { key: "maxAttachmentBytes", name: "max-attachment-bytes", kind: "bytes", valueName: "bytes", default: 262_144,
     description: "XEP-0231 and data: content up to this size becomes a MIME attachment (with --chat-history)" },
+  { key: "encrypted", name: "encrypted", kind: "encrypted", valueName: "policy", default: "archive",
+    description: `end-to-end encrypted messages (OMEMO, OpenPGP): ${ENCRYPTED_POLICIES.join(", ")} (archive: a mail naming the scheme, with the stanza kept; skip: confirmed, not stored)` },
   { key: "watch", name: "watch", kind: "trigger", valueName: "trigger", default: "off",
     description: `push new INBOX mail to online users over XMPP: ${WATCH_TRIGGERS.join(", ")} (fs: watch Maildirs; push: Dovecot push_notification posts to --push-port)` },
   { key: "pushPort", name: "push-port", kind: "port", valueName: "port", default: DEFAULT_PUSH_PORT,
@@ -96,6 +98,7 @@ export interface KindValues {
   readonly url: string;
   readonly trigger: (typeof WATCH_TRIGGERS)[number];
   readonly deliver: Delivery;
+  readonly encrypted: EncryptedPolicy;
 }
 
 type RunOption = (typeof RUN_OPTIONS)[number];
@@ -129,6 +132,8 @@ interface RunConfigFields {
   readonly maxStanzaBytes: number;
   /** Chat history settings (docs/chat-history.md); all off by default. */
   readonly chat: ChatSettings;
+  /** --encrypted: archive end-to-end encrypted messages (README, "What gets archived") or skip them. */
+  readonly encrypted: EncryptedPolicy;
   readonly logLevel: LogLevel;
   /** Mail ↔ XMPP (README, "Mail to XMPP and back"); off unless --watch or --smtp-url is set. */
   readonly bridge: BridgeSettings;

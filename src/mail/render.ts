@@ -8,6 +8,7 @@ import { bare, full, type Jid } from "../jid.js";
 import { XMPP_MEDIA_TYPE } from "../namespaces.js";
 import type { ArchiveRecord } from "../capture/index.js";
 import { chatHeaders } from "./chat-headers.js";
+import { ENCRYPTION_HEADER, encryptedSubject, encryptedText } from "./encrypted.js";
 import { messageIdFor, threadIdFor } from "./message-id.js";
 import { richParts } from "./rich.js";
 import { headerSafe } from "./safe.js";
@@ -44,8 +45,10 @@ export async function renderMail(record: ArchiveRecord, options: RenderOptions):
   const threading = chat
     ? { ...(chat.inReplyTo ? { inReplyTo: chat.inReplyTo } : {}), references: chat.references }
     : threadId ? { inReplyTo: threadId, references: [threadId] } : {};
-  const rich = options.chat ? richParts(record, options.chat) : undefined;
-  const text = rich?.text ?? record.body;
+  const { encryption } = record;
+  // An encrypted message's links and HTML, if any, belong to its fallback, not to the message.
+  const rich = options.chat && !encryption ? richParts(record, options.chat) : undefined;
+  const text = encryption ? encryptedText(record, encryption) : (rich?.text ?? record.body);
   const composer = new MailComposer({
     from: address(record.from, record.type === "groupchat"),
     to: address(record.to),
@@ -62,6 +65,7 @@ export async function renderMail(record: ArchiveRecord, options: RenderOptions):
       // can find this mail again by reading headers only.
       ...(options.chat && record.ids.id ? { "X-XMPP-ID": headerSafe(record.ids.id) } : {}),
       ...chat?.headers,
+      ...(encryption ? { [ENCRYPTION_HEADER]: encryption.scheme } : {}),
     },
     // MailComposer drops a text part whose content is "" (it tests truthiness), which would turn
     // the mail into a lone application/xmpp+xml attachment. An empty Buffer keeps the part.
@@ -97,8 +101,10 @@ export async function renderMail(record: ArchiveRecord, options: RenderOptions):
   return { messageId, bytes: serialiseMime(composer.compile()) };
 }
 
-/** The <subject/>, else the first line of the body, cut short. Never a CR or LF (RFC 5322 §2.2). */
+/** For encrypted messages, the scheme; else the <subject/>, else the first line of the body, cut short. Never a CR or LF (RFC 5322 §2.2). */
 export function subjectOf(record: ArchiveRecord): string {
+  // Never the sender's fallback sentence, nor a <subject/> sent in the clear beside the ciphertext.
+  if (record.encryption) return encryptedSubject(record.encryption);
   const subject = headerSafe(record.subject ?? "");
   if (subject) return subject;
   const firstLine = headerSafe(record.body.split(/\r\n|\r|\n/).find((line) => line.trim()) ?? "");

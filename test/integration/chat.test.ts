@@ -6,6 +6,7 @@
 import { after, before, describe, test } from "node:test";
 import { onServers } from "../../harness/generation.js";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { simpleParser } from "mailparser";
 import { xml } from "@xmpp/client";
 import type { ComponentProcess, LogLine } from "../../harness/component.js";
@@ -15,8 +16,24 @@ import { listFolders, waitForMailbox } from "../../harness/imap-folders.js";
 import { DOMAIN, SERVER_KINDS, startStack, type AnyStack, type ServerKind } from "../../harness/stack.js";
 import { makeTempDir, removeDir } from "../../harness/tmp.js";
 import { connectClient, type TestClient } from "../../harness/xmpp-client.js";
+import { parseStanza } from "../support/stanzas.js";
 
 const SERVER_NAMES: Record<ServerKind, string> = { prosody: "Prosody", ejabberd: "ejabberd" };
+const CHAT_ARGS = ["--chat-history", "--groupchat"];
+
+/**
+ * A stanza from the client corpus, addressed anew: the client's own from is left to the server to
+ * stamp (RFC 6120 §8.1.2.1), everything else goes out as the client sent it.
+ */
+function corpusStanza(file: string, to: string, id: string) {
+  const text = readFileSync(new URL(`../../../test/fixtures/clients/${file}`, import.meta.url), "utf8").replace(/^<!--[\s\S]*?-->\s*/, "");
+  const stanza = parseStanza(text);
+  delete stanza.attrs.from;
+  stanza.attrs.to = to;
+  stanza.attrs.id = id;
+  // The same ltx Element at run time (package.json pins one ltx); only the two packages' typings differ.
+  return stanza as unknown as Parameters<TestClient["send"]>[0];
+}
 const MUC = `conference.${DOMAIN}`;
 const ROOM = `lounge@${MUC}`;
 
@@ -59,7 +76,8 @@ for (const kind of SERVER_KINDS) {
       dir = await makeTempDir(ejabberd ? "xmd-ejabberd-chat-" : "xmd-chat-");
       stack = await startStack({
         dir,
-        users: ["alice", "bob", "carol"],
+        // dave never logs in: what is sent to him is stored offline.
+        users: ["alice", "bob", "carol", "dave"],
         server: kind,
         module: { chatHistory: true, groupchat: true },
         // Prosody config sections follow one another: this ends the VirtualHost section the
@@ -68,7 +86,7 @@ for (const kind of SERVER_KINDS) {
         // (no XEP-0045 §10.1.2 configuration step). ejabberd's mod_muc is in its base modules.
         prosodyHostConfig: [`Component "${MUC}" "muc"`, "muc_room_locking = false"],
       });
-      component = stack.component({ args: ["--chat-history", "--groupchat"] });
+      component = stack.component({ args: CHAT_ARGS });
       await component.waitForLog((l) => l.msg === "connected to the XMPP server");
     });
 
@@ -220,6 +238,43 @@ for (const kind of SERVER_KINDS) {
         const folders = await listFolders(stack.imap("bob"));
         assert.ok(folders.some((f) => f.path === "Chats.lounge" && f.subscribed), JSON.stringify(folders));
       }
+    });
+
+    test("an OMEMO message as Conversations sends it, to an offline user: named as encrypted, with its header and keyword, the stanza kept", async () => {
+      const bob = await client("bob", res("omemo"));
+      await bob.send(corpusStanza("conversations-omemo.xml", `dave@${DOMAIN}`, "omemo-1"));
+      await component.waitForLog(stored("dave", "offline"));
+      const [mail] = await waitForMailbox(mailbox("dave"), (m) => m.length === 1);
+      assert.ok(mail);
+      assert.equal(mail.subject, "Encrypted message (OMEMO)");
+      assert.deepEqual(stateFlags(mail), ["$XMPP", "$XMPPChat", "$XMPPEncrypted", "$XMPPOffline"]);
+      const parsed = await simpleParser(mail.source);
+      assert.equal(parsed.headers.get("x-xmpp-encryption"), "OMEMO");
+      assert.match(parsed.text ?? "", /end-to-end encrypted \(OMEMO\)/);
+      assert.doesNotMatch(parsed.text ?? "", /I sent you/);
+      const part = parsed.attachments.find((a) => a.contentType === "application/xmpp+xml")?.content.toString("utf8") ?? "";
+      assert.match(part, /<payload>n1Vb3ySjxU5vVq0Xg4c=<\/payload>/, "the ciphertext, as sent");
+    });
+
+    // Last in this suite: it restarts the component with other flags, and back.
+    test("--encrypted skip: an encrypted copy is confirmed with a debug line and no mail; a plain one is still stored", async () => {
+      assert.equal(await component.stop("SIGTERM"), 0);
+      component = stack.component({ args: [...CHAT_ARGS, "--encrypted", "skip"] });
+      await component.waitForLog((l) => l.msg === "connected to the XMPP server");
+      const before = (await listMailbox(mailbox("dave"))).length;
+      const bob = await client("bob", res("omemo-skip"));
+      await bob.send(corpusStanza("conversations-omemo.xml", `dave@${DOMAIN}`, "omemo-skip-1"));
+      await component.waitForLog((l) => l.msg === "not archived" && /--encrypted skip/.test(String(l.reason)));
+      await bob.sendMessage({ to: `dave@${DOMAIN}`, body: "plain after the skipped one", id: "plain-1" });
+      await component.waitForLog(stored("dave", "offline"));
+      await settled();
+      const after = await waitForMailbox(mailbox("dave"), withSubject("plain after the skipped one"));
+      assert.equal(after.length, before + 1, "only the plain message was added");
+      assert.equal(after.filter((m) => m.subject?.startsWith("Encrypted message")).length, before, "no new encrypted mail");
+      assert.equal(component.logs.filter((l) => l.level >= 50).length, 0, "nothing logged as an error");
+      assert.equal(await component.stop("SIGTERM"), 0);
+      component = stack.component({ args: CHAT_ARGS });
+      await component.waitForLog((l) => l.msg === "connected to the XMPP server");
     });
   });
 }

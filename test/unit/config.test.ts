@@ -35,9 +35,17 @@ test("defaults, derived user domain, and the secret from the environment", () =>
     stateDir: "/var/vmail/.xmpp-maildir",
     maxStanzaBytes: 1_048_576,
     chat: { history: false, groupchat: false, folder: "Chats", keywords: false, maxAttachmentBytes: 262_144 },
+    encrypted: "archive",
     logLevel: "info",
     bridge: { trigger: undefined, pushPort: 8426, imapUrl: "imap://example.org", smtpUrl: undefined },
   });
+});
+
+test("--encrypted: archive (the default) or skip, from a flag or the environment; anything else is refused", () => {
+  const base = { domain: "archive.example.org", maildir: "/m/%d/%n" };
+  assert.equal(load({ ...base, encrypted: "skip" }).encrypted, "skip");
+  assert.equal(load(base, { XMPP_MAILDIR_SECRET: "x", XMPP_MAILDIR_ENCRYPTED: "skip" }).encrypted, "skip");
+  assert.throws(() => load({ ...base, encrypted: "decrypt" }), configError("encrypted", /archive, skip/));
 });
 
 test("mail ↔ XMPP options: trigger, URLs checked by scheme without echoing a password", () => {
