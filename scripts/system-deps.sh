@@ -90,7 +90,7 @@ build_root() {
   tmp="$ROOTS_DIR/.$suite.building.$$"
   log="$ROOTS_DIR/$suite-build.log"
   rm -rf "$tmp"
-  echo "system-deps: building the $suite servers' root in $root with mmdebstrap (about 1 min, 270 MB; log: $log)"
+  echo "system-deps: building the $suite servers' root in $root with mmdebstrap (about 5 min, 270 MB; log: $log)"
   started=$(date +%s)
   if ! mmdebstrap --variant=apt --include="$ROOT_PACKAGES" "$suite" "$tmp" "$MIRROR" > "$log" 2>&1; then
     rm -rf "$tmp"
