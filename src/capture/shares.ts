@@ -25,7 +25,7 @@ export interface SharedFile {
   readonly hashes: Readonly<Record<string, string>>;
 }
 
-/** Every distinct URL shared, first mention first; SIMS/SFS metadata wins over a bare OOB link. */
+/** Every distinct URL shared: SIMS and SFS first (they carry metadata, which wins over a bare OOB link to the same URL), then OOB. */
 export function readShares(message: Element): SharedFile[] {
   const byUrl = new Map<string, SharedFile>();
   const add = (share: SharedFile) => {

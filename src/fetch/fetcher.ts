@@ -150,9 +150,10 @@ function getOnce(url: URL, maxBytes: number, signal: AbortSignal): Promise<Hop> 
       },
       (response) => {
         const status = response.statusCode ?? 0;
+        // Settle first: destroying an unfinished response emits 'aborted' at once.
         const done = (hop: Hop) => {
-          response.destroy();
           resolve(hop);
+          response.destroy();
         };
         if (status >= 300 && status < 400) return done({ kind: "redirect", location: response.headers.location, status });
         if (status < 200 || status >= 300) return done({ kind: "status", status });
@@ -166,11 +167,11 @@ function getOnce(url: URL, maxBytes: number, signal: AbortSignal): Promise<Hop> 
           chunks.push(chunk);
         });
         response.on("end", () => {
-          if (!response.complete) return reject(new Error("connection closed before the end of the body"));
+          if (!response.complete) return reject(new Error(`connection closed before the end of the body (${size} bytes)`));
           resolve({ kind: "body", bytes: Buffer.concat(chunks, size), type: mediaType(response.headers["content-type"]) });
         });
         response.on("error", reject);
-        response.on("aborted", () => reject(new Error("connection closed before the end of the body")));
+        response.on("aborted", () => reject(new Error(`connection aborted (${size} bytes)`)));
       },
     );
     request.on("error", reject);
