@@ -52,7 +52,7 @@ async function serve(handler: http.RequestListener): Promise<TestServer> {
 
 const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
-for (const kind of (process.env.XM_ONLY ? [process.env.XM_ONLY as ServerKind] : SERVER_KINDS)) {
+for (const kind of SERVER_KINDS) {
   describe(onServers(`shared files through ${SERVER_NAMES[kind]}, fetched into the mail`), () => {
     let dir: string;
     let stack: AnyStack;
@@ -122,10 +122,14 @@ for (const kind of (process.env.XM_ONLY ? [process.env.XM_ONLY as ServerKind] : 
         const file = parsed.attachments.find((a) => a.contentType !== "application/xmpp+xml");
         assert.ok(file, `an attachment; text: ${parsed.text}`);
         assert.equal(sha256(file.content), sha256(bytes), "the attached bytes are the uploaded bytes");
-        assert.equal(file.filename, "holiday photo.png");
+        // The name from the URL: Prosody keeps the space (percent-encoded), ejabberd 24 makes it "_".
+        const name = decodeURIComponent(new URL(url).pathname.split("/").at(-1) ?? "");
+        if (kind === "prosody") assert.equal(name, "holiday photo.png");
+        assert.match(name, /^holiday[ _]photo\.png$/);
+        assert.equal(file.filename, name);
         assert.equal(file.contentType, "image/png");
         assert.match(listed.source.toString("latin1"), /^Content-Type: multipart\/mixed;/m);
-        assert.match(parsed.text ?? "", /Attached: holiday photo\.png \(3000 bytes\), shared as http:\/\/127\.0\.0\.1:/);
+        assert.ok((parsed.text ?? "").includes(`Attached: ${name} (3000 bytes), shared as ${url}`), parsed.text);
         const stanza = parsed.attachments.find((a) => a.contentType === "application/xmpp+xml");
         assert.ok(stanza?.content.toString("utf8").includes("jabber:x:oob"), "the stanza part is kept for replay");
         assert.equal(await metric("attached"), 1);
