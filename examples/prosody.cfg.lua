@@ -20,3 +20,10 @@ VirtualHost "example.org"
 Component "archive.example.org"
 	-- The same secret goes to xmpp-maildir via XMPP_MAILDIR_SECRET or secret-file.
 	component_secret = "change-me"
+
+-- Optional: the upload service (XEP-0363) bundled with Prosody 0.12 and 13. xmpp-maildir fetches
+-- shared files from it when its origin is in --upload-origins (README, "Shared files"): with the
+-- line below that is upload-origins = "https://upload.example.org". Files expire after 7 days
+-- (http_file_share_expires_after); the archive keeps its copy.
+-- http_external_url = "https://upload.example.org/"
+-- Component "upload.example.org" "http_file_share"

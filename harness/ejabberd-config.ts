@@ -55,6 +55,11 @@ export interface EjabberdConfigInput {
   modules?: Record<string, Record<string, string | number | boolean>> | undefined;
   /** Top-level lines appended as they are (e.g. access rules). */
   extraConfig?: string | undefined;
+  /**
+   * ejabberd's XEP-0363 service, mod_http_upload (service upload.<domain>), served by an
+   * ejabberd_http listener of its own on loopback: slot URLs are http://127.0.0.1:<port>/upload/….
+   */
+  httpUpload?: { readonly port: number; readonly docroot: string; readonly maxSize?: number } | undefined;
 }
 
 /** A YAML scalar: JSON strings are valid YAML double-quoted strings. */
@@ -68,6 +73,19 @@ export function ejabberdConfig(input: EjabberdConfigInput): string {
     // Archive every message in MAM, so MAM's hooks (stanza-id, offline_message_hook at 49) run
     // in every test.
     mod_mam: { default: "always" },
+    // put_url is what slots name (get_url defaults to it); docroot is where the files live.
+    ...(input.httpUpload === undefined
+      ? {}
+      : {
+          mod_http_upload: {
+            put_url: `http://127.0.0.1:${input.httpUpload.port}/upload`,
+            docroot: input.httpUpload.docroot,
+            // The default, `local`, is a rule only the packaged ejabberd.yml defines (acl local:
+            // user_regexp ""); this config has no ACLs, so any logged-in user may upload.
+            access: "all",
+            ...(input.httpUpload.maxSize === undefined ? {} : { max_size: input.httpUpload.maxSize }),
+          },
+        }),
     ...input.modules,
   };
   const lines = [
@@ -98,6 +116,16 @@ export function ejabberdConfig(input: EjabberdConfigInput): string {
     "    hosts:",
     `      ${yamlValue(input.componentDomain)}:`,
     `        password: ${yamlValue(input.componentSecret)}`,
+    ...(input.httpUpload === undefined
+      ? []
+      : [
+          "  -",
+          `    port: ${input.httpUpload.port}`,
+          `    ip: "127.0.0.1"`,
+          "    module: ejabberd_http",
+          "    request_handlers:",
+          "      /upload: mod_http_upload",
+        ]),
     "modules:",
     ...Object.entries(modules).flatMap(([name, opts]) => {
       const entries = Object.entries(opts);

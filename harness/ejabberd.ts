@@ -54,11 +54,15 @@ export interface EjabberdOptions {
   /** Modules besides the base ones, with options. mod_xmpp_maildir is built and installed. */
   modules?: EjabberdConfigInput["modules"];
   extraConfig?: string;
+  /** Run mod_http_upload (XEP-0363) as upload.<domain> on a free HTTP port (ejabberd-config.ts). */
+  httpUpload?: { readonly maxSize?: number };
 }
 
 export interface EjabberdServer {
   readonly c2sPort: number;
   readonly componentPort: number;
+  /** With httpUpload: the upload listener's HTTP port on 127.0.0.1. */
+  readonly httpPort: number | undefined;
   readonly logPath: string;
   readonly configPath: string;
   readonly dir: string;
@@ -138,11 +142,12 @@ function ctlArgs(paths: EjabberdPaths): string[] {
 export async function startEjabberd(opts: EjabberdOptions): Promise<EjabberdServer> {
   const paths = ejabberdPaths(opts.dir);
   const owner = ejabberdAccount();
-  const [c2sPort, componentPort, distPort] = await freePorts(3);
+  const [c2sPort, componentPort, distPort, httpPort] = await freePorts(opts.httpUpload ? 4 : 3);
+  const httpUpload = opts.httpUpload && httpPort !== undefined ? { port: httpPort, docroot: path.join(opts.dir, "upload"), ...opts.httpUpload } : undefined;
   if (c2sPort === undefined || componentPort === undefined || distPort === undefined) throw new Error("could not allocate ports");
   const node = `xmd-${randomBytes(4).toString("hex")}@localhost`;
 
-  for (const d of [paths.dir, paths.spool, paths.logs, paths.home, paths.modules, paths.modulesConf]) await mkdir(d, { recursive: true, mode: 0o750 });
+  for (const d of [paths.dir, paths.spool, paths.logs, paths.home, paths.modules, paths.modulesConf, ...(httpUpload ? [httpUpload.docroot] : [])]) await mkdir(d, { recursive: true, mode: 0o750 });
   await buildEjabberdModule(path.join(opts.dir, "build", EJABBERD_MODULE));
   await symlink(path.join(opts.dir, "build", EJABBERD_MODULE), path.join(paths.modules, EJABBERD_MODULE));
   await writeFile(
@@ -155,6 +160,7 @@ export async function startEjabberd(opts: EjabberdOptions): Promise<EjabberdServ
       componentSecret: opts.componentSecret,
       modules: opts.modules,
       extraConfig: opts.extraConfig,
+      httpUpload,
     }),
   );
   await writeFile(paths.ctlConfig, ejabberdCtlConfig({ paths, node, distPort, cookie: randomBytes(16).toString("hex") }));
@@ -206,6 +212,7 @@ export async function startEjabberd(opts: EjabberdOptions): Promise<EjabberdServ
         },
       );
       await waitForPort(componentPort, { timeoutMs: START_TIMEOUT_MS, signal: aborter.signal });
+      if (httpUpload) await waitForPort(httpUpload.port, { timeoutMs: START_TIMEOUT_MS, signal: aborter.signal });
     } catch (err) {
       await stopProcess(running, ctl);
       throw new Error(
@@ -233,6 +240,7 @@ export async function startEjabberd(opts: EjabberdOptions): Promise<EjabberdServ
   return {
     c2sPort,
     componentPort,
+    httpPort: httpUpload?.port,
     logPath: paths.log,
     configPath: paths.config,
     dir: opts.dir,

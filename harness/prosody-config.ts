@@ -45,6 +45,11 @@ export interface ProsodyConfigInput {
   pluginPath?: string | undefined;
   modules?: readonly string[] | undefined;
   extraHostConfig?: string | undefined;
+  /**
+   * Prosody's bundled XEP-0363 service (mod_http_file_share, in 0.12 and 13) as the component
+   * `upload.<domain>`, on an HTTP port of its own on loopback; URLs are http://127.0.0.1:<port>/file_share/….
+   */
+  httpFileShare?: { readonly port: number; readonly sizeLimit?: number } | undefined;
   /** The least severe level written to the log. Default "debug": a failed test shows everything. */
   logLevel?: ProsodyLogLevel | undefined;
 }
@@ -70,7 +75,7 @@ export function prosodyConfig(input: ProsodyConfigInput): string {
     `component_ports = { ${input.componentPort} }`,
     `component_interfaces = { "127.0.0.1" }`,
     "s2s_ports = {}",
-    "http_ports = {}",
+    ...httpLines(input),
     "https_ports = {}",
     // Plain-text c2s with PLAIN/SCRAM over loopback: no certificates to make.
     "c2s_require_encryption = false",
@@ -90,6 +95,34 @@ export function prosodyConfig(input: ProsodyConfigInput): string {
     `Component ${luaString(input.componentDomain)}`,
     `component_secret = ${luaString(input.componentSecret)}`,
     "",
+    ...(input.httpFileShare === undefined
+      ? []
+      : [
+          `Component ${luaString(uploadDomain(input.domain))} "http_file_share"`,
+          ...(input.httpFileShare.sizeLimit === undefined ? [] : [`http_file_share_size_limit = ${input.httpFileShare.sizeLimit}`]),
+          "",
+        ]),
   ];
   return lines.join("\n");
+}
+
+/** The XEP-0363 service's JID with httpFileShare. */
+export function uploadDomain(domain: string): string {
+  return `upload.${domain}`;
+}
+
+/**
+ * No HTTP unless the upload service is on. Requests arrive with Host 127.0.0.1, which is no
+ * Prosody host, so net/http/server.lua routes them to http_default_host: the upload component.
+ * http_external_url makes the slot URLs name the loopback port (mod_http.lua, http_url).
+ */
+function httpLines(input: ProsodyConfigInput): string[] {
+  const share = input.httpFileShare;
+  if (share === undefined) return ["http_ports = {}"];
+  return [
+    `http_ports = { ${share.port} }`,
+    `http_interfaces = { "127.0.0.1" }`,
+    `http_default_host = ${luaString(uploadDomain(input.domain))}`,
+    `http_external_url = ${luaString(`http://127.0.0.1:${share.port}/`)}`,
+  ];
 }

@@ -44,11 +44,15 @@ export interface ProsodyOptions {
    * at "info" as a deployment does, since debug writes several lines per stanza.
    */
   logLevel?: ProsodyLogLevel;
+  /** Run mod_http_file_share (XEP-0363) as upload.<domain> on a free HTTP port (prosody-config.ts). */
+  httpFileShare?: { readonly sizeLimit?: number };
 }
 
 export interface ProsodyServer {
   c2sPort: number;
   componentPort: number;
+  /** With httpFileShare: the upload service's HTTP port on 127.0.0.1. */
+  httpPort: number | undefined;
   logPath: string;
   configPath: string;
   dir: string;
@@ -108,7 +112,7 @@ async function waitUntilReady(
   paths: ProsodyPaths,
   logOffset: number,
   domain: string,
-  ports: { c2s: number; component: number },
+  ports: { c2s: number; component: number; http?: number },
   signal: AbortSignal,
 ): Promise<void> {
   await pollUntil(
@@ -140,7 +144,7 @@ async function launch(
   paths: ProsodyPaths,
   dir: string,
   domain: string,
-  ports: { c2s: number; component: number },
+  ports: { c2s: number; component: number; http?: number },
 ): Promise<ServerProcess> {
   const logOffset = await fileSize(paths.log);
   const proc = spawnServer({ command: "prosody", args: ["--config", paths.config, "-F"], cwd: dir });
@@ -161,8 +165,9 @@ async function launch(
 
 export async function startProsody(opts: ProsodyOptions): Promise<ProsodyServer> {
   const paths = prosodyPaths(opts.dir);
-  const [c2sPort, componentPort] = await freePorts(2);
+  const [c2sPort, componentPort, httpPort] = await freePorts(opts.httpFileShare ? 3 : 2);
   if (c2sPort === undefined || componentPort === undefined) throw new Error("could not allocate ports");
+  const httpFileShare = opts.httpFileShare && httpPort !== undefined ? { port: httpPort, ...opts.httpFileShare } : undefined;
 
   await mkdir(paths.data, { recursive: true, mode: 0o750 });
   await mkdir(paths.certs, { recursive: true });
@@ -179,6 +184,7 @@ export async function startProsody(opts: ProsodyOptions): Promise<ProsodyServer>
       modules: opts.modules,
       extraHostConfig: opts.extraHostConfig,
       logLevel: opts.logLevel,
+      httpFileShare,
     }),
   );
   for (const user of opts.users) await registerProsodyUser(paths.config, opts.domain, user);
@@ -186,7 +192,7 @@ export async function startProsody(opts: ProsodyOptions): Promise<ProsodyServer>
   let proc: ServerProcess | undefined;
   const start = async () => {
     if (proc && !proc.hasExited()) throw new Error("Prosody is already running");
-    proc = await launch(paths, opts.dir, opts.domain, { c2s: c2sPort, component: componentPort });
+    proc = await launch(paths, opts.dir, opts.domain, { c2s: c2sPort, component: componentPort, ...(httpFileShare ? { http: httpFileShare.port } : {}) });
   };
   const stop = async () => {
     await proc?.stop();
@@ -196,6 +202,7 @@ export async function startProsody(opts: ProsodyOptions): Promise<ProsodyServer>
   return {
     c2sPort,
     componentPort,
+    httpPort: httpFileShare?.port,
     logPath: paths.log,
     configPath: paths.config,
     dir: opts.dir,

@@ -57,6 +57,8 @@ interface BaseStack {
   readonly kind: ServerKind;
   /** The XMPP server, whichever it is. */
   readonly server: XmppServer;
+  /** With `upload`: the XEP-0363 service's JID and the origin its URLs use (http://127.0.0.1:<port>). */
+  readonly upload: { readonly service: string; readonly origin: string } | undefined;
   readonly dovecot: DovecotServer;
   /** The Maildir template, as Dovecot's mail_location and the component's --maildir. */
   readonly template: string;
@@ -100,6 +102,8 @@ export interface StackOptions {
   /** Extra top-level lines for ejabberd.yml (e.g. shaper_rules). ejabberd only. */
   readonly ejabberdConfig?: string;
   readonly module?: ModuleOptions;
+  /** Run the server's own XEP-0363 upload service (Prosody mod_http_file_share, ejabberd mod_http_upload) on a free loopback port. */
+  readonly upload?: { readonly maxSize?: number };
   /**
    * Dovecot extras: an LMTP listener, more dovecot.conf lines (e.g. push_notification), and users
    * from the passwd file only, with extra userdb fields per local part (e.g. a quota rule).
@@ -160,6 +164,7 @@ export async function startStack(options: StackOptions): Promise<AnyStack> {
         users: options.users.map((username) => ({ username, password })),
         modules: { mod_xmpp_maildir: ejabberdModuleOptions(options.module) },
         ...(options.ejabberdConfig === undefined ? {} : { extraConfig: options.ejabberdConfig }),
+        ...(options.upload ? { httpUpload: options.upload.maxSize === undefined ? {} : { maxSize: options.upload.maxSize } } : {}),
       });
     } catch (err) {
       await dovecot.stop();
@@ -170,6 +175,7 @@ export async function startStack(options: StackOptions): Promise<AnyStack> {
       kind: "ejabberd",
       ejabberd,
       server: ejabberd,
+      upload: ejabberd.httpPort === undefined ? undefined : { service: `upload.${DOMAIN}`, origin: `http://127.0.0.1:${ejabberd.httpPort}` },
       component: componentOn(ejabberd),
       async serverErrors() {
         const log = await readFile(ejabberd.logPath, "utf8");
@@ -194,6 +200,7 @@ export async function startStack(options: StackOptions): Promise<AnyStack> {
       modules: ["xmpp_maildir"],
       extraHostConfig: [`xmpp_maildir_component = "${COMPONENT}"`, ...prosodyModuleLines(options.module), ...(options.prosodyHostConfig ?? [])].join("\n"),
       ...(options.prosodyLogLevel ? { logLevel: options.prosodyLogLevel } : {}),
+      ...(options.upload ? { httpFileShare: options.upload.maxSize === undefined ? {} : { sizeLimit: options.upload.maxSize } } : {}),
     });
   } catch (err) {
     await dovecot.stop();
@@ -204,6 +211,7 @@ export async function startStack(options: StackOptions): Promise<AnyStack> {
     kind: "prosody",
     prosody,
     server: prosody,
+    upload: prosody.httpPort === undefined ? undefined : { service: `upload.${DOMAIN}`, origin: `http://127.0.0.1:${prosody.httpPort}` },
     component: componentOn(prosody),
     async serverErrors() {
       const log = await readFile(prosody.logPath, "utf8");

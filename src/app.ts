@@ -13,6 +13,10 @@ import { compileTemplate, createMaildirWriter, type MaildirWriter } from "./mail
 import { noMetrics, type Metrics } from "./metrics/index.js";
 import { NS_COPY } from "./namespaces.js";
 import { createConnection } from "./xmpp/index.js";
+import { createFetcher, type Fetcher } from "./fetch/index.js";
+
+/** XEP-0363 uploads come from the user's own server; 10 s is ample on any working link, and keeps a copy's confirmation well inside the server module's 30 s confirm timeout. */
+const UPLOAD_TIMEOUT_MS = 10_000;
 
 export interface App {
   /** Opens the dedupe journal (a StorageError if it cannot), starts the bridge, connects. */
@@ -60,12 +64,14 @@ export function createApp(options: AppOptions): App {
   });
   const { xmpp } = connection;
   const send = (stanza: Element) => xmpp.send(stanza);
+  const uploads: Fetcher | undefined = config.uploads ? createFetcher({ origins: config.uploads.origins, maxBytes: config.uploads.maxBytes, timeoutMs: UPLOAD_TIMEOUT_MS }) : undefined;
   const archive = createArchiveHandler({
     settings: { domain: config.domain, userDomain: config.userDomain, maxStanzaBytes: config.maxStanzaBytes, chat: config.chat, encrypted: config.encrypted, stateDir: config.stateDir },
     sink,
     logger,
     metrics,
     send,
+    ...(uploads ? { uploads } : {}),
   });
   const bridge = createBridge({
     settings: config.bridge,

@@ -16,6 +16,8 @@ import type { ArchiveKind, Metrics } from "../metrics/index.js";
 import { errorElement, errorSpecFor, messageErrorReply } from "../xmpp/stanza-error.js";
 import { createLimiter } from "./limiter.js";
 import { createFailureReporter } from "./report.js";
+import { fetchShares } from "./uploads.js";
+import type { Fetcher } from "../fetch/index.js";
 
 /** fsync'd Maildir writes peak at 16–64 in flight on these disks (docs/performance.md). */
 const MAX_ACTIVE_WRITES = 64;
@@ -49,6 +51,8 @@ export interface ArchiveHandlerOptions {
   readonly metrics: Metrics;
   /** Sends an error reply to a direct message. */
   readonly send: (stanza: Element) => Promise<void>;
+  /** With --upload-origins: fetches shared files into the mail before it is stored (./uploads.ts). */
+  readonly uploads?: Fetcher;
 }
 
 export interface ArchiveHandler {
@@ -103,7 +107,8 @@ export function createArchiveHandler(options: ArchiveHandlerOptions): ArchiveHan
       else logger.info({ ...fields, result: outcome }, "marked");
       return;
     }
-    const { record } = result;
+    // Before the store, so the confirmation still follows a durable write; bounded (./uploads.ts).
+    const record = options.uploads ? await fetchShares(result.record, { fetcher: options.uploads, logger, metrics }) : result.record;
     const dedupe = dedupeKey && journal ? { journal, key: dedupeKey } : undefined;
     const stored: StoreOutcome = await sink.store(record, { arrivedAt, dedupe });
     failures.recovered(started);

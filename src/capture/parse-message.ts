@@ -5,6 +5,7 @@ import { bareJid, type Jid, parseJid } from "../jid.js";
 import { NS_CLIENT, NS_DELAY, NS_SID } from "../namespaces.js";
 import { readChatFacts } from "./chat.js";
 import { readEncryption } from "./encryption.js";
+import { readShares } from "./shares.js";
 import { INBOX, type ArchiveRecord, type CaptureReason, type CaptureResult, type MessageIds } from "./record.js";
 import { MARK_KEYWORDS } from "./placement.js";
 import type { EncryptedPolicy } from "./settings.js";
@@ -66,6 +67,7 @@ export function recordFromMessage(facts: MessageFacts): CaptureResult {
   if (size > facts.maxBytes) {
     throw new RefusedError(`message of ${size} bytes is over the ${facts.maxBytes}-byte limit`, { type: "modify", condition: "policy-violation" });
   }
+  const shares = readShares(message);
   const record: ArchiveRecord = {
     owner,
     from,
@@ -82,6 +84,7 @@ export function recordFromMessage(facts: MessageFacts): CaptureResult {
     chat,
     ...(encryption ? { encryption } : {}),
     placement: INBOX,
+    ...(shares.length > 0 ? { shares } : {}),
   };
   return { kind: "archive", record };
 }

@@ -1,6 +1,7 @@
 import type { Jid } from "../jid.js";
 import type { ChatFacts } from "./chat.js";
 import type { Encryption } from "./encryption.js";
+import type { ShareOutcome, SharedFile } from "./shares.js";
 
 /**
  * Why a message is archived: stored offline, a `normal` message, or sent to user@component; with
@@ -49,6 +50,10 @@ export interface ArchiveRecord {
   /** End-to-end encryption (capture/encryption.ts): the body, if any, is only a fallback sentence. */
   readonly encryption?: Encryption;
   readonly placement: Placement;
+  /** Files shared by URL (capture/shares.ts); absent when none. */
+  readonly shares?: readonly SharedFile[];
+  /** With --upload-origins: what the archive handler fetched of `shares`, for the mail. */
+  readonly files?: readonly ShareOutcome[];
 }
 
 export interface MessageIds {

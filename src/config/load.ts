@@ -5,6 +5,7 @@ import path from "node:path";
 import { parse as parseToml } from "smol-toml";
 import { ENCRYPTED_POLICIES } from "../capture/index.js";
 import { ConfigError } from "../errors.js";
+import { parseOrigins } from "../fetch/index.js";
 import { compileTemplate, isFolderName, templateRoot } from "../maildir/index.js";
 import { parseDeliver } from "./deliver.js";
 import {
@@ -64,6 +65,7 @@ export function loadRunConfig(sources: ConfigSources): RunConfig {
       imapUrl: (values.imapUrl ?? `imap://${userDomain}`).replace(/\/+$/, ""),
       smtpUrl: values.smtpUrl,
     },
+    ...(values.uploadOrigins && values.uploadOrigins.origins.length > 0 ? { uploads: { origins: values.uploadOrigins, maxBytes: values.maxUploadBytes } } : {}),
     ...(values.metricsPort !== undefined ? { metrics: { host: values.metricsHost, port: values.metricsPort } } : {}),
   };
   return "maildir" in located ? { ...fields, delivery: located.delivery, maildir: located.maildir } : { ...fields, delivery: located.delivery, maildir };
@@ -229,6 +231,16 @@ export function convert(spec: OptionSpec, raw: Raw): KindValues[OptionKind] {
     case "encrypted":
       if (typeof text !== "string" || !(ENCRYPTED_POLICIES as readonly string[]).includes(text)) fail(`must be one of ${ENCRYPTED_POLICIES.join(", ")}`);
       return text;
+    case "origins": {
+      // A comma-separated string (flag, env) or a TOML array of strings.
+      const list = typeof text === "string" ? text : Array.isArray(text) && text.every((v) => typeof v === "string") ? (text as string[]) : undefined;
+      if (list === undefined) return fail("must be a list of origins such as https://share.example.org,http://127.0.0.1:5280");
+      try {
+        return parseOrigins(list);
+      } catch (err) {
+        throw new ConfigError(spec.name, `${(err as Error).message} (from ${raw.origin})`);
+      }
+    }
     case "trigger":
       if (typeof text !== "string" || !(WATCH_TRIGGERS as readonly string[]).includes(text)) fail(`must be one of ${WATCH_TRIGGERS.join(", ")}`);
       return text;

@@ -3,11 +3,12 @@
 import { ENCRYPTED_POLICIES, type ChatSettings, type EncryptedPolicy } from "../capture/index.js";
 import type { BridgeSettings } from "../bridge/index.js";
 import type { LmtpTarget } from "../delivery/index.js";
+import type { OriginList } from "../fetch/index.js";
 
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
-export type OptionKind = "host" | "port" | "domain" | "template" | "level" | "file" | "dir" | "bytes" | "boolean" | "folder" | "url" | "trigger" | "deliver" | "encrypted";
+export type OptionKind = "host" | "port" | "domain" | "template" | "level" | "file" | "dir" | "bytes" | "boolean" | "folder" | "url" | "trigger" | "deliver" | "encrypted" | "origins";
 
 /** --watch: how the component learns of new mail to push to online users (README, "Mail to XMPP"). */
 export const WATCH_TRIGGERS = ["off", "fs", "push"] as const;
@@ -59,6 +60,10 @@ export const RUN_OPTIONS = [
     description: "XEP-0231 and data: content up to this size becomes a MIME attachment (with --chat-history)" },
   { key: "encrypted", name: "encrypted", kind: "encrypted", valueName: "policy", default: "archive",
     description: `end-to-end encrypted messages (OMEMO, OpenPGP): ${ENCRYPTED_POLICIES.join(", ")} (archive: a mail naming the scheme, with the stanza kept; skip: confirmed, not stored)` },
+  { key: "uploadOrigins", name: "upload-origins", kind: "origins", valueName: "origins",
+    description: "fetch files shared by URL (XEP-0363 uploads) from these origins only and attach them to the mail, e.g. https://share.example.org,http://127.0.0.1:5280 (default: none, nothing is fetched)" },
+  { key: "maxUploadBytes", name: "max-upload-bytes", kind: "bytes", valueName: "bytes", default: 16_777_216,
+    description: "largest shared file fetched and attached (with --upload-origins); larger ones stay links, with a line saying why" },
   { key: "watch", name: "watch", kind: "trigger", valueName: "trigger", default: "off",
     description: `push new INBOX mail to online users over XMPP: ${WATCH_TRIGGERS.join(", ")} (fs: watch Maildirs; push: Dovecot push_notification posts to --push-port)` },
   { key: "pushPort", name: "push-port", kind: "port", valueName: "port", default: DEFAULT_PUSH_PORT,
@@ -99,6 +104,7 @@ export interface KindValues {
   readonly trigger: (typeof WATCH_TRIGGERS)[number];
   readonly deliver: Delivery;
   readonly encrypted: EncryptedPolicy;
+  readonly origins: OriginList;
 }
 
 type RunOption = (typeof RUN_OPTIONS)[number];
@@ -137,8 +143,15 @@ interface RunConfigFields {
   readonly logLevel: LogLevel;
   /** Mail ↔ XMPP (README, "Mail to XMPP and back"); off unless --watch or --smtp-url is set. */
   readonly bridge: BridgeSettings;
+  /** --upload-origins and --max-upload-bytes (README, "Shared files"). Absent means off: nothing is fetched. */
+  readonly uploads?: UploadSettings;
   /** --metrics-port and --metrics-host (README, "Metrics"). Absent means off: no listener. */
   readonly metrics?: MetricsSettings;
+}
+
+export interface UploadSettings {
+  readonly origins: OriginList;
+  readonly maxBytes: number;
 }
 
 export interface MetricsSettings {

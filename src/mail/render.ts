@@ -9,6 +9,7 @@ import { XMPP_MEDIA_TYPE } from "../namespaces.js";
 import type { ArchiveRecord } from "../capture/index.js";
 import { chatHeaders } from "./chat-headers.js";
 import { ENCRYPTION_HEADER, encryptedSubject, encryptedText } from "./encrypted.js";
+import { fileParts, withFileLines } from "./files.js";
 import { messageIdFor, threadIdFor } from "./message-id.js";
 import { richParts } from "./rich.js";
 import { headerSafe } from "./safe.js";
@@ -48,7 +49,9 @@ export async function renderMail(record: ArchiveRecord, options: RenderOptions):
   const { encryption } = record;
   // An encrypted message's links and HTML, if any, belong to its fallback, not to the message.
   const rich = options.chat && !encryption ? richParts(record, options.chat) : undefined;
-  const text = encryption ? encryptedText(record, encryption) : (rich?.text ?? record.body);
+  // Files fetched with --upload-origins (./files.ts): attachments, and a line each in the text.
+  const files = fileParts(record);
+  const text = withFileLines(encryption ? encryptedText(record, encryption) : (rich?.text ?? record.body), files.lines);
   const composer = new MailComposer({
     from: address(record.from, record.type === "groupchat"),
     to: address(record.to),
@@ -82,19 +85,22 @@ export async function renderMail(record: ArchiveRecord, options: RenderOptions):
         contentTransferEncoding: "quoted-printable",
       },
     ],
-    ...(rich && rich.attachments.length > 0
+    ...((rich && rich.attachments.length > 0) || files.attachments.length > 0
       ? {
           // The issue's shape, and what every client shows as attachments: multipart/mixed around
           // the alternative. The Content-ID still lets the HTML's cid: images resolve (RFC 2392
           // names any body part of the message); a `cid` option would make nodemailer hide them
           // in a multipart/related inside the alternative instead.
-          attachments: rich.attachments.map((a) => ({
-            contentType: a.contentType,
-            content: a.content,
-            filename: a.filename,
-            contentDisposition: a.contentType.startsWith("image/") ? ("inline" as const) : ("attachment" as const),
-            headers: { "Content-ID": `<${a.cid}>` },
-          })),
+          attachments: [
+            ...(rich?.attachments ?? []).map((a) => ({
+              contentType: a.contentType,
+              content: a.content,
+              filename: a.filename,
+              contentDisposition: a.contentType.startsWith("image/") ? ("inline" as const) : ("attachment" as const),
+              headers: { "Content-ID": `<${a.cid}>` },
+            })),
+            ...files.attachments.map((a) => ({ ...a, contentDisposition: "attachment" as const })),
+          ],
         }
       : {}),
   });

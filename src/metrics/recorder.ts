@@ -24,6 +24,11 @@ export interface Metrics {
   connection(state: "online" | "offline"): void;
   /** The dedupe journal was opened or closed. */
   journal(state: "open" | "closed"): void;
+  /**
+   * A shared file (--upload-origins) was fetched and attached (`result` "attached", with its
+   * bytes), or not, with the reason (src/fetch FETCH_FAILURES, "hash-mismatch", "too-many-files").
+   */
+  upload(event: { result: string; bytes?: number }): void;
 }
 
 /** Metrics off: every call does nothing. */
@@ -34,4 +39,5 @@ export const noMetrics: Metrics = Object.freeze({
   inFlight() {},
   connection() {},
   journal() {},
+  upload() {},
 });

@@ -23,6 +23,9 @@ export const BASE = ["errors", "http", "jid", "log", "namespaces", "types"] as c
 export const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   ...Object.fromEntries(BASE.map((room) => [room, []])),
   metrics: [],
+  // Bounded, allow-listed HTTP(S) GETs (src/fetch): base only, so the archive path and, later,
+  // mail sent from XMPP (files shared in a reply) can both use it.
+  fetch: [],
   capture: [],
   mail: ["capture"],
   maildir: ["mail"],
@@ -31,10 +34,10 @@ export const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   delivery: ["capture", "dedupe", "mail", "maildir"],
   bridge: ["mail", "maildir", "xmpp"],
   replay: ["capture", "mail", "maildir", "xmpp"],
-  archive: ["capture", "dedupe", "delivery", "metrics", "xmpp"],
-  config: ["bridge", "capture", "delivery", "maildir"],
+  archive: ["capture", "dedupe", "delivery", "fetch", "metrics", "xmpp"],
+  config: ["bridge", "capture", "delivery", "fetch", "maildir"],
   check: ["config", "delivery", "maildir"],
-  app: ["archive", "bridge", "config", "delivery", "maildir", "metrics", "xmpp"],
+  app: ["archive", "bridge", "config", "delivery", "fetch", "maildir", "metrics", "xmpp"],
   cli: ["app", "check", "config", "delivery", "metrics", "replay"],
 };
 

@@ -71,6 +71,18 @@ export function createPrometheusMetrics(): PrometheusMetrics {
     registers,
   });
 
+  const uploads = new Counter({
+    name: `${METRIC_PREFIX}upload_fetches_total`,
+    help: "Files shared by URL that were fetched (--upload-origins), by result: attached, or the reason it is not (off-list, too-big, not-found, timeout, ...)",
+    labelNames: ["result"] as const,
+    registers,
+  });
+  const uploadBytes = new Counter({
+    name: `${METRIC_PREFIX}upload_bytes_total`,
+    help: "Bytes of shared files fetched and attached to archived mail",
+    registers,
+  });
+
   // Series that exist from the start, at 0: a rate() or an alert sees the first increment.
   for (const kind of KINDS) {
     stored.labels(kind, "stored").inc(0);
@@ -81,6 +93,8 @@ export function createPrometheusMetrics(): PrometheusMetrics {
   inFlight.labels("queued").set(0);
   connected.set(0);
   reconnects.inc(0);
+  uploads.labels("attached").inc(0);
+  uploadBytes.inc(0);
 
   let online = false;
   let wasOnline = false;
@@ -111,6 +125,10 @@ export function createPrometheusMetrics(): PrometheusMetrics {
     },
     journal(state) {
       journalOpen = state === "open";
+    },
+    upload(event) {
+      uploads.labels(event.result).inc();
+      if (event.bytes !== undefined) uploadBytes.inc(event.bytes);
     },
   };
 
