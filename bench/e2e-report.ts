@@ -65,7 +65,7 @@ export function whereTheTimeGoes(e2e: Phase, memOutbox: Phase | undefined, alone
     const own = per(alone, "prosody");
     const stanzas = per(memOutbox, "prosody") - own;
     const files = per(e2e, "prosody") - per(memOutbox, "prosody");
-    lines.push(`#              ≈ c2s + mod_offline ${own.toFixed(2)} + our module's stanzas ${stanzas.toFixed(2)} + its outbox files ${files.toFixed(2)} (from the split runs)`);
+    lines.push(`#              ≈ c2s + mod_offline ${own.toFixed(2)} + our module's stanzas ${stanzas.toFixed(2)} + its outbox ${files.toFixed(2)} (from the split runs)`);
   }
   if (component) lines.push(`#   component  ${split(component, e2e.messages)}`);
   if (memOutbox?.use.component) lines.push(`#              with the outbox in memory: ${split(memOutbox.use.component, memOutbox.messages)}`);
@@ -73,8 +73,16 @@ export function whereTheTimeGoes(e2e: Phase, memOutbox: Phase | undefined, alone
   return lines;
 }
 
+/** With the module ÷ without it: the rate, and the server's CPU per message. */
+export function ratioLine(withModule: Phase, alone: Phase | undefined): string {
+  if (!alone) return "rate n/a";
+  const cpu = (p: Phase) => (p.use.prosody?.cpuMs ?? NaN) / p.messages;
+  return `rate ${(rate(withModule) / rate(alone)).toFixed(2)}× alone, server CPU/msg ${(cpu(withModule) / cpu(alone)).toFixed(2)}× alone`;
+}
+
 /** The last line, for the largest K. */
-export function summary(p: Phase): string {
+export function summary(p: Phase, alone?: Phase): string {
   const ms = (part: Part) => (p.use[part] ? (p.use[part].cpuMs / p.messages).toFixed(3) : "NaN");
-  return `e2e_rate=${rate(p).toFixed(0)} limit=${limitOf(p)} prosody_cpu_ms_per_msg=${ms("prosody")} component_cpu_ms_per_msg=${ms("component")} clients_cpu_ms_per_msg=${ms("clients")}`;
+  const ratio = alone ? (rate(p) / rate(alone)).toFixed(2) : "NaN";
+  return `e2e_rate=${rate(p).toFixed(0)} limit=${limitOf(p)} prosody_ratio=${ratio} prosody_cpu_ms_per_msg=${ms("prosody")} component_cpu_ms_per_msg=${ms("component")} clients_cpu_ms_per_msg=${ms("clients")}`;
 }

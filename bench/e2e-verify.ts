@@ -3,6 +3,7 @@
 // own offline storage untouched by our module, and no copy left unconfirmed in the module's outbox.
 import { open, readdir, readFile } from "node:fs/promises";
 import path from "node:path";
+import { outboxCopies } from "../harness/prosody-outbox.js";
 import { mapLimit } from "../src/replay/limit.js";
 
 /** The Subject header sits in the first few hundred bytes of the mails we render. */
@@ -75,11 +76,7 @@ async function storeDirs(dataDir: string, store: string): Promise<string[]> {
 
 /** Copies still in the module's durable outbox (not yet confirmed by the component). */
 export async function outboxSize(dataDir: string): Promise<number> {
-  let n = 0;
-  for (const dir of await storeDirs(dataDir, "xmpp_maildir_outbox")) {
-    n += (await listDir(dir)).filter((f) => f.endsWith(".dat")).length;
-  }
-  return n;
+  return (await outboxCopies(dataDir)).length;
 }
 
 /** Messages in mod_offline's store (one `item(` line each in the internal storage's .list files). */

@@ -9,8 +9,10 @@
 // comes from /proc (proc-stat.ts): Prosody, the component, and this process (the K clients, plus
 // reading the component's log). A fresh stack per K, so no run inherits another's storage or heap.
 // Then, at the largest K, two runs that split Prosody's cost (BENCH_E2E_SPLIT=0 skips them):
-//   mem-outbox     the same, with the module's outbox in Prosody's memory storage instead of a
-//                  file per copy: not durable, never for production, but it shows what the files cost
+//   file-outbox    the same, with the module's outbox on Prosody's storage API (internal driver:
+//                  a file per copy), as before the log: the before/after of issue #15 in one run
+//   mem-outbox     the same, with the module's outbox in Prosody's memory storage: not durable,
+//                  never for production, but it shows what the outbox costs at all
 //   prosody-alone  the same load through a Prosody without our module: c2s and mod_offline alone
 import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
@@ -24,7 +26,7 @@ import { makeTempDir, removeDir } from "../harness/tmp.js";
 import type { TestClient } from "../harness/xmpp-client.js";
 import { connectSenders, drive, plan } from "./e2e-load.js";
 import { exactlyOnce, offlineCount, outboxSize, storedSubjects } from "./e2e-verify.js";
-import { HEADER, PARTS, row, summary, whereTheTimeGoes, type Part, type Phase } from "./e2e-report.js";
+import { HEADER, PARTS, ratioLine, row, summary, whereTheTimeGoes, type Part, type Phase } from "./e2e-report.js";
 import { clockTicks, cpuUse, sampleCpu, type CpuSample, type CpuUse } from "./proc-stat.js";
 
 const KS = (process.env.BENCH_E2E_K ?? "1,4,16").split(",").map(Number);
@@ -98,17 +100,28 @@ function users(k: number): { senders: string[]; recipients: string[] } {
   return { senders: Array.from({ length: k }, (_, i) => `s${i}`), recipients: Array.from({ length: RECIPIENTS }, (_, i) => `r${i}`) };
 }
 
-/** Prosody's memory storage driver (mod_storage_memory, in 0.12) for the module's outbox only. */
-const OUTBOX_IN_MEMORY = `storage = { xmpp_maildir_outbox = "memory" }`;
+/**
+ * The module's outbox in each run: "log" (its default, one append-only file per host), "file"
+ * (Prosody's storage API on the internal driver, one file per copy: the module's default until
+ * 2026-12-01), "memory" (Prosody's memory storage driver, mod_storage_memory: not durable).
+ */
+type OutboxKind = "log" | "file" | "memory";
+const OUTBOX_CONFIG: Record<OutboxKind, string[]> = {
+  log: [],
+  file: [`xmpp_maildir_outbox_store = "storage"`],
+  memory: [`storage = { xmpp_maildir_outbox = "memory" }`],
+};
+const OUTBOX_LABEL: Record<OutboxKind, string> = { log: "e2e", file: "file-outbox", memory: "mem-outbox" };
 
-async function runE2e(k: number, ticks: number, options: { outboxInMemory?: boolean } = {}): Promise<Phase> {
-  const label = options.outboxInMemory ? "mem-outbox" : "e2e";
+async function runE2e(k: number, ticks: number, options: { outbox?: OutboxKind } = {}): Promise<Phase> {
+  const outbox = options.outbox ?? "log";
+  const label = OUTBOX_LABEL[outbox];
   const dir = await makeTempDir(`xmd-bench-${label}-k${k}-`);
   let stack: Stack | undefined;
   let component: ComponentProcess | undefined;
   let clients: TestClient[] = [];
   try {
-    stack = await startStack({ dir, users: [], prosodyLogLevel: PROSODY_LOG_LEVEL, ...(options.outboxInMemory ? { prosodyHostConfig: [OUTBOX_IN_MEMORY] } : {}) });
+    stack = await startStack({ dir, users: [], prosodyLogLevel: PROSODY_LOG_LEVEL, ...(OUTBOX_CONFIG[outbox].length > 0 ? { prosodyHostConfig: OUTBOX_CONFIG[outbox] } : {}) });
     const { prosody } = stack;
     const { senders, recipients } = users(k);
     component = stack.component({ args: ["--log-level", LOG_LEVEL] });
@@ -203,13 +216,16 @@ async function main(): Promise<void> {
   }
   const last = phases.at(-1);
   if (!last) return;
-  const memOutbox = SPLIT ? await runE2e(last.k, ticks, { outboxInMemory: true }) : undefined;
+  const fileOutbox = SPLIT ? await runE2e(last.k, ticks, { outbox: "file" }) : undefined;
+  if (fileOutbox) console.log(row(fileOutbox));
+  const memOutbox = SPLIT ? await runE2e(last.k, ticks, { outbox: "memory" }) : undefined;
   if (memOutbox) console.log(row(memOutbox));
   const alone = SPLIT ? await runProsodyAlone(last.k, ticks) : undefined;
   if (alone) console.log(row(alone));
   for (const line of whereTheTimeGoes(last, memOutbox, alone)) console.log(line);
+  if (fileOutbox) console.log(`# the outbox as one file per copy (before): ${ratioLine(fileOutbox, alone)}; as a log: ${ratioLine(last, alone)}`);
   console.log(`# load after: ${os.loadavg().map((x) => x.toFixed(2)).join(" ")}`);
-  console.log(summary(last));
+  console.log(summary(last, alone));
 }
 
 await main();

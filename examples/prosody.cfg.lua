@@ -15,6 +15,10 @@ VirtualHost "example.org"
 	xmpp_maildir_component = "archive.example.org"
 	-- Optional: seconds to wait for the component's confirmation before logging a warning.
 	-- xmpp_maildir_confirm_timeout = 60
+	-- Optional: where unconfirmed copies wait. "log" (default): one append-only file per host in
+	-- Prosody's data directory. "storage": Prosody's storage API, e.g. with
+	-- storage = { xmpp_maildir_outbox = "sql" } (which also selects it).
+	-- xmpp_maildir_outbox_store = "log"
 
 -- The archive component. Users can also send to user@archive.example.org directly.
 Component "archive.example.org"

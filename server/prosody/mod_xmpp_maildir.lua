@@ -18,11 +18,17 @@
 -- that ask not to be stored (XEP-0334 <no-store/>, <no-permanent-store/>).
 -- Nothing here changes delivery: mod_offline still stores, and online users still receive.
 --
--- Delivery to the component is at-least-once. Each copy is written to Prosody's storage (the
--- "xmpp_maildir_outbox" store) before it is sent, and deleted only when the component answers
--- with an IQ result, which it sends once the mail is durably in the Maildir. Unconfirmed copies
--- are re-sent in order when the component (re)connects, after a `wait` error (with backoff),
--- after a timeout, and when Prosody restarts. The component drops repeats by the copy's id.
+-- Delivery to the component is at-least-once. Each copy is written to the outbox before it is
+-- sent, and forgotten only when the component answers with an IQ result, which it sends once the
+-- mail is durably in the Maildir. Unconfirmed copies are re-sent in order when the component
+-- (re)connects, after a `wait` error (with backoff), after a timeout, and when Prosody restarts.
+-- The component drops repeats by the copy's id.
+--
+-- The outbox (docs/protocol.md, "The module's outbox"):
+--   * by default one append-only log per host, DATA/<host>/xmpp_maildir_outbox.log: a record per
+--     copy, a small record per confirmation, written together once per event-loop turn;
+--   * with xmpp_maildir_outbox_store = "storage", or when `storage` names a driver for the
+--     "xmpp_maildir_outbox" store (e.g. "sql"), Prosody's storage API: one item per copy.
 
 local st = require "util.stanza";
 local jid_bare = require "util.jid".bare;
@@ -30,6 +36,10 @@ local jid_host = require "util.jid".host;
 local datetime = require "util.datetime";
 local new_id = require "util.id".medium;
 local new_cache = require "util.cache".new;
+local datamanager = require "util.datamanager";
+local hashes = require "util.hashes";
+local pposix = require "util.pposix";
+local xml_parse = require "util.xml".parse;
 
 local bare_sessions = prosody.bare_sessions;
 local full_sessions = prosody.full_sessions;
@@ -57,18 +67,17 @@ local retry_max = module:get_option_number("xmpp_maildir_retry_max", 60);
 local chat_history = module:get_option_boolean("xmpp_maildir_chat_history", false);
 local groupchat = module:get_option_boolean("xmpp_maildir_groupchat", false);
 
--- One entry per unconfirmed copy, keyed by the copy id: { seq = n, copy = <preserialized iq> }.
-local outbox = module:open_store("xmpp_maildir_outbox");
--- The outbox is only at-least-once if copies left unconfirmed by an earlier run can be found again
--- at start, which takes the keyval store's users(). Without it they would sit in storage, never
--- re-sent: refuse to load, as mod_mam refuses a store without find(), rather than run without
--- the guarantee. internal and sql have users(); none, for one, does not.
-if not outbox.users then
-	error("mod_" .. (outbox._provided_by or outbox.name and "storage_" .. outbox.name or "storage_?")
-		.. " cannot list the xmpp_maildir_outbox store (no users()), so copies left unconfirmed by a"
-		.. " restart would never be re-sent; refusing to load. Use a storage driver that can, e.g."
-		.. " storage = { xmpp_maildir_outbox = \"internal\" } (https://prosody.im/doc/storage)");
+-- Which outbox: an admin who gave the store a driver (storage = { xmpp_maildir_outbox = "sql" })
+-- keeps getting it; otherwise the log.
+local storage_config = module:get_option("storage");
+local store_default = type(storage_config) == "table" and storage_config.xmpp_maildir_outbox and "storage" or "log";
+local outbox_store = module:get_option_string("xmpp_maildir_outbox_store", store_default);
+if outbox_store ~= "log" and outbox_store ~= "storage" then
+	error("xmpp_maildir_outbox_store = \"" .. outbox_store .. "\" is not known; use \"log\" (the default) or \"storage\"");
 end
+-- The log is rewritten with only its unconfirmed copies once it is at least this big and they
+-- take at most a quarter of it: the cost of a rewrite stays a fraction of what was appended.
+local compact_size = module:get_option_number("xmpp_maildir_outbox_compact_size", 1024 * 1024);
 
 local pending = {};        -- id -> { seq, iq }
 -- Ids waiting to be sent, in seq order, at queue[qhead..qtail]. Explicit bounds, never `#`:
@@ -83,6 +92,273 @@ local retry_delay = retry_min;
 local retry_timer = nil;
 
 local pump; -- forward declaration
+local outbox_remove; -- forward declaration
+
+-- A copy may be sent once it is in the outbox: it joins the end of the queue.
+local function release(id)
+	if not pending[id] then return; end
+	qtail = qtail + 1;
+	queue[qtail] = id;
+end
+
+local function remember(id, seq, iq)
+	pending[id] = { seq = seq, iq = iq };
+	if seq >= next_seq then next_seq = seq + 1; end
+end
+
+----------------------------------------------------------------------------------------------------
+-- The outbox, log: one file per host, appended to and read back only at start.
+--
+-- A record is a header line "<kind> <length> <sha1 of payload, hex>", the payload, and "\n".
+--   "+"  a copy:        "<id> <seq> <the IQ as XML>"
+--   "-"  confirmed:     "<id>"
+-- Appends go through util.pposix.atomic_append (one write(2), and what it wrote is cut again if
+-- the write fails, so a failed append never leaves half a record between two whole ones).
+--
+-- When: a copy's record is written at once, before the copy is sent and before mod_offline
+-- (priority -1) stores the message, as the storage API's set() was; a copy on the wire, or a
+-- message in mod_offline's store, always has its record. Confirmations are collected and written
+-- once per turn of Prosody's event loop (a timer of 0 s runs after every socket that was ready
+-- has been read), or with the next copy, whichever comes first: a lost "-" record only means one
+-- re-send after a restart, which the component drops by id.
+--
+-- Durability: the kernel has a record once it is written, so it survives Prosody being killed or
+-- crashing. Neither Prosody 0.12 nor 13 offers fsync to Lua (util.pposix has none, and Prosody's
+-- own file storage, mod_offline's included, never syncs), so like those stores the log can lose
+-- its last seconds if the machine itself loses power. There is no fsync to group-commit: what the
+-- log saves is the file created, written, renamed and deleted per copy.
+--
+-- At start the log is replayed: "+" adds, "-" removes. A record whose header does not parse, that
+-- is shorter than its length, or whose checksum does not match, is a torn tail (a write cut by a
+-- crash): it and anything after it are cut, never parsed as a copy. Then the log is rewritten with
+-- the unconfirmed copies only.
+----------------------------------------------------------------------------------------------------
+local log_path = datamanager.getpath(nil, module.host, "xmpp_maildir_outbox", "log", true);
+local log_file = nil;      -- open for appending
+local log_size = 0;        -- bytes in the file
+local live_bytes = 0;      -- bytes of the "+" records of unconfirmed copies
+local record_bytes = {};   -- id -> size of its "+" record, while unconfirmed
+local log_records = {};    -- "-" records not yet written
+local commit_timer = nil;  -- writes them at the end of this turn
+
+local function log_record(kind, payload)
+	return kind .. " " .. #payload .. " " .. hashes.sha1(payload, true) .. "\n" .. payload .. "\n";
+end
+
+-- Parses the log's bytes; returns the copies still unconfirmed, in order, and where the good
+-- records end (less than #data when a torn tail follows).
+local function parse_log(data)
+	local copies, order = {}, {};
+	local pos = 1;
+	while pos <= #data do
+		local eol = data:find("\n", pos, true);
+		if not eol then break; end
+		local kind, len, sum = data:sub(pos, eol - 1):match("^([+-]) (%d+) (%x+)$");
+		if not kind then break; end
+		len = tonumber(len);
+		local payload = data:sub(eol + 1, eol + len);
+		if #payload ~= len or data:sub(eol + len + 1, eol + len + 1) ~= "\n"
+			or hashes.sha1(payload, true) ~= sum then
+			break;
+		end
+		if kind == "+" then
+			local id, seq, copy = payload:match("^(%S+) (%d+) (.*)$");
+			if not id then break; end
+			copies[id] = { id = id, seq = tonumber(seq), copy = copy };
+			order[#order + 1] = id;
+		else
+			copies[payload] = nil;
+		end
+		pos = eol + len + 2;
+	end
+	local live = {};
+	for _, id in ipairs(order) do
+		if copies[id] then live[#live + 1] = copies[id]; copies[id] = nil; end
+	end
+	return live, pos - 1;
+end
+
+-- Writes the log anew with only the unconfirmed copies (tmp file, then rename over the old one:
+-- a crash in between leaves the old log, which holds the same copies).
+local function rewrite_log(entries)
+	local tmp_path = log_path .. ".tmp";
+	local records = {};
+	live_bytes, record_bytes = 0, {};
+	for i, e in ipairs(entries) do
+		local record = log_record("+", e.id .. " " .. e.seq .. " " .. e.copy);
+		records[i] = record;
+		record_bytes[e.id] = #record;
+		live_bytes = live_bytes + #record;
+	end
+	local f, err = io.open(tmp_path, "wb");
+	if not f then return nil, err; end
+	local data = table.concat(records);
+	local ok, write_err = f:write(data);
+	if ok then ok, write_err = f:flush(); end
+	f:close();
+	if not ok then os.remove(tmp_path); return nil, write_err; end
+	ok, err = os.rename(tmp_path, log_path);
+	if not ok then os.remove(tmp_path); return nil, err; end
+	if log_file then log_file:close(); end
+	log_file, err = io.open(log_path, "r+b");
+	if not log_file then return nil, err; end
+	log_size = log_file:seek("end");
+	return true;
+end
+
+local function maybe_compact()
+	if log_size < compact_size or live_bytes * 4 > log_size then return; end
+	local live = {};
+	for id, entry in pairs(pending) do
+		if record_bytes[id] then live[#live + 1] = { id = id, seq = entry.seq, copy = tostring(entry.iq) }; end
+	end
+	table.sort(live, function (a, b) return a.seq < b.seq; end);
+	local ok, err = rewrite_log(live);
+	if not ok then module:log("warn", "Could not compact the outbox %s: %s", log_path, tostring(err)); end
+end
+
+-- Appends the confirmations collected so far, and `record` after them if given.
+local function append(record)
+	local data = table.concat(log_records);
+	if record then data = data .. record; end
+	log_records = {};
+	if commit_timer then commit_timer:stop(); commit_timer = nil; end
+	if data == "" then return true; end
+	local ok, err = pposix.atomic_append(log_file, data);
+	if not ok then return nil, err; end
+	log_size = log_size + #data;
+	maybe_compact();
+	return true;
+end
+
+local log_outbox = {};
+
+function log_outbox.add(id, seq, iq)
+	local record = log_record("+", id .. " " .. seq .. " " .. tostring(iq));
+	-- Counted before the write: a compaction it triggers keeps this copy.
+	record_bytes[id] = #record;
+	live_bytes = live_bytes + #record;
+	local ok, err = append(record);
+	if not ok then
+		record_bytes[id] = nil;
+		live_bytes = live_bytes - #record;
+		module:log("error", "Could not append copy %s to the outbox %s (%s); sending it unprotected", id, log_path, tostring(err));
+	end
+	release(id);
+	pump();
+end
+
+function log_outbox.remove(id)
+	local bytes = record_bytes[id];
+	if not bytes then return; end
+	record_bytes[id] = nil;
+	live_bytes = live_bytes - bytes;
+	log_records[#log_records + 1] = log_record("-", id);
+	if not commit_timer then
+		commit_timer = module:add_timer(0, function ()
+			commit_timer = nil;
+			local ok, err = append(nil);
+			if not ok then module:log("warn", "Could not append confirmations to the outbox %s: %s", log_path, tostring(err)); end
+		end);
+	end
+end
+
+function log_outbox.load()
+	local entries = {};
+	local f = io.open(log_path, "rb");
+	if f then
+		local data = f:read("*a") or "";
+		f:close();
+		local good_end;
+		entries, good_end = parse_log(data);
+		if good_end < #data then
+			module:log("warn", "Cut a torn record at the end of the outbox %s (%d bytes at offset %d, from an interrupted write)",
+				log_path, #data - good_end, good_end);
+		end
+	end
+	local ok, err = rewrite_log(entries);
+	if not ok then
+		error("cannot write the outbox " .. log_path .. ": " .. tostring(err));
+	end
+	local copies = {};
+	for i, e in ipairs(entries) do
+		local iq = xml_parse(e.copy);
+		if iq then
+			copies[#copies + 1] = { id = e.id, seq = e.seq, iq = iq };
+		else
+			module:log("error", "Unreadable copy %s in the outbox %s (record %d); skipping it", e.id, log_path, i);
+		end
+	end
+	return copies;
+end
+
+-- A clean stop writes the confirmations this turn collected.
+function log_outbox.close()
+	if not log_file then return; end
+	local ok, err = append(nil);
+	if not ok then module:log("warn", "Could not append confirmations to the outbox %s: %s", log_path, tostring(err)); end
+	log_file:close();
+	log_file = nil;
+end
+
+----------------------------------------------------------------------------------------------------
+-- The outbox, storage API: one item per unconfirmed copy in the "xmpp_maildir_outbox" store,
+-- keyed by the copy id: { seq = n, copy = <preserialized iq> }. Written before each send.
+----------------------------------------------------------------------------------------------------
+local storage_outbox = {};
+
+function storage_outbox.open()
+	storage_outbox.store = module:open_store("xmpp_maildir_outbox");
+	local outbox = storage_outbox.store;
+	-- The outbox is only at-least-once if copies left unconfirmed by an earlier run can be found
+	-- again at start, which takes the keyval store's users(). Without it they would sit in storage,
+	-- never re-sent: refuse to load, as mod_mam refuses a store without find(), rather than run
+	-- without the guarantee. internal and sql have users(); none, for one, does not.
+	if not outbox.users then
+		error("mod_" .. (outbox._provided_by or outbox.name and "storage_" .. outbox.name or "storage_?")
+			.. " cannot list the xmpp_maildir_outbox store (no users()), so copies left unconfirmed by a"
+			.. " restart would never be re-sent; refusing to load. Use a storage driver that can, e.g."
+			.. " storage = { xmpp_maildir_outbox = \"internal\" } (https://prosody.im/doc/storage)");
+	end
+end
+
+function storage_outbox.add(id, seq, iq)
+	-- Durable before it is sent: if Prosody stops now, the copy is sent after the restart.
+	local ok, err = storage_outbox.store:set(id, { seq = seq, copy = st.preserialize(iq) });
+	if not ok then
+		module:log("error", "Could not store copy %s in the outbox (%s); sending it unprotected", id, tostring(err));
+	end
+	release(id);
+	pump();
+end
+
+function storage_outbox.remove(id)
+	local ok, err = storage_outbox.store:set(id, nil);
+	if not ok and err then
+		module:log("error", "Could not remove confirmed copy %s from the outbox: %s", id, err);
+	end
+end
+
+function storage_outbox.load()
+	local outbox = storage_outbox.store;
+	local stored = {};
+	for id in outbox:users() do stored[#stored + 1] = id; end
+	local copies = {};
+	for _, id in ipairs(stored) do
+		local data = outbox:get(id);
+		if data and data.copy then
+			copies[#copies + 1] = { id = id, seq = data.seq or 0, iq = st.deserialize(data.copy) };
+		end
+	end
+	table.sort(copies, function (a, b) return a.seq < b.seq; end);
+	return copies;
+end
+
+function storage_outbox.close() end
+
+local outbox = outbox_store == "log" and log_outbox or storage_outbox;
+if outbox.open then outbox.open(); end
+outbox_remove = function (id) outbox.remove(id); end
 
 local function queue_length() return qtail - qhead + 1; end
 
@@ -164,18 +440,9 @@ local function done(id)
 		inflight_count = inflight_count - 1;
 	end
 	pending[id] = nil;
-	local ok, err = outbox:set(id, nil);
-	if not ok and err then
-		module:log("error", "Could not remove confirmed copy %s from the outbox: %s", id, err);
-	end
+	outbox_remove(id);
 end
 
-local function enqueue(id, seq, iq)
-	pending[id] = { seq = seq, iq = iq };
-	qtail = qtail + 1;
-	queue[qtail] = id;
-	if seq >= next_seq then next_seq = seq + 1; end
-end
 
 local function is_copyable(stanza)
 	local t = stanza.attr.type;
@@ -229,14 +496,9 @@ local function send_copy(stanza, reason)
 				:tag("delay", { xmlns = xmlns_delay, stamp = datetime.datetime() }):up()
 				:add_child(original);
 	local seq = next_seq;
-	-- Durable before it is sent: if Prosody stops now, the copy is sent after the restart.
-	local ok, err = outbox:set(id, { seq = seq, copy = st.preserialize(iq) });
-	if not ok then
-		module:log("error", "Could not store copy of message %s to %s in the outbox (%s); sending it unprotected",
-			stanza.attr.id or "(no id)", stanza.attr.to or "", tostring(err));
-	end
-	enqueue(id, seq, iq);
-	pump();
+	remember(id, seq, iq);
+	-- Sent once it is in the outbox: if Prosody stops before then, so was the message's delivery.
+	outbox.add(id, seq, iq);
 end
 
 -- The component's answers: an IQ result (stored), or an error.
@@ -349,22 +611,18 @@ end);
 
 -- Copies left unconfirmed by an earlier run (or a crash): send them again, oldest first.
 local function load_outbox()
-	local stored = {};
-	for id in outbox:users() do stored[#stored + 1] = id; end
-	local ids = {};
-	for _, id in ipairs(stored) do
-		local data = outbox:get(id);
-		if data and data.copy then
-			ids[#ids + 1] = { id = id, seq = data.seq or 0, iq = st.deserialize(data.copy) };
-		end
+	local copies = outbox.load();
+	for _, e in ipairs(copies) do
+		remember(e.id, e.seq, e.iq);
+		release(e.id);
 	end
-	table.sort(ids, function (a, b) return a.seq < b.seq; end);
-	for _, e in ipairs(ids) do enqueue(e.id, e.seq, e.iq); end
-	if #ids > 0 then
-		module:log("info", "Re-sending %d unconfirmed copies to %s", #ids, component);
+	if #copies > 0 then
+		module:log("info", "Re-sending %d unconfirmed copies to %s", #copies, component);
 	end
 end
 load_outbox();
+module:hook_global("server-stopping", function () outbox.close(); end);
+function module.unload() outbox.close(); end
 -- Give the component a moment to connect after a server start before the first attempt; the
 -- backoff takes over from there.
 module:add_timer(1, function () pump(); end);

@@ -14,6 +14,7 @@ import { listMailbox, waitForMessages, type ImapAccount } from "../../harness/im
 import { exampleConfig, quotaConfig, quotaField } from "../../harness/dovecot-features.js";
 import { mailUser } from "../../harness/mail-user.js";
 import { pollUntil } from "../../harness/poll.js";
+import { outboxCopies } from "../../harness/prosody-outbox.js";
 import { freePort } from "../../harness/ports.js";
 import { COMPONENT as COMPONENT_DOMAIN, DOMAIN, startStack, type Stack } from "../../harness/stack.js";
 import { makeTempDir, removeDir } from "../../harness/tmp.js";
@@ -279,10 +280,9 @@ describe(onServers("--deliver lmtp behind a real Prosody: a copy answered wait i
     await removeDir(dir);
   });
 
-  /** The module's durable outbox (Prosody's internal storage: one file per unconfirmed copy). */
+  /** The module's durable outbox (its log on disk): the ids of the unconfirmed copies. */
   async function outbox(): Promise<string[]> {
-    const store = path.join(dir, "prosody", "data", DOMAIN.replaceAll(".", "%2e"), "xmpp_maildir_outbox");
-    return (await readdir(store).catch(() => [] as string[])).filter((n) => n.endsWith(".dat"));
+    return outboxCopies(path.join(dir, "prosody", "data"));
   }
 
   test("check: the LMTP server answers, or the fix is named; without --maildir no Maildir is checked", async () => {
