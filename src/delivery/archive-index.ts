@@ -3,10 +3,10 @@
 // correction to its original, and room history that must not be stored twice (XEP-0045 §7.2.15).
 import { readdir } from "node:fs/promises";
 import path from "node:path";
-import type { ArchiveRecord, ChatSettings } from "../capture/index.js";
+import type { ArchiveRecord, ChatSettings, Placement } from "../capture/index.js";
 import { bare } from "../jid.js";
-import { guessRelatedId, renderMail, type RenderedMail } from "../mail/index.js";
-import { createMessageIndex, encodeMutf7, idKey, type IndexedMessage } from "../maildir/index.js";
+import { guessRelatedId, messageIdOf, renderMail, type RenderedMail } from "../mail/index.js";
+import { createMessageIndex, decodeMutf7, encodeMutf7, idKey, type IndexedMessage } from "../maildir/index.js";
 import type { StoreOutcome } from "./sink.js";
 
 /**
@@ -36,6 +36,12 @@ export interface ArchiveIndex {
   remember(record: ArchiveRecord, messageId: string, location: Omit<IndexedMessage, "messageId">): void;
   /** The stored message with one of these keys, scanning `maildir`'s chat folders on a miss. */
   find(owner: string, keys: readonly string[], maildir: string): Promise<IndexedMessage | undefined>;
+  /**
+   * Where the record goes: where capture placed it, except a reaction (XEP-0444), which goes with
+   * its original, into that mail's folder and seen (RFC 9078 §2); undefined when the archive does
+   * not have the original (then the reaction is not stored: docs/chat-history.md).
+   */
+  placement(record: ArchiveRecord, maildir: string | undefined): Promise<Placement | undefined>;
   /** Room messages being stored: a second copy of the same one waits for the first and is a duplicate. */
   once(record: ArchiveRecord, work: () => Promise<StoreOutcome>): Promise<StoreOutcome>;
 }
@@ -58,6 +64,7 @@ export function createArchiveIndex(settings: MailSettings): ArchiveIndex {
   const scanDirs = (maildir: string | undefined) => () => (maildir === undefined ? Promise.resolve([]) : chatFolderDirs(maildir));
 
   async function related(record: ArchiveRecord, maildir: string | undefined): Promise<string | undefined> {
+    if (record.chat.reaction) return (await findReacted(record, maildir))?.messageId;
     const target = record.chat.replaces ?? record.chat.retracts;
     if (!target) return undefined;
     const sender = bare(record.from);
@@ -65,7 +72,31 @@ export function createArchiveIndex(settings: MailSettings): ArchiveIndex {
     return (await index.find(bare(record.owner), keys, scanDirs(maildir)))?.messageId;
   }
 
+  /**
+   * XEP-0444 §3: a reaction names the id the original was sent with (in a room, the room's
+   * stanza-id, §4); unlike a correction, it may be to a message the other party sent.
+   */
+  async function findReacted(record: ArchiveRecord, maildir: string | undefined): Promise<IndexedMessage | undefined> {
+    const id = record.chat.reaction?.id;
+    if (!id || !chatOn) return undefined;
+    const senders = record.type === "groupchat" ? [bare(record.from)] : [bare(record.from), bare(record.to)];
+    const keys = senders.flatMap((sender) => [
+      idKey(sender, id),
+      messageIdOf({ sender, ids: { originId: id, stanzaId: undefined, id: undefined } }, domain),
+      messageIdOf({ sender, ids: { originId: undefined, stanzaId: undefined, id } }, domain),
+    ]);
+    return index.find(bare(record.owner), keys, scanDirs(maildir));
+  }
+
   return {
+    async placement(record, maildir) {
+      if (!record.chat.reaction) return record.placement;
+      const found = await findReacted(record, maildir);
+      if (!found) return undefined;
+      // Over LMTP the entry has no directory but remembers the folder it was delivered to.
+      const folder = found.folder ?? (maildir ? folderOf(maildir, found.folderDir) : []);
+      return { ...record.placement, folder, seen: true };
+    },
     async render(record, maildir) {
       return renderMail(record, {
         domain,
@@ -77,8 +108,10 @@ export function createArchiveIndex(settings: MailSettings): ArchiveIndex {
     },
     remember(record, messageId, location) {
       if (!chatOn) return;
-      const keys = [messageId, ...(record.ids.id ? [idKey(bare(record.from), record.ids.id)] : [])];
-      index.remember(bare(record.owner), keys, { ...location, messageId });
+      // XEP-0444 §4: in a room, reactions name the room's stanza-id.
+      const roomId = record.type === "groupchat" && record.ids.stanzaId?.by === bare(record.from) ? [idKey(bare(record.from), record.ids.stanzaId.id)] : [];
+      const keys = [messageId, ...(record.ids.id ? [idKey(bare(record.from), record.ids.id)] : []), ...roomId];
+      index.remember(bare(record.owner), keys, { ...location, messageId, folder: record.placement.folder });
     },
     find: (owner, keys, maildir) => index.find(owner, keys, () => chatFolderDirs(maildir)),
     async once(record, work) {
@@ -95,4 +128,10 @@ export function createArchiveIndex(settings: MailSettings): ArchiveIndex {
       }
     },
   };
+}
+
+/** A folder's IMAP path from its Maildir++ directory (".Chats.lounge" → ["Chats", "lounge"]). */
+function folderOf(maildir: string, folderDir: string): string[] {
+  const name = path.relative(maildir, folderDir);
+  return name === "" ? [] : name.slice(1).split(".").map(decodeMutf7);
 }

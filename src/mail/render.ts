@@ -4,10 +4,11 @@
 // MIME encoding itself is nodemailer's MailComposer: RFC 2047 words, quoted-printable, folding;
 // ./serialise.ts writes its tree out without the stream pipeline.
 import MailComposer from "nodemailer/lib/mail-composer/index.js";
-import { bare, full, type Jid } from "../jid.js";
+import { bare, bareJid, full, type Jid } from "../jid.js";
 import { XMPP_MEDIA_TYPE } from "../namespaces.js";
 import type { ArchiveRecord } from "../capture/index.js";
 import { chatHeaders } from "./chat-headers.js";
+import { markReaction, withHiddenHeaders } from "./chat-structure.js";
 import { ENCRYPTION_HEADER, encryptedSubject, encryptedText } from "./encrypted.js";
 import { messageIdFor, threadIdFor } from "./message-id.js";
 import { richParts } from "./rich.js";
@@ -46,13 +47,18 @@ export async function renderMail(record: ArchiveRecord, options: RenderOptions):
     ? { ...(chat.inReplyTo ? { inReplyTo: chat.inReplyTo } : {}), references: chat.references }
     : threadId ? { inReplyTo: threadId, references: [threadId] } : {};
   const { encryption } = record;
+  const reaction = record.chat.reaction;
   // An encrypted message's links and HTML, if any, belong to its fallback, not to the message.
-  const rich = options.chat && !encryption ? richParts(record, options.chat) : undefined;
-  const text = encryption ? encryptedText(record, encryption) : (rich?.text ?? record.body);
+  const rich = options.chat && !encryption && !reaction ? richParts(record, options.chat) : undefined;
+  // RFC 9078 §2: a reaction's text is the emoji (none: the sender took their reaction back).
+  const text = reaction ? reaction.emojis.join(" ") : encryption ? encryptedText(record, encryption) : (rich?.text ?? record.body);
   const composer = new MailComposer({
     from: address(record.from, record.type === "groupchat"),
     to: address(record.to),
-    subject: subjectOf(rich ? { ...record, body: text } : record),
+    // A room's speakers share its address: Sender names the room, From the speaker (the shape
+    // Delta Chat gives an overridden sender name, and reads back per message: docs/chat-history.md).
+    ...(chat && record.type === "groupchat" ? { sender: address(bareJid(record.from)) } : {}),
+    subject: reaction ? reactionSubject(reaction.emojis) : subjectOf(rich ? { ...record, body: text } : record),
     date: record.time,
     messageId,
     ...threading,
@@ -98,7 +104,15 @@ export async function renderMail(record: ArchiveRecord, options: RenderOptions):
         }
       : {}),
   });
-  return { messageId, bytes: serialiseMime(composer.compile()) };
+  const root = composer.compile();
+  const edit = chat?.headers["Chat-Edit"];
+  if (edit) withHiddenHeaders(root, { "Chat-Edit": edit });
+  if (reaction) markReaction(root);
+  return { messageId, bytes: serialiseMime(root) };
+}
+
+function reactionSubject(emojis: readonly string[]): string {
+  return emojis.length > 0 ? `Reaction: ${emojis.join(" ")}` : "Reaction removed";
 }
 
 /** For encrypted messages, the scheme; else the <subject/>, else the first line of the body, cut short. Never a CR or LF (RFC 5322 §2.2). */
