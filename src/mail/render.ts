@@ -52,9 +52,12 @@ export async function renderMail(record: ArchiveRecord, options: RenderOptions):
   const rich = options.chat && !encryption && !reaction ? richParts(record, options.chat) : undefined;
   // RFC 9078 §2: a reaction's text is the emoji (none: the sender took their reaction back).
   const text = reaction ? reaction.emojis.join(" ") : encryption ? encryptedText(record, encryption) : (rich?.text ?? record.body);
+  // The owner's own room message (the module marks its reflection): from the owner's address, as
+  // the user's own mail is, so chat-over-email clients show it as outgoing; to the room.
+  const ownRoom = record.type === "groupchat" && record.direction === "out";
   const composer = new MailComposer({
-    from: address(record.from, record.type === "groupchat"),
-    to: address(record.to),
+    from: ownRoom ? { name: headerSafe(record.from.resource), address: headerSafe(bare(record.owner)) } : address(record.from, record.type === "groupchat"),
+    to: address(ownRoom ? bareJid(record.from) : record.to),
     // A room's speakers share its address: Sender names the room, From the speaker (the shape
     // Delta Chat gives an overridden sender name, and reads back per message: docs/chat-history.md).
     ...(chat && record.type === "groupchat" ? { sender: address(bareJid(record.from)) } : {}),

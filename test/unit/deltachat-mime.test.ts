@@ -83,3 +83,18 @@ test("a room message names the speaker in From and the room in Sender", async ()
   assert.equal(parsed.from?.value[0]?.address, "lounge@conference.example.org");
   assert.match(String(raw.slice(0, raw.indexOf("\r\n\r\n"))), /^Sender: lounge@conference\.example\.org$/m);
 });
+
+test("a groupchat copy marked own='true' is the owner's: from the owner's address (with the nick), to the room", async () => {
+  const iq = copyIq({ reason: "groupchat", inner: "<message xmlns='jabber:client' from='lounge@conference.example.org/Bobby' to='bob@example.org/p' type='groupchat' id='g2'><body>mine</body></message>" });
+  iq.getChild("copy")!.attrs.own = "true";
+  const result = captureCopy(iq, ctx);
+  assert.ok(result.kind === "archive");
+  assert.equal(result.record.direction, "out");
+  assert.deepEqual(result.record.placement.folder, ["Chats", "lounge"]);
+  const parsed = await simpleParser(await render(result.record));
+  assert.deepEqual([parsed.from?.value[0]?.name, parsed.from?.value[0]?.address], ["Bobby", "bob@example.org"]);
+  assert.equal(parsed.to && !Array.isArray(parsed.to) ? parsed.to.value[0]?.address : undefined, "lounge@conference.example.org");
+  // The same Message-ID as everyone's copy: it names the room's message, not the mailbox.
+  const other = record("groupchat", "from='lounge@conference.example.org/Bobby' to='alice@example.org/p' type='groupchat' id='g2'", "<body>mine</body>");
+  assert.equal(parsed.messageId, messageIdFor(other, DOMAIN));
+});
