@@ -10,10 +10,10 @@
 %%% With `chat_history: true` (run the component with --chat-history; docs/chat-history.md):
 %%%   * every chat delivered live to a local user, reason "chat";
 %%%   * every chat a local user sends (to anyone), reason "sent", including receipts, markers and
-%%%     retractions without a body, which flag or annotate the archived original.
+%%%     retractions and reactions without a body, which flag or annotate the archived original.
 %%% With `groupchat: true` (component --groupchat):
 %%%   * every groupchat message a room delivers to a local occupant, once per user however many
-%%%     resources are joined, reason "groupchat".
+%%%     resources are joined, reason "groupchat" (the echo of the user's own message marked own="true").
 %%% Never copied: headlines, errors, anything to or from the component (no loops); what ejabberd
 %%% routes to a user on its own behalf (carbons, mod_offline's redelivery at login, MAM query
 %%% results), which Prosody hands to the session without routing; and chat-history copies of

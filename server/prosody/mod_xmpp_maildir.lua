@@ -9,10 +9,11 @@
 -- With xmpp_maildir_chat_history = true (run the component with --chat-history; docs/chat-history.md):
 --   * every chat delivered live to a local user, reason "chat";
 --   * every chat a local user sends (to anyone), reason "sent", including receipts, markers and
---     retractions without a body, which flag or annotate the archived original.
+--     retractions and reactions without a body, which flag or annotate the archived original.
 -- With xmpp_maildir_groupchat = true (component --groupchat):
 --   * every groupchat message a room delivers to a local occupant, once per user however many
---     resources are joined, reason "groupchat" (own messages are archived from the room's echo).
+--     resources are joined, reason "groupchat" (own messages are archived from the room's echo,
+--     marked own="true").
 -- Never copied: headlines, errors, anything to or from the component (no loops), carbons and
 -- archive results (the user's own server talking to them), and chat-history copies of messages
 -- that ask not to be stored (XEP-0334 <no-store/>, <no-permanent-store/>).

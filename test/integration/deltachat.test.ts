@@ -106,7 +106,13 @@ for (const kind of SERVER_KINDS) {
       assert.ok(lunch && isOutgoing(lunch), `bob's own message is outgoing: ${JSON.stringify({ fromId: lunch?.fromId, state: lunch?.state })}`);
       assert.equal(seen.some((m) => /🎉|👍/.test(m.text)), false, "reactions are not messages");
 
-      const lunchReactions = await waitForReactions(dc, chats, lunch.id, (r) => r?.reactions.some((x) => x.emoji === "🎉") === true);
+      const context = async () =>
+        JSON.stringify({
+          component: component.logs.filter((l) => l.msg !== "connected to the XMPP server").map((l) => [l.msg, l.user, l.id, l.reason, l.folder]),
+          chats: (await listMailbox({ ...stack.imap("bob"), mailbox: "Chats" })).map((m) => [m.subject, m.flags]),
+          deltachat: (await chats.messages()).map((m) => [m.text, m.chatId, m.fromId, m.state]),
+        });
+      const lunchReactions = await waitForReactions(dc, chats, lunch.id, (r) => r?.reactions.some((x) => x.emoji === "🎉") === true, context);
       assert.deepEqual(lunchReactions?.reactions.map((r) => [r.emoji, r.count, r.isFromSelf]), [["🎉", 1, false]]);
       const fixReactions = await waitForReactions(dc, chats, fixed.id, (r) => r?.reactions.some((x) => x.emoji === "👍") === true);
       assert.deepEqual(fixReactions?.reactions.map((r) => [r.emoji, r.isFromSelf]), [["👍", true]], "bob's own reaction, from self");
@@ -159,12 +165,12 @@ for (const kind of SERVER_KINDS) {
   });
 }
 
-async function waitForReactions(dc: DeltaChatClient, profile: DeltaChatProfile, msgId: number, pred: (r: T.Reactions | null) => boolean): Promise<T.Reactions | null> {
+async function waitForReactions(dc: DeltaChatClient, profile: DeltaChatProfile, msgId: number, pred: (r: T.Reactions | null) => boolean, context: () => Promise<string> = () => Promise.resolve("")): Promise<T.Reactions | null> {
   const deadline = Date.now() + 60_000;
   for (;;) {
     const r = await dc.rpc.getMessageReactions(profile.accountId, msgId);
     if (pred(r)) return r;
-    if (Date.now() > deadline) throw new Error(`reactions on ${msgId}: ${JSON.stringify(r)}`);
+    if (Date.now() > deadline) throw new Error(`reactions on ${msgId}: ${JSON.stringify(r)}; ${await context()}`);
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
 }
