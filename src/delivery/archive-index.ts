@@ -52,6 +52,8 @@ export function createArchiveIndex(settings: MailSettings): ArchiveIndex {
   const index = createMessageIndex({ maxEntries: INDEX_MAX_ENTRIES, scanPerFolder: INDEX_SCAN_PER_FOLDER });
   /** Room messages being stored, by owner and Message-ID: a second copy waits for the first. */
   const storing = new Map<string, Promise<StoreOutcome>>();
+  /** Every store under way, by owner (bare JID): what a reaction waits for. */
+  const inFlight = new Map<string, Set<Promise<unknown>>>();
 
   /** INBOX and the chats folder tree: where chats, and so the originals of markers, can be. */
   async function chatFolderDirs(maildir: string): Promise<string[]> {
@@ -114,20 +116,38 @@ export function createArchiveIndex(settings: MailSettings): ArchiveIndex {
       index.remember(bare(record.owner), keys, { ...location, messageId, folder: record.placement.folder });
     },
     find: (owner, keys, maildir) => index.find(owner, keys, () => chatFolderDirs(maildir)),
-    async once(record, work) {
-      if (record.type !== "groupchat") return work();
-      const key = `${bare(record.owner)}\0${record.ids.stanzaId?.id ?? ""}\0${record.ids.originId ?? record.ids.id ?? record.xml}`;
-      const running = storing.get(key);
-      if (running) return running.then((r) => ({ ...r, status: "duplicate" as const }));
-      const pending = work();
-      storing.set(key, pending);
-      try {
-        return await pending;
-      } finally {
-        storing.delete(key);
-      }
+    once(record, work) {
+      // A reaction waits for the owner's stores already under way: its original is often one of
+      // them (the copies arrive in order, milliseconds apart, and a store waits for fsync).
+      const owner = bare(record.owner);
+      const earlier = record.chat.reaction ? [...(inFlight.get(owner) ?? [])] : [];
+      const started = onceInOrder(record, earlier.length > 0 ? () => Promise.allSettled(earlier).then(work) : work);
+      const set = inFlight.get(owner) ?? new Set<Promise<unknown>>();
+      inFlight.set(owner, set);
+      set.add(started);
+      const forget = () => {
+        set.delete(started);
+        if (set.size === 0 && inFlight.get(owner) === set) inFlight.delete(owner);
+      };
+      started.then(forget, forget);
+      return started;
     },
   };
+
+  /** Room messages being stored: a second copy of the same one waits for the first and is a duplicate. */
+  async function onceInOrder(record: ArchiveRecord, work: () => Promise<StoreOutcome>): Promise<StoreOutcome> {
+    if (record.type !== "groupchat") return work();
+    const key = `${bare(record.owner)}\0${record.ids.stanzaId?.id ?? ""}\0${record.ids.originId ?? record.ids.id ?? record.xml}`;
+    const running = storing.get(key);
+    if (running) return running.then((r) => ({ ...r, status: "duplicate" as const }));
+    const pending = work();
+    storing.set(key, pending);
+    try {
+      return await pending;
+    } finally {
+      storing.delete(key);
+    }
+  }
 }
 
 /** A folder's IMAP path from its Maildir++ directory (".Chats.lounge" → ["Chats", "lounge"]). */
