@@ -55,6 +55,9 @@ export function commonServices(input: DovecotConfigInput, listenerAddressKey: "a
     ...(input.lmtpPort
       ? ["service lmtp {", "  inet_listener lmtp {", `    ${listenerAddressKey} = 127.0.0.1`, `    port = ${input.lmtpPort}`, "  }", "}"]
       : []),
+    // The same lines in 2.3 and 2.4; a relative listener name is inside base_dir. 0666: Postfix's
+    // smtpd (user postfix) connects; the socket only checks passwords of the test's users.
+    ...(input.authSocket ? ["service auth {", `  unix_listener ${input.authSocket} {`, "    mode = 0666", "  }", "}"] : []),
     ...(input.extraConfig ?? []),
     "",
   ];

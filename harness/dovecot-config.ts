@@ -92,6 +92,11 @@ export interface DovecotConfigInput {
    * passwd file, with their userdbFields; LMTP answers 550 for anyone else.
    */
   userdb?: "static" | "passwd-file" | undefined;
+  /**
+   * An auth socket for an MTA's SASL (Postfix `smtpd_sasl_type = dovecot`), by its name inside
+   * base_dir: Delta Chat always logs in over SMTP (harness/deltachat.ts).
+   */
+  authSocket?: string | undefined;
   /** Which Dovecot reads it: 2.4 renamed most of these settings (dovecot-config-24.ts). */
   syntax?: DovecotSyntax | undefined;
 }

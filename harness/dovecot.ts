@@ -31,6 +31,8 @@ const execFileAsync = promisify(execFile);
 const DEBIAN_LOGIN_USER = "dovenull";
 const DEBIAN_INTERNAL_USER = "dovecot";
 const DEBIAN_INTERNAL_GROUP = "dovecot";
+/** The SASL socket's name in base_dir. */
+const AUTH_SOCKET = "smtp-auth";
 
 /** Without root, Dovecot can only give its sockets to our own primary group. */
 function currentGroupName(): string {
@@ -53,12 +55,16 @@ export interface DovecotOptions {
   extraConfig?: readonly string[];
   /** Default "static" (every user exists); "passwd-file": only `users`, with their userdbFields. */
   userdb?: "static" | "passwd-file";
+  /** Also a SASL auth socket for Postfix (`authSocketPath`): for SMTP logins (Delta Chat). */
+  smtpAuth?: boolean;
 }
 
 export interface DovecotServer {
   imapPort: number;
   /** Set when started with `lmtp: true`. */
   lmtpPort: number | undefined;
+  /** Set when started with `smtpAuth: true`: Postfix's smtpd_sasl_path (type dovecot). */
+  authSocketPath: string | undefined;
   logPath: string;
   configPath: string;
   /** The fixed directory part of maildirTemplate (before the first %). */
@@ -124,6 +130,7 @@ async function prepare(opts: DovecotOptions, paths: DovecotPaths, imapPort: numb
       chroot: asRoot,
       extraConfig: opts.extraConfig,
       userdb: opts.userdb,
+      authSocket: opts.smtpAuth ? AUTH_SOCKET : undefined,
       syntax: dovecotSyntax(),
     }),
   );
@@ -153,6 +160,7 @@ export async function startDovecot(opts: DovecotOptions): Promise<DovecotServer>
   return {
     imapPort,
     lmtpPort,
+    authSocketPath: opts.smtpAuth ? path.join(paths.baseDir, AUTH_SOCKET) : undefined,
     logPath: paths.log,
     configPath: paths.config,
     mailRoot,

@@ -24,6 +24,11 @@ export interface PostfixOptions {
   readonly lmtpPort: number;
   /** Domains it accepts mail for; anything else is refused at RCPT (554 Relay access denied). */
   readonly relayDomains: readonly string[];
+  /**
+   * Dovecot's auth socket (DovecotServer.authSocketPath): SMTP AUTH through Dovecot, as Delta
+   * Chat needs (it always logs in). Relaying stays limited to relayDomains either way.
+   */
+  readonly saslPath?: string | undefined;
 }
 
 export interface PostfixServer {
@@ -70,6 +75,7 @@ function mainCf(dir: string, opts: PostfixOptions): string {
     "alias_maps =",
     "alias_database =",
     "smtputf8_enable = no",
+    ...(opts.saslPath ? ["smtpd_sasl_auth_enable = yes", "smtpd_sasl_type = dovecot", `smtpd_sasl_path = ${opts.saslPath}`] : []),
     // Postfix only logs to files below these prefixes (default /var, /dev/stdout).
     `maillog_file_prefixes = ${dir}`,
     `maillog_file = ${path.join(dir, "maillog")}`,

@@ -39,6 +39,8 @@ export interface BridgeStackOptions {
    * examples/dovecot-push.lua) or "ox" (Dovecot's own, no Lua; users need a METADATA entry).
    */
   readonly pushDriver?: "lua" | "ox";
+  /** SMTP AUTH through Dovecot's auth socket (for a Delta Chat profile: harness/deltachat.ts). */
+  readonly smtpAuth?: boolean;
 }
 
 export async function startBridgeStack(options: BridgeStackOptions): Promise<BridgeStack> {
@@ -49,7 +51,7 @@ export async function startBridgeStack(options: BridgeStackOptions): Promise<Bri
   const stack = await startStack({
     dir: options.dir,
     users: options.users,
-    dovecot: { lmtp: true, ...(options.trigger === "push" ? { extraConfig: pushConfig } : {}) },
+    dovecot: { lmtp: true, ...(options.trigger === "push" ? { extraConfig: pushConfig } : {}), ...(options.smtpAuth ? { smtpAuth: true } : {}) },
   });
   const { dovecot, prosody, password } = stack;
   const cleanups: Array<() => Promise<void>> = [() => stack.stop()];
@@ -57,7 +59,7 @@ export async function startBridgeStack(options: BridgeStackOptions): Promise<Bri
     for (const fn of cleanups.reverse()) await fn().catch(() => undefined);
   };
   try {
-    const postfix = await startPostfix({ dir: path.join(options.dir, "postfix"), lmtpPort: dovecot.lmtpPort!, relayDomains: [DOMAIN, REMOTE_DOMAIN] });
+    const postfix = await startPostfix({ dir: path.join(options.dir, "postfix"), lmtpPort: dovecot.lmtpPort!, relayDomains: [DOMAIN, REMOTE_DOMAIN], saslPath: dovecot.authSocketPath });
     cleanups.push(() => postfix.stop());
     const lmtp = nodemailer.createTransport({ host: "127.0.0.1", port: dovecot.lmtpPort!, lmtp: true, secure: false, ignoreTLS: true });
     cleanups.push(async () => lmtp.close());

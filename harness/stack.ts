@@ -112,6 +112,8 @@ export interface StackOptions {
     readonly lmtp?: boolean;
     readonly extraConfig?: readonly string[];
     readonly userdbFields?: Readonly<Record<string, readonly string[]>>;
+    /** A SASL auth socket for Postfix (harness/mta.ts saslPath), for SMTP logins. */
+    readonly smtpAuth?: boolean;
   };
 }
 
@@ -141,6 +143,7 @@ export async function startStack(options: StackOptions): Promise<AnyStack> {
     ...(options.dovecot?.lmtp ? { lmtp: true } : {}),
     ...(options.dovecot?.extraConfig ? { extraConfig: options.dovecot.extraConfig } : {}),
     ...(options.dovecot?.userdbFields ? { userdb: "passwd-file" as const } : {}),
+    ...(options.dovecot?.smtpAuth ? { smtpAuth: true } : {}),
   });
   const common = {
     dovecot,

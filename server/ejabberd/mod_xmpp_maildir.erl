@@ -10,10 +10,10 @@
 %%% With `chat_history: true` (run the component with --chat-history; docs/chat-history.md):
 %%%   * every chat delivered live to a local user, reason "chat";
 %%%   * every chat a local user sends (to anyone), reason "sent", including receipts, markers and
-%%%     retractions without a body, which flag or annotate the archived original.
+%%%     retractions and reactions without a body, which flag or annotate the archived original.
 %%% With `groupchat: true` (component --groupchat):
 %%%   * every groupchat message a room delivers to a local occupant, once per user however many
-%%%     resources are joined, reason "groupchat".
+%%%     resources are joined, reason "groupchat" (the echo of the user's own message marked own="true").
 %%% Never copied: headlines, errors, anything to or from the component (no loops); what ejabberd
 %%% routes to a user on its own behalf (carbons, mod_offline's redelivery at login, MAM query
 %%% results), which Prosody hands to the session without routing; and chat-history copies of
@@ -65,6 +65,7 @@
 %% XEP-0424 retractions (current and 0.x forms), for which xmpp.hrl (1.6) has neither a record
 %% nor a namespace macro. Prefixed: a later xmpp.hrl that defines them cannot clash with ours.
 -define(XMD_NS_RETRACT_1, <<"urn:xmpp:message-retract:1">>).
+-define(XMD_NS_REACTIONS_0, <<"urn:xmpp:reactions:0">>).
 -define(XMD_NS_FASTEN_0, <<"urn:xmpp:fasten:0">>).
 %% The MAM namespaces whose <result/> mod_mam (23.01) may wrap a message in, by what the client asked.
 -define(MAM_NAMESPACES, [?NS_MAM_TMP, ?NS_MAM_0, ?NS_MAM_1, ?NS_MAM_2]).
@@ -187,7 +188,7 @@ live_copy(groupchat, Host, Component, #jid{luser = U, lserver = S, lresource = R
     case opt(Host, groupchat) andalso R /= <<>> andalso Msg#message.body /= []
         andalso ejabberd_sm:get_session_pid(U, S, R) /= none
         andalso chat_copyable(Msg, Component) andalso first_groupchat_delivery(Host, Msg) of
-        true -> send_copy(Host, Msg, <<"groupchat">>);
+        true -> send_copy(Host, Msg, <<"groupchat">>, own_groupchat(Host, Msg));
         false -> ok
     end.
 
@@ -201,8 +202,32 @@ user_send_packet({#message{type = chat, to = #jid{}, from = #jid{lserver = Host}
         false -> ok
     end,
     Acc;
+user_send_packet({#message{type = groupchat, to = #jid{} = To, from = #jid{lserver = Host} = From} = Msg, _State} = Acc) ->
+    case opt(Host, groupchat) of
+        true -> remember_own_groupchat(Host, From, To, Msg);
+        false -> ok
+    end,
+    Acc;
 user_send_packet(Acc) ->
     Acc.
+
+%% XEP-0045 §7.4: a room reflects a user's own message back to them like any other. What a local
+%% user sends to a room is remembered briefly (in the groupchat tables, trimmed with them), so the
+%% copy of its reflection can say it is the user's own (own='true': docs/protocol.md).
+own_groupchat_key(User, Room, #message{id = Id, body = Body}) ->
+    {own, jid:remove_resource(jid:tolower(User)), jid:remove_resource(jid:tolower(Room)), Id, xmpp:get_text(Body)}.
+
+remember_own_groupchat(Host, From, To, Msg) ->
+    {Keys, Order} = groupchat_tables(Host),
+    Key = own_groupchat_key(From, To, Msg),
+    N = erlang:unique_integer([monotonic]),
+    ets:insert(Keys, {Key, N}),
+    ets:insert(Order, {N, Key}),
+    trim_groupchat_memory(Keys, Order).
+
+own_groupchat(Host, #message{from = From, to = To} = Msg) ->
+    {Keys, _Order} = groupchat_tables(Host),
+    ets:member(Keys, own_groupchat_key(To, From, Msg)).
 
 %% The component's answers to our copies. ejabberd_local drops IQ results and errors addressed to
 %% the server itself, so we take ours out of the router first (filter_packet is global).
@@ -321,6 +346,8 @@ worth_archiving(#message{body = [_ | _]}, _Sent) ->
     true;
 worth_archiving(Msg, Sent) ->
     has_element(Msg, <<"retract">>, ?XMD_NS_RETRACT_1) orelse has_element(Msg, <<"apply-to">>, ?XMD_NS_FASTEN_0)
+        %% XEP-0444: a reaction has no body; the component files it with its original.
+        orelse has_element(Msg, <<"reactions">>, ?XMD_NS_REACTIONS_0)
         orelse (Sent andalso has_any(Msg, [#receipt_response{}, #mark_displayed{},
                                            #mark_acknowledged{}, #mark_received{}])).
 
@@ -393,6 +420,10 @@ max_priority(U, S) ->
 
 -spec send_copy(binary(), message(), binary()) -> ok.
 send_copy(Host, Msg, Reason) ->
+    send_copy(Host, Msg, Reason, false).
+
+-spec send_copy(binary(), message(), binary(), boolean()) -> ok.
+send_copy(Host, Msg, Reason, Own) ->
     Id = <<?ID_PREFIX, (p1_rand:get_alphanum_string(?ID_RANDOM_CHARS))/binary>>,
     %% XEP-0297 with a XEP-0203 delay: when the server received the message, in whole seconds.
     %% Encoding the #forwarded{} states xmlns='jabber:client' on the message, as XEP-0297 asks of
@@ -402,7 +433,7 @@ send_copy(Host, Msg, Reason) ->
     Forwarded = #forwarded{delay = #delay{stamp = {Now div 1000000, Now rem 1000000, 0}},
                            sub_els = [Msg]},
     Copy = #xmlel{name = <<"copy">>,
-                  attrs = [{<<"xmlns">>, ?NS_COPY}, {<<"reason">>, Reason}],
+                  attrs = [{<<"xmlns">>, ?NS_COPY}, {<<"reason">>, Reason}] ++ [{<<"own">>, <<"true">>} || Own],
                   children = [xmpp:encode(Forwarded)]},
     %% Durable before it is sent: if ejabberd stops now, the copy is sent after the restart.
     case mod_xmpp_maildir_outbox:write(Host, Id, Copy) of

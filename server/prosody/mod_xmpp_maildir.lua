@@ -9,10 +9,11 @@
 -- With xmpp_maildir_chat_history = true (run the component with --chat-history; docs/chat-history.md):
 --   * every chat delivered live to a local user, reason "chat";
 --   * every chat a local user sends (to anyone), reason "sent", including receipts, markers and
---     retractions without a body, which flag or annotate the archived original.
+--     retractions and reactions without a body, which flag or annotate the archived original.
 -- With xmpp_maildir_groupchat = true (component --groupchat):
 --   * every groupchat message a room delivers to a local occupant, once per user however many
---     resources are joined, reason "groupchat" (own messages are archived from the room's echo).
+--     resources are joined, reason "groupchat" (own messages are archived from the room's echo,
+--     marked own="true").
 -- Never copied: headlines, errors, anything to or from the component (no loops), carbons and
 -- archive results (the user's own server talking to them), and chat-history copies of messages
 -- that ask not to be stored (XEP-0334 <no-store/>, <no-permanent-store/>).
@@ -467,6 +468,8 @@ local xmlns_markers = "urn:xmpp:chat-markers:0";
 local function worth_archiving(stanza, sent)
 	if stanza:get_child("body") then return true; end
 	if stanza:get_child("retract", "urn:xmpp:message-retract:1") or stanza:get_child("apply-to", "urn:xmpp:fasten:0") then return true; end
+	-- XEP-0444: a reaction has no body; the component files it with its original.
+	if stanza:get_child("reactions", "urn:xmpp:reactions:0") then return true; end
 	if sent then
 		return stanza:get_child("received", xmlns_receipts) ~= nil or stanza:get_child("displayed", xmlns_markers) ~= nil
 			or stanza:get_child("acknowledged", xmlns_markers) ~= nil or stanza:get_child("received", xmlns_markers) ~= nil;
@@ -484,14 +487,14 @@ local function chat_copyable(stanza)
 	return true;
 end
 
-local function send_copy(stanza, reason)
+local function send_copy(stanza, reason, own)
 	-- Clone before anything downstream (mod_offline, carbons) touches the stanza, and state the
 	-- namespace: XEP-0297 requires the forwarded stanza to carry it.
 	local original = st.clone(stanza);
 	original.attr.xmlns = "jabber:client";
 	local id = "xmd-" .. new_id();
 	local iq = st.iq({ type = "set", from = module.host, to = component, id = id })
-		:tag("copy", { xmlns = xmlns_copy, reason = reason })
+		:tag("copy", { xmlns = xmlns_copy, reason = reason, own = own and "true" or nil })
 			:tag("forwarded", { xmlns = xmlns_forward })
 				:tag("delay", { xmlns = xmlns_delay, stamp = datetime.datetime() }):up()
 				:add_child(original);
@@ -566,6 +569,20 @@ local function first_groupchat_delivery(stanza)
 	return true;
 end
 
+-- XEP-0045 §7.4: a room reflects a user's own message back to them like any other. What a local
+-- user sends to a room is remembered briefly (same key shape as above, the last 1000), so the copy
+-- of its reflection can say it is the user's own (own='true': docs/protocol.md).
+local recent_own_groupchat = new_cache(1000);
+local function own_groupchat_key(user, room, stanza)
+	return table.concat({ user, room, stanza.attr.id or "", stanza:get_child_text("body") or "" }, "\0");
+end
+local function outgoing_groupchat(event)
+	local origin, stanza = event.origin, event.stanza;
+	if not groupchat or origin.type ~= "c2s" or stanza.attr.type ~= "groupchat" or not stanza.attr.to or not origin.full_jid then return; end
+	recent_own_groupchat:set(own_groupchat_key(jid_bare(origin.full_jid), jid_bare(stanza.attr.to), stanza), true);
+end
+module:hook("pre-message/bare", outgoing_groupchat, -1);
+
 module:hook("message/full", function (event)
 	local stanza = event.stanza;
 	local to = stanza.attr.to;
@@ -580,7 +597,8 @@ module:hook("message/full", function (event)
 		and chat_copyable(stanza) and first_groupchat_delivery(stanza) then
 		-- XEP-0045 §7.4: the room sends each message from room@service/nick to every occupant's
 		-- full JID; this is the copy for this (local) occupant.
-		send_copy(stanza, "groupchat");
+		local own = recent_own_groupchat:get(own_groupchat_key(jid_bare(to), jid_bare(stanza.attr.from), stanza));
+		send_copy(stanza, "groupchat", own);
 	end
 end, 10);
 

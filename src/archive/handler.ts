@@ -112,6 +112,12 @@ export function createArchiveHandler(options: ArchiveHandlerOptions): ArchiveHan
     const dedupe = dedupeKey && journal ? { journal, key: dedupeKey } : undefined;
     const stored: StoreOutcome = await sink.store(record, { arrivedAt, dedupe });
     failures.recovered(started);
+    if (stored.status === "skipped") {
+      // Confirmed, and nothing written: there is nothing the archive could attach it to. The
+      // journal is left alone: a copy sent again is looked at again, and skipped again.
+      logger.info({ user: bare(record.owner), id: stanza.attrs.id, reason: stored.reason }, "not archived");
+      return;
+    }
     metrics.stored({ kind: how.kind, status: stored.status, seconds: (now() - arrivedAt) / 1000 });
     logger.info(
       {

@@ -19,6 +19,7 @@ export const NS_SFS = "urn:xmpp:sfs:0";
 export const NS_URL_DATA = "http://jabber.org/protocol/url-data";
 export const NS_BOB = "urn:xmpp:bob";
 export const NS_XHTML_IM = "http://jabber.org/protocol/xhtml-im";
+export const NS_REACTIONS = "urn:xmpp:reactions:0";
 
 /** A receipt or marker: which message it is about, and what it says. */
 export interface Marker {
@@ -41,6 +42,16 @@ export interface ChatFacts {
   readonly links: readonly Link[];
   readonly html: HtmlContent | undefined;
   readonly data: readonly EmbeddedData[];
+  /**
+   * XEP-0444 §3: the sender's reactions to the message with this id, all of them (each update
+   * replaces the last). No emojis: the sender took their reactions back.
+   */
+  readonly reaction?: Reaction | undefined;
+}
+
+export interface Reaction {
+  readonly id: string;
+  readonly emojis: readonly string[];
 }
 
 export function readChatFacts(message: Element): ChatFacts {
@@ -52,6 +63,7 @@ export function readChatFacts(message: Element): ChatFacts {
     links: readLinks(message),
     html,
     data: [...readBob(message), ...(html?.data ?? [])],
+    reaction: readReaction(message),
   };
 }
 
@@ -126,4 +138,22 @@ export function safeType(value: string | undefined): string {
 function readHtml(message: Element): HtmlContent | undefined {
   const body = message.getChild("html", NS_XHTML_IM)?.getChild("body", "http://www.w3.org/1999/xhtml");
   return body ? xhtmlToHtml(body) : undefined;
+}
+
+/** XEP-0444 §5: a sane number of distinct reactions per message; more is abuse, not a person. */
+const MAX_REACTIONS = 20;
+/** Long enough for any emoji ZWJ sequence (family, flags with tags), short enough to be one. */
+const MAX_REACTION_CHARS = 32;
+
+function readReaction(message: Element): Reaction | undefined {
+  const reactions = message.getChild("reactions", NS_REACTIONS);
+  const id = attr(reactions, "id");
+  if (!reactions || !id) return undefined;
+  const emojis: string[] = [];
+  for (const el of reactions.getChildren("reaction")) {
+    const emoji = el.text().trim();
+    if (emoji && !/\s/.test(emoji) && [...emoji].length <= MAX_REACTION_CHARS && !emojis.includes(emoji)) emojis.push(emoji);
+    if (emojis.length >= MAX_REACTIONS) break;
+  }
+  return { id, emojis };
 }

@@ -73,7 +73,8 @@ export function captureCopy(iq: Element, ctx: CaptureContext): CaptureResult {
     reason: copyReason,
     fallbackTime: delayStamp(forwarded) ?? ctx.now,
     maxBytes: ctx.maxStanzaBytes,
-    direction: sent ? "out" : "in",
+    // The module says which room messages are the reflection of the owner's own (docs/protocol.md).
+    direction: sent || (copyReason === "groupchat" && copy.attrs.own === "true") ? "out" : "in",
     allowGroupchat: copyReason === "groupchat",
     ...(ctx.encrypted ? { encrypted: ctx.encrypted } : {}),
   });

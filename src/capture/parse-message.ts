@@ -49,7 +49,8 @@ export function recordFromMessage(facts: MessageFacts): CaptureResult {
     if (!encryption.payload && !bodyEl && !chat.retracts) return { kind: "skip", reason: `${encryption.name} element without a payload (key transport)` };
     if (facts.encrypted === "skip") return { kind: "skip", reason: `${encryption.name} encrypted message (--encrypted skip)` };
   }
-  if (!bodyEl && !chat.retracts && !encryption) {
+  // A reaction (XEP-0444) needs no <body/>: the emojis are the message.
+  if (!bodyEl && !chat.retracts && !encryption && !chat.reaction) {
     // A receipt or marker the owner sent flags the original in the owner's archive (XEP-0184,
     // XEP-0333); one the owner received says something about the peer's archive, not ours.
     if (chat.marker && direction === "out" && type !== "groupchat") {

@@ -3,10 +3,10 @@
 // correction to its original, and room history that must not be stored twice (XEP-0045 §7.2.15).
 import { readdir } from "node:fs/promises";
 import path from "node:path";
-import type { ArchiveRecord, ChatSettings } from "../capture/index.js";
+import type { ArchiveRecord, ChatSettings, Placement } from "../capture/index.js";
 import { bare } from "../jid.js";
-import { guessRelatedId, renderMail, type RenderedMail } from "../mail/index.js";
-import { createMessageIndex, encodeMutf7, idKey, type IndexedMessage } from "../maildir/index.js";
+import { guessRelatedId, messageIdOf, renderMail, type RenderedMail } from "../mail/index.js";
+import { createMessageIndex, decodeMutf7, encodeMutf7, idKey, type IndexedMessage } from "../maildir/index.js";
 import type { StoreOutcome } from "./sink.js";
 
 /**
@@ -36,6 +36,12 @@ export interface ArchiveIndex {
   remember(record: ArchiveRecord, messageId: string, location: Omit<IndexedMessage, "messageId">): void;
   /** The stored message with one of these keys, scanning `maildir`'s chat folders on a miss. */
   find(owner: string, keys: readonly string[], maildir: string): Promise<IndexedMessage | undefined>;
+  /**
+   * Where the record goes: where capture placed it, except a reaction (XEP-0444), which goes with
+   * its original, into that mail's folder and seen (RFC 9078 §2); undefined when the archive does
+   * not have the original (then the reaction is not stored: docs/chat-history.md).
+   */
+  placement(record: ArchiveRecord, maildir: string | undefined): Promise<Placement | undefined>;
   /** Room messages being stored: a second copy of the same one waits for the first and is a duplicate. */
   once(record: ArchiveRecord, work: () => Promise<StoreOutcome>): Promise<StoreOutcome>;
 }
@@ -46,6 +52,8 @@ export function createArchiveIndex(settings: MailSettings): ArchiveIndex {
   const index = createMessageIndex({ maxEntries: INDEX_MAX_ENTRIES, scanPerFolder: INDEX_SCAN_PER_FOLDER });
   /** Room messages being stored, by owner and Message-ID: a second copy waits for the first. */
   const storing = new Map<string, Promise<StoreOutcome>>();
+  /** Every store under way, by owner (bare JID): what a reaction waits for. */
+  const inFlight = new Map<string, Set<Promise<unknown>>>();
 
   /** INBOX and the chats folder tree: where chats, and so the originals of markers, can be. */
   async function chatFolderDirs(maildir: string): Promise<string[]> {
@@ -58,6 +66,7 @@ export function createArchiveIndex(settings: MailSettings): ArchiveIndex {
   const scanDirs = (maildir: string | undefined) => () => (maildir === undefined ? Promise.resolve([]) : chatFolderDirs(maildir));
 
   async function related(record: ArchiveRecord, maildir: string | undefined): Promise<string | undefined> {
+    if (record.chat.reaction) return (await findReacted(record, maildir))?.messageId;
     const target = record.chat.replaces ?? record.chat.retracts;
     if (!target) return undefined;
     const sender = bare(record.from);
@@ -65,7 +74,31 @@ export function createArchiveIndex(settings: MailSettings): ArchiveIndex {
     return (await index.find(bare(record.owner), keys, scanDirs(maildir)))?.messageId;
   }
 
+  /**
+   * XEP-0444 §3: a reaction names the id the original was sent with (in a room, the room's
+   * stanza-id, §4); unlike a correction, it may be to a message the other party sent.
+   */
+  async function findReacted(record: ArchiveRecord, maildir: string | undefined): Promise<IndexedMessage | undefined> {
+    const id = record.chat.reaction?.id;
+    if (!id || !chatOn) return undefined;
+    const senders = record.type === "groupchat" ? [bare(record.from)] : [bare(record.from), bare(record.to)];
+    const keys = senders.flatMap((sender) => [
+      idKey(sender, id),
+      messageIdOf({ sender, ids: { originId: id, stanzaId: undefined, id: undefined } }, domain),
+      messageIdOf({ sender, ids: { originId: undefined, stanzaId: undefined, id } }, domain),
+    ]);
+    return index.find(bare(record.owner), keys, scanDirs(maildir));
+  }
+
   return {
+    async placement(record, maildir) {
+      if (!record.chat.reaction) return record.placement;
+      const found = await findReacted(record, maildir);
+      if (!found) return undefined;
+      // Over LMTP the entry has no directory but remembers the folder it was delivered to.
+      const folder = found.folder ?? (maildir ? folderOf(maildir, found.folderDir) : []);
+      return { ...record.placement, folder, seen: true };
+    },
     async render(record, maildir) {
       return renderMail(record, {
         domain,
@@ -77,22 +110,48 @@ export function createArchiveIndex(settings: MailSettings): ArchiveIndex {
     },
     remember(record, messageId, location) {
       if (!chatOn) return;
-      const keys = [messageId, ...(record.ids.id ? [idKey(bare(record.from), record.ids.id)] : [])];
-      index.remember(bare(record.owner), keys, { ...location, messageId });
+      // XEP-0444 §4: in a room, reactions name the room's stanza-id.
+      const roomId = record.type === "groupchat" && record.ids.stanzaId?.by === bare(record.from) ? [idKey(bare(record.from), record.ids.stanzaId.id)] : [];
+      const keys = [messageId, ...(record.ids.id ? [idKey(bare(record.from), record.ids.id)] : []), ...roomId];
+      index.remember(bare(record.owner), keys, { ...location, messageId, folder: record.placement.folder });
     },
     find: (owner, keys, maildir) => index.find(owner, keys, () => chatFolderDirs(maildir)),
-    async once(record, work) {
-      if (record.type !== "groupchat") return work();
-      const key = `${bare(record.owner)}\0${record.ids.stanzaId?.id ?? ""}\0${record.ids.originId ?? record.ids.id ?? record.xml}`;
-      const running = storing.get(key);
-      if (running) return running.then((r) => ({ ...r, status: "duplicate" as const }));
-      const pending = work();
-      storing.set(key, pending);
-      try {
-        return await pending;
-      } finally {
-        storing.delete(key);
-      }
+    once(record, work) {
+      // A reaction waits for the owner's stores already under way: its original is often one of
+      // them (the copies arrive in order, milliseconds apart, and a store waits for fsync).
+      const owner = bare(record.owner);
+      const earlier = record.chat.reaction ? [...(inFlight.get(owner) ?? [])] : [];
+      const started = onceInOrder(record, earlier.length > 0 ? () => Promise.allSettled(earlier).then(work) : work);
+      const set = inFlight.get(owner) ?? new Set<Promise<unknown>>();
+      inFlight.set(owner, set);
+      set.add(started);
+      const forget = () => {
+        set.delete(started);
+        if (set.size === 0 && inFlight.get(owner) === set) inFlight.delete(owner);
+      };
+      started.then(forget, forget);
+      return started;
     },
   };
+
+  /** Room messages being stored: a second copy of the same one waits for the first and is a duplicate. */
+  async function onceInOrder(record: ArchiveRecord, work: () => Promise<StoreOutcome>): Promise<StoreOutcome> {
+    if (record.type !== "groupchat") return work();
+    const key = `${bare(record.owner)}\0${record.ids.stanzaId?.id ?? ""}\0${record.ids.originId ?? record.ids.id ?? record.xml}`;
+    const running = storing.get(key);
+    if (running) return running.then((r) => ({ ...r, status: "duplicate" as const }));
+    const pending = work();
+    storing.set(key, pending);
+    try {
+      return await pending;
+    } finally {
+      storing.delete(key);
+    }
+  }
+}
+
+/** A folder's IMAP path from its Maildir++ directory (".Chats.lounge" → ["Chats", "lounge"]). */
+function folderOf(maildir: string, folderDir: string): string[] {
+  const name = path.relative(maildir, folderDir);
+  return name === "" ? [] : name.slice(1).split(".").map(decodeMutf7);
 }

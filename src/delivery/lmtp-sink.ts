@@ -7,7 +7,7 @@ import { bare } from "../jid.js";
 import type { Logger } from "../log/index.js";
 import { createArchiveIndex, type MailSettings } from "./archive-index.js";
 import { lmtpRecipient, type LmtpClient } from "./lmtp/index.js";
-import type { Sink } from "./sink.js";
+import { REACTION_WITHOUT_ORIGINAL, type Sink } from "./sink.js";
 
 /** The location part of an index entry for mail delivered over LMTP: no file of ours to point at. */
 const NOT_A_FILE = { folderDir: "", base: "", name: "" };
@@ -25,13 +25,15 @@ export function createLmtpSink(options: LmtpSinkOptions): Sink {
   return {
     store: (record, { dedupe }) =>
       index.once(record, async () => {
+        const placement = await index.placement(record, undefined);
+        if (!placement) return REACTION_WITHOUT_ORIGINAL;
         // The address is checked before anything is rendered, as the Maildir path is.
-        const recipient = lmtpRecipient(record.owner, record.placement.folder, client.target);
+        const recipient = lmtpRecipient(record.owner, placement.folder, client.target);
         const mail = await index.render(record, undefined);
         const folder = recipient.folder.join("/") || "INBOX";
         if (await index.isRoomDuplicate(record, mail.messageId, undefined)) return { status: "duplicate", messageId: mail.messageId, folder, bytes: 0 };
-        if (recipient.folder.length < record.placement.folder.length) {
-          logger.debug({ user: bare(record.owner), folder: record.placement.folder.join("/"), used: folder }, "folder name is not ASCII; delivering over LMTP to its parent");
+        if (recipient.folder.length < placement.folder.length) {
+          logger.debug({ user: bare(record.owner), folder: placement.folder.join("/"), used: folder }, "folder name is not ASCII; delivering over LMTP to its parent");
         }
         dedupe?.journal.sending(dedupe.key, recipient.address);
         let response: string;
@@ -43,7 +45,7 @@ export function createLmtpSink(options: LmtpSinkOptions): Sink {
           throw err;
         }
         // The entry serves corrections and room history, not markers.
-        index.remember(record, mail.messageId, NOT_A_FILE);
+        index.remember(record, mail.messageId, { ...NOT_A_FILE, folder: recipient.folder });
         // Durable before the confirmation: a copy re-sent after a crash here is then not delivered twice.
         await dedupe?.journal.delivered(dedupe.key);
         return { status: "stored", messageId: mail.messageId, folder, bytes: mail.bytes.length, response };

@@ -7,7 +7,7 @@ import type { Logger } from "../log/index.js";
 import { messageIdOf } from "../mail/index.js";
 import { addFlags, createKeywordMap, idKey, type MaildirResolver, type MaildirWriter } from "../maildir/index.js";
 import { createArchiveIndex, type MailSettings } from "./archive-index.js";
-import type { Sink } from "./sink.js";
+import { REACTION_WITHOUT_ORIGINAL, type Sink } from "./sink.js";
 
 export interface MaildirSinkOptions {
   readonly resolveMaildir: MaildirResolver;
@@ -26,15 +26,17 @@ export function createMaildirSink(options: MaildirSinkOptions): Sink {
     store: (record, { arrivedAt, dedupe }) =>
       index.once(record, async () => {
         const maildir = resolveMaildir(record.owner);
+        const placement = await index.placement(record, maildir);
+        if (!placement) return REACTION_WITHOUT_ORIGINAL;
         const mail = await index.render(record, maildir);
-        const folder = record.placement.folder.join("/") || "INBOX";
+        const folder = placement.folder.join("/") || "INBOX";
         // A room sends its recent history to every occupant who joins (XEP-0045 §7.2.15): what the
         // owner already has keeps its Message-ID and is not stored again.
         if (await index.isRoomDuplicate(record, mail.messageId, maildir)) return { status: "duplicate", messageId: mail.messageId, folder, bytes: 0 };
         const delivered = await writer.deliver(maildir, mail.bytes, {
-          folder: record.placement.folder,
-          seen: record.placement.seen,
-          keywords: record.placement.keywords,
+          folder: placement.folder,
+          seen: placement.seen,
+          keywords: placement.keywords,
           arrivedAt,
           // Durable before the rename (src/dedupe/journal.ts, steps 2 and 3).
           ...(dedupe ? { beforeRename: (finalPath: string) => dedupe.journal.prepare(dedupe.key, finalPath) } : {}),

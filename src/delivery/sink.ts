@@ -6,7 +6,9 @@ import type { DedupeJournal } from "../dedupe/index.js";
 import type { FlagResult } from "../maildir/index.js";
 
 export interface StoreOutcome {
-  readonly status: "stored" | "duplicate";
+  /** "skipped": nothing to store (a reaction to a message the archive does not have), see `reason`. */
+  readonly status: "stored" | "duplicate" | "skipped";
+  readonly reason?: string;
   readonly messageId: string;
   readonly folder: string;
   readonly bytes: number;
@@ -35,3 +37,6 @@ export interface Sink {
   /** Call when nothing is in flight. */
   close(): Promise<void>;
 }
+
+/** A reaction whose original the archive does not have is confirmed and not stored (docs/chat-history.md). */
+export const REACTION_WITHOUT_ORIGINAL: StoreOutcome = { status: "skipped", reason: "reaction to a message the archive does not have", messageId: "", folder: "", bytes: 0 };

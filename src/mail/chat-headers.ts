@@ -41,6 +41,9 @@ export function chatHeaders(record: ArchiveRecord, options: { domain: string; re
   if (target) {
     related = options.related ?? guessRelatedId(record, target, options.domain);
     headers[record.chat.replaces ? "Chat-Edit" : "Chat-Delete"] = related;
+  } else if (record.chat.reaction && options.related) {
+    // RFC 9078 §2: a reaction is In-Reply-To the message it reacts to (stored only when known).
+    related = options.related;
   }
   if (record.type === "groupchat") {
     headers["Chat-Group-ID"] = headerSafe(bare(bareJid(record.from)));

@@ -4,10 +4,11 @@
 // MIME encoding itself is nodemailer's MailComposer: RFC 2047 words, quoted-printable, folding;
 // ./serialise.ts writes its tree out without the stream pipeline.
 import MailComposer from "nodemailer/lib/mail-composer/index.js";
-import { bare, full, type Jid } from "../jid.js";
+import { bare, bareJid, full, type Jid } from "../jid.js";
 import { XMPP_MEDIA_TYPE } from "../namespaces.js";
 import type { ArchiveRecord } from "../capture/index.js";
 import { chatHeaders } from "./chat-headers.js";
+import { markReaction, withHiddenHeaders } from "./chat-structure.js";
 import { ENCRYPTION_HEADER, encryptedSubject, encryptedText } from "./encrypted.js";
 import { fileParts, withFileLines } from "./files.js";
 import { messageIdFor, threadIdFor } from "./message-id.js";
@@ -47,15 +48,25 @@ export async function renderMail(record: ArchiveRecord, options: RenderOptions):
     ? { ...(chat.inReplyTo ? { inReplyTo: chat.inReplyTo } : {}), references: chat.references }
     : threadId ? { inReplyTo: threadId, references: [threadId] } : {};
   const { encryption } = record;
+  const reaction = record.chat.reaction;
   // An encrypted message's links and HTML, if any, belong to its fallback, not to the message.
-  const rich = options.chat && !encryption ? richParts(record, options.chat) : undefined;
+  const rich = options.chat && !encryption && !reaction ? richParts(record, options.chat) : undefined;
   // Files fetched with --upload-origins (./files.ts): attachments, and a line each in the text.
   const files = fileParts(record);
-  const text = withFileLines(encryption ? encryptedText(record, encryption) : (rich?.text ?? record.body), files.lines);
+  // RFC 9078 §2: a reaction's text is the emoji (none: the sender took their reaction back).
+  const text = reaction
+    ? reaction.emojis.join(" ")
+    : withFileLines(encryption ? encryptedText(record, encryption) : (rich?.text ?? record.body), files.lines);
+  // The owner's own room message (the module marks its reflection): from the owner's address, as
+  // the user's own mail is, so chat-over-email clients show it as outgoing; to the room.
+  const ownRoom = record.type === "groupchat" && record.direction === "out";
   const composer = new MailComposer({
-    from: address(record.from, record.type === "groupchat"),
-    to: address(record.to),
-    subject: subjectOf(rich ? { ...record, body: text } : record),
+    from: ownRoom ? { name: headerSafe(record.from.resource), address: headerSafe(bare(record.owner)) } : address(record.from, record.type === "groupchat"),
+    to: address(ownRoom ? bareJid(record.from) : record.to),
+    // A room's speakers share its address: Sender names the room, From the speaker (the shape
+    // Delta Chat gives an overridden sender name, and reads back per message: docs/chat-history.md).
+    ...(chat && record.type === "groupchat" ? { sender: address(bareJid(record.from)) } : {}),
+    subject: reaction ? reactionSubject(reaction.emojis) : subjectOf(rich ? { ...record, body: text } : record),
     date: record.time,
     messageId,
     ...threading,
@@ -104,7 +115,15 @@ export async function renderMail(record: ArchiveRecord, options: RenderOptions):
         }
       : {}),
   });
-  return { messageId, bytes: serialiseMime(composer.compile()) };
+  const root = composer.compile();
+  const edit = chat?.headers["Chat-Edit"];
+  if (edit) withHiddenHeaders(root, { "Chat-Edit": edit });
+  if (reaction) markReaction(root);
+  return { messageId, bytes: serialiseMime(root) };
+}
+
+function reactionSubject(emojis: readonly string[]): string {
+  return emojis.length > 0 ? `Reaction: ${emojis.join(" ")}` : "Reaction removed";
 }
 
 /** For encrypted messages, the scheme; else the <subject/>, else the first line of the body, cut short. Never a CR or LF (RFC 5322 §2.2). */

@@ -3,7 +3,7 @@ export { createMaildirWriter, type MaildirWriter, type MaildirWriterOptions, typ
 export { createNameSource, type NameSource } from "./name.js";
 export { listFolders, listMessages, messageFiles, folderPath, isMaildirFolder, expandTemplate, type MaildirFolder, type MaildirMessage, type TemplateMatch } from "./read.js";
 export { folderDir, ensureFolder, assertFolderName, isFolderName } from "./folders.js";
-export { encodeMutf7 } from "./mutf7.js";
+export { decodeMutf7, encodeMutf7 } from "./mutf7.js";
 export { createKeywordMap, infoSuffix, mergeFlags, MAX_KEYWORDS, type KeywordMap, type KeywordLetters } from "./keywords.js";
 export { addFlags, type FlagChange, type FlagResult } from "./flags.js";
 export { createMessageIndex, idKey, type IndexedMessage, type MessageIndex } from "./message-index.js";

@@ -20,6 +20,8 @@ export interface IndexedMessage {
   /** Where it was last seen, relative to folderDir ("new/…" or "cur/…:2,…"). */
   name: string;
   readonly messageId: string;
+  /** The IMAP folder it was delivered to, when this process delivered it ([] is INBOX). */
+  readonly folder?: readonly string[];
 }
 
 export interface MessageIndex {

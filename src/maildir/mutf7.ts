@@ -24,3 +24,14 @@ export function encodeMutf7(name: string): string {
   flush();
   return out;
 }
+
+/** The inverse of encodeMutf7: a Maildir++ directory name's part back to the folder name. */
+export function decodeMutf7(encoded: string): string {
+  return encoded.replace(/&([A-Za-z0-9+,]*)-/g, (_, b64: string) => {
+    if (b64 === "") return "&";
+    const bytes = Buffer.from(b64.replaceAll(",", "/"), "base64");
+    let out = "";
+    for (let i = 0; i + 1 < bytes.length; i += 2) out += String.fromCharCode(bytes.readUInt16BE(i));
+    return out;
+  });
+}

@@ -66,6 +66,27 @@ describe("archiver with --chat-history --groupchat", () => {
     assert.equal(fix.headers.get("chat-edit"), originalId);
   });
 
+  test("a reaction (XEP-0444) goes Seen into its original's folder, In-Reply-To it; one to an unknown message is confirmed and not stored", async () => {
+    const erin = () => path.join(dir, "mail", "example.org", "erin");
+    // The original arrived offline (INBOX); the reaction is one erin sent (a Chats copy).
+    await send(harness, copy("x-1", "offline", message("from='dora@example.net/r' to='erin@example.org' type='chat' id='q1'", "<body>question?</body>")), "x-1");
+    const inboxBefore = await files(erin());
+    await send(harness, copy("x-2", "sent", message("from='erin@example.org/a' to='dora@example.net' type='chat' id='x2'", "<reactions xmlns='urn:xmpp:reactions:0' id='q1'><reaction>👍</reaction></reactions>")), "x-2");
+    const inbox = await files(erin());
+    assert.equal(inbox.length, inboxBefore.length + 1, "in the original's folder (INBOX here)");
+    const added = inbox.find((f) => !inboxBefore.includes(f));
+    assert.match(String(added), /:2,[a-zA-Z]*S[a-zA-Z]*$/, "Seen");
+    const mail = await simpleParser(await readFile(path.join(erin(), String(added))));
+    const original = harness.logs.find((l) => l.msg === "stored" && l.id === "x-1")?.messageId;
+    assert.equal(mail.inReplyTo, original);
+    // mailparser lists a part of an unknown disposition as an attachment (RFC 2183 §2.8).
+    assert.equal(mail.attachments.find((a) => a.contentDisposition === "reaction")?.content.toString("utf8"), "👍");
+    await send(harness, copy("x-3", "chat", message("from='dora@example.net/r' to='erin@example.org/a' type='chat' id='x3'", "<reactions xmlns='urn:xmpp:reactions:0' id='nope'><reaction>👀</reaction></reactions>")), "x-3");
+    assert.ok(harness.logs.some((l) => l.msg === "not archived" && l.id === "x-3" && /does not have/.test(String(l.reason))));
+    assert.equal((await files(erin())).length, inbox.length);
+    assert.equal((await files(path.join(erin(), ".Chats"))).filter((f) => f.includes("x3")).length, 0);
+  });
+
   test("after a restart, a receipt finds its original by reading headers, and flags it in place", async () => {
     await send(harness, copy("r-1", "offline", message("from='carol@example.net/r' to='alice@example.org' type='chat' id='note-1'", "<body>ping</body>")), "r-1");
     const [before] = await files(alice());
