@@ -1,16 +1,22 @@
-// The real Delta Chat core (chatmail core, via the npm packages @deltachat/stdio-rpc-server and
-// @deltachat/jsonrpc-client, pinned to the same version) as a headless test client: one
-// deltachat-rpc-server process per test in a temp dir, profiles logged in to the test's Dovecot
-// (IMAP) and Postfix (SMTP, which Delta Chat always logs in to), plaintext on loopback. Nothing is
-// downloaded at run time: the Linux binary comes inside @deltachat/stdio-rpc-server-linux-x64.
+// The real Delta Chat core (chatmail core's deltachat-rpc-server, from the npm package
+// @deltachat/stdio-rpc-server-linux-x64, driven with @deltachat/jsonrpc-client, both pinned to the
+// same version) as a headless test client: one server process per test in a temp dir, profiles
+// logged in to the test's Dovecot (IMAP) and Postfix (SMTP, which Delta Chat always logs in to),
+// plaintext on loopback. Nothing is downloaded at run time: the binary is inside the package.
+//
+// Why not @deltachat/stdio-rpc-server, the wrapper that picks the binary for the platform: its
+// optional dependencies name packages the registry does not serve (android-arm, android-arm64,
+// linux-arm at 2.57.0), so npm writes a lock file that `npm ci` then refuses. The wrapper's
+// startDeltaChat is the spawn below: the binary, DC_ACCOUNTS_PATH, JSON-RPC over stdio.
 //
 // What a profile needs, checked with core 2.57 (/work/shared/DESIGN.md and docs/chat-history.md):
 //   - force_encryption "0" right after addAccount: without it, unencrypted mail is dropped silently;
 //   - addOrUpdateTransport with imapSecurity/smtpSecurity "plain" and acceptInvalidCertificates;
 //   - it watches exactly one folder (imapFolder), and fetches only mail arriving after startIo.
 // Never point a profile at the INBOX of a user whose pushes a test checks: it moves and flags mail.
-import { startDeltaChat, type DeltaChatOverJsonRpcServer } from "@deltachat/stdio-rpc-server";
-import type { T } from "@deltachat/jsonrpc-client";
+import { spawn } from "node:child_process";
+import { createRequire } from "node:module";
+import { StdioDeltaChat, type T } from "@deltachat/jsonrpc-client";
 import { pollUntil } from "./poll.js";
 
 /** A fresh profile configures (IMAP and SMTP login, folder scan) within ~2 s here. */
@@ -40,15 +46,26 @@ export interface DeltaChatProfile {
 }
 
 export interface DeltaChatClient {
-  readonly rpc: DeltaChatOverJsonRpcServer["rpc"];
+  readonly rpc: StdioDeltaChat["rpc"];
   /** Adds, configures and starts a profile; mail arriving after this resolves is fetched. */
   addProfile(options: ProfileOptions): Promise<DeltaChatProfile>;
   stop(): Promise<void>;
 }
 
 export function startDeltaChatClient(dir: string): DeltaChatClient {
+  // The package's main is the executable itself.
+  const binary = createRequire(import.meta.url).resolve("@deltachat/stdio-rpc-server-linux-x64");
   // stderr is the core's log (RUST_LOG), muted: the tests assert on what the JSON-RPC answers.
-  const dc = startDeltaChat(dir, { muteStdErr: true });
+  const server = spawn(binary, [], { env: { DC_ACCOUNTS_PATH: dir }, stdio: ["pipe", "pipe", "ignore"] });
+  let stopping = false;
+  let exited: Error | undefined;
+  server.on("error", (err) => {
+    exited = new Error(`could not start the Delta Chat core ${binary}: ${err.message}`);
+  });
+  server.on("exit", (code, signal) => {
+    if (!stopping) exited = new Error(`the Delta Chat core exited early (code ${code}, signal ${signal})`);
+  });
+  const dc = new StdioDeltaChat(server.stdin, server.stdout, true);
   const { rpc } = dc;
   const accounts: number[] = [];
 
@@ -115,7 +132,14 @@ export function startDeltaChatClient(dir: string): DeltaChatClient {
     },
     async stop() {
       for (const id of accounts) await rpc.stopIo(id).catch(() => undefined);
+      stopping = true;
       dc.close();
+      if (server.exitCode === null && server.signalCode === null) {
+        const gone = new Promise((resolve) => server.once("exit", resolve));
+        server.kill();
+        await gone;
+      }
+      if (exited) throw exited;
     },
   };
 }
