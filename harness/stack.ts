@@ -108,6 +108,8 @@ export interface StackOptions {
     readonly lmtp?: boolean;
     readonly extraConfig?: readonly string[];
     readonly userdbFields?: Readonly<Record<string, readonly string[]>>;
+    /** Extra passdb fields per local part, e.g. where a Dovecot LMTP proxy sends that user. */
+    readonly passdbFields?: Readonly<Record<string, readonly string[]>>;
   };
 }
 
@@ -131,7 +133,7 @@ export async function startStack(options: StackOptions): Promise<AnyStack> {
   const dovecot = await startDovecot({
     dir: path.join(options.dir, "dovecot"),
     maildirTemplate: template,
-    users: options.users.map((local) => ({ user: `${local}@${DOMAIN}`, password, userdbFields: options.dovecot?.userdbFields?.[local] ?? [] })),
+    users: options.users.map((local) => ({ user: `${local}@${DOMAIN}`, password, userdbFields: options.dovecot?.userdbFields?.[local] ?? [], passdbFields: options.dovecot?.passdbFields?.[local] ?? [] })),
     uid: user.uid,
     gid: user.gid,
     ...(options.dovecot?.lmtp ? { lmtp: true } : {}),
