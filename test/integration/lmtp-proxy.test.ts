@@ -7,6 +7,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
+import { xml } from "@xmpp/client";
 import type { ComponentProcess } from "../../harness/component.js";
 import { startDovecot, type DovecotServer } from "../../harness/dovecot.js";
 import { lmtpExampleSettings, lmtpProxyFields } from "../../harness/dovecot-features.js";
@@ -26,6 +27,8 @@ const USERS = Object.keys(HOME);
 const OTHER: Readonly<Record<Backend, Backend>> = { a: "b", b: "a" };
 /** The backends' IMAP password (the XMPP one is the stack's). */
 const IMAP_PASSWORD = "pw-backend";
+const MUC = `conference.${DOMAIN}`;
+const ROOM = `lounge@${MUC}`;
 /** A backend refused by the proxy is retried by the module after 1 s, 2 s, 2 s, …: a test waits a few rounds. */
 const RETRY_WAIT_MS = 30_000;
 
@@ -94,14 +97,16 @@ describe(onServers("--deliver lmtp through a Dovecot LMTP proxy to two backends,
     stack = await startStack({
       dir,
       users: USERS,
-      module: { retryMin: 1, retryMax: 2, chatHistory: true },
+      module: { retryMin: 1, retryMax: 2, chatHistory: true, groupchat: true },
+      // Prosody's bundled MUC as its own component host (as in chat.test.ts), for a room folder.
+      prosodyHostConfig: [`Component "${MUC}" "muc"`, "muc_room_locking = false"],
       dovecot: {
         lmtp: true,
         extraConfig: lmtpExampleSettings("dovecot-lmtp-proxy.conf"),
         passdbFields: Object.fromEntries(USERS.map((local) => [local, lmtpProxyFields(backends[home(local)].lmtpPort!)])),
       },
     });
-    component = stack.component({ args: ["--deliver", `lmtp://127.0.0.1:${stack.dovecot.lmtpPort}`, "--chat-history"] });
+    component = stack.component({ args: ["--deliver", `lmtp://127.0.0.1:${stack.dovecot.lmtpPort}`, "--chat-history", "--groupchat"] });
     await component.waitForLog((l) => l.msg === "connected to the XMPP server");
   });
 
@@ -126,12 +131,18 @@ describe(onServers("--deliver lmtp through a Dovecot LMTP proxy to two backends,
     await alice.waitForStanza((s) => s.getChildText("body") === "bob to alice");
     await alice.sendMessage({ to: `dave@${DOMAIN}`, body: "alice to dave, offline" });
     await bob.sendMessage({ to: `carol@${DOMAIN}`, body: "bob to carol, offline" });
+    // A room message: a folder two levels down (alice+Chats.lounge@…) for each occupant.
+    for (const [c, nick] of [[alice, "Alice"], [bob, "Bobby"]] as const) {
+      await c.send(xml("presence", { to: `${ROOM}/${nick}` }, xml("x", { xmlns: "http://jabber.org/protocol/muc" })));
+      await c.waitForStanza((st) => st.is("presence") && st.attrs.from === `${ROOM}/${nick}`);
+    }
+    await alice.send(xml("message", { to: ROOM, type: "groupchat", id: "g1" }, xml("body", {}, "hello room")));
 
     // Live chats and what each sends: the sender's and recipient's Chats (alice+Chats@…), each on
-    // their own backend. Offline: the recipient's INBOX.
+    // their own backend. Offline: the recipient's INBOX. The room: each occupant's Chats.lounge.
     const expected: Record<string, Record<string, string[]>> = {
-      alice: { Chats: ["alice to bob", "bob to alice", "alice to dave, offline"], INBOX: [] },
-      bob: { Chats: ["alice to bob", "bob to alice", "bob to carol, offline"], INBOX: [] },
+      alice: { Chats: ["alice to bob", "bob to alice", "alice to dave, offline"], "Chats.lounge": ["hello room"], INBOX: [] },
+      bob: { Chats: ["alice to bob", "bob to alice", "bob to carol, offline"], "Chats.lounge": ["hello room"], INBOX: [] },
       carol: { INBOX: ["bob to carol, offline"] },
       dave: { INBOX: ["alice to dave, offline"] },
     };
@@ -156,9 +167,9 @@ describe(onServers("--deliver lmtp through a Dovecot LMTP proxy to two backends,
     for (const local of USERS) {
       const port = backends[home(local)].lmtpPort!;
       const domain = DOMAIN.replaceAll(".", "\\.");
-      assert.match(proxyLog, new RegExp(`Sent message to <${local}(\\+Chats)?@${domain}> at 127\\.0\\.0\\.1:${port}: 250 `), `the proxy sent ${local}'s mail to backend ${home(local)}`);
+      assert.match(proxyLog, new RegExp(`Sent message to <${local}(\\+Chats(\\.lounge)?)?@${domain}> at 127\\.0\\.0\\.1:${port}: 250 `), `the proxy sent ${local}'s mail to backend ${home(local)}`);
     }
-    assert.equal(component.logs.filter((l) => l.msg === "stored").length, 8, "eight copies, each stored once");
+    assert.equal(component.logs.filter((l) => l.msg === "stored").length, 10, "ten copies, each stored once");
   });
 
   test("a backend stopped mid-run: its users' copies get wait and stay in the outbox, the other backend's flow on; after it is back each arrives exactly once", async () => {
