@@ -52,13 +52,18 @@ export interface DovecotUser {
    * (https://doc.dovecot.org/2.3/configuration_manual/authentication/passwd_file/).
    */
   userdbFields?: readonly string[];
+  /**
+   * Extra fields the passdb returns (the same column 8, without the `userdb_` prefix), e.g. an LMTP
+   * proxy's "proxy host=10.0.0.11 port=24" (https://doc.dovecot.org/2.3/configuration_manual/authentication/proxies/).
+   */
+  passdbFields?: readonly string[];
 }
 
 /** passwd-file lines; ':' and newlines would split fields. */
 export function dovecotPasswdFile(users: readonly DovecotUser[]): string {
   return users
-    .map(({ user, password, userdbFields }) => {
-      const extra = (userdbFields ?? []).join(" ");
+    .map(({ user, password, userdbFields, passdbFields }) => {
+      const extra = [...(userdbFields ?? []), ...(passdbFields ?? [])].join(" ");
       // The last column may hold ':' (userdb_quota_rule=*:storage=1G, as Dovecot's docs show).
       if (/[:\n\r]/.test(user + password) || /[\n\r]/.test(extra)) throw new Error(`':' or newline not allowed in passwd-file entry for ${user}`);
       // user:password:uid:gid:gecos:home:shell:extra_fields. A userdb lookup needs the uid/gid

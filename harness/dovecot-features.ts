@@ -20,6 +20,33 @@ export function exampleConfig(name: string, syntax: DovecotSyntax = dovecotSynta
 }
 
 /**
+ * An LMTP example's settings without the parts the harness writes itself: its `protocols` line
+ * and its `service lmtp { … }` listener (the harness listens on a free loopback port).
+ */
+export function lmtpExampleSettings(name: string, syntax: DovecotSyntax = dovecotSyntax()): string[] {
+  const kept: string[] = [];
+  let depth = 0;
+  for (const line of exampleConfig(name, syntax)) {
+    const code = line.replace(/#.*/, "").trim();
+    if (depth > 0 || /^service lmtp\b/.test(code)) {
+      depth += (code.match(/\{/g) ?? []).length - (code.match(/\}/g) ?? []).length;
+      continue;
+    }
+    if (code && !code.startsWith("protocols")) kept.push(line);
+  }
+  return kept;
+}
+
+/**
+ * The passdb extra fields with which a Dovecot LMTP proxy (examples/dovecot-lmtp-proxy.conf) sends
+ * a user to the backend whose LMTP listens on 127.0.0.1:`lmtpPort`. The names are the same in 2.3
+ * and 2.4 (src/lmtp/lmtp-proxy.c; 2.4: src/lib-auth-client/auth-proxy.c).
+ */
+export function lmtpProxyFields(lmtpPort: number): string[] {
+  return ["proxy", "host=127.0.0.1", `port=${lmtpPort}`];
+}
+
+/**
  * A userdb extra field (passwd-file column 8) that limits a user's storage, e.g. "1K".
  * 2.3: a quota_rule; 2.4: the quota_storage_size setting, overridden per user.
  */

@@ -74,6 +74,8 @@ export interface DovecotServer {
   /** Replaces the passwd file (atomically); Dovecot reads it again on the next lookup. */
   setUsers(users: DovecotUser[]): Promise<void>;
   stop(): Promise<void>;
+  /** Starts it again after stop(): same ports, config and Maildirs (a backend coming back). */
+  start(): Promise<void>;
 }
 
 /**
@@ -143,20 +145,26 @@ export async function startDovecot(opts: DovecotOptions): Promise<DovecotServer>
   const lmtpPort = opts.lmtp ? await freePort() : undefined;
   const mailRoot = await prepare(opts, paths, imapPort, lmtpPort);
 
-  const proc: ServerProcess = spawnServer({ command: "dovecot", args: ["-F", "-c", paths.config], cwd: opts.dir });
-  const aborter = new AbortController();
-  void proc.exited.then((info) => aborter.abort(new Error(`dovecot ${describeExit(info)}`)));
-  try {
-    await waitForPort(imapPort, { timeoutMs: START_TIMEOUT_MS, signal: aborter.signal });
-    if (lmtpPort) await waitForPort(lmtpPort, { timeoutMs: START_TIMEOUT_MS, signal: aborter.signal });
-  } catch (err) {
-    await proc.stop();
-    throw new Error(
-      `Dovecot did not start: ${(err as Error).message}\n` +
-        `--- dovecot output ---\n${proc.output()}\n--- last lines of ${paths.log} ---\n${await logTail(paths.log)}`,
-      { cause: err },
-    );
+  /** Runs Dovecot on the prepared config and waits until it listens; the same ports every time. */
+  async function launch(): Promise<ServerProcess> {
+    const proc = spawnServer({ command: "dovecot", args: ["-F", "-c", paths.config], cwd: opts.dir });
+    const aborter = new AbortController();
+    void proc.exited.then((info) => aborter.abort(new Error(`dovecot ${describeExit(info)}`)));
+    try {
+      await waitForPort(imapPort, { timeoutMs: START_TIMEOUT_MS, signal: aborter.signal });
+      if (lmtpPort) await waitForPort(lmtpPort, { timeoutMs: START_TIMEOUT_MS, signal: aborter.signal });
+    } catch (err) {
+      await proc.stop();
+      throw new Error(
+        `Dovecot did not start: ${(err as Error).message}\n` +
+          `--- dovecot output ---\n${proc.output()}\n--- last lines of ${paths.log} ---\n${await logTail(paths.log)}`,
+        { cause: err },
+      );
+    }
+    return proc;
   }
+
+  let proc: ServerProcess = await launch();
   return {
     imapPort,
     lmtpPort,
@@ -179,5 +187,9 @@ export async function startDovecot(opts: DovecotOptions): Promise<DovecotServer>
       await rename(next, paths.passwd);
     },
     stop: () => proc.stop(),
+    async start() {
+      if (!proc.hasExited()) throw new Error(`Dovecot in ${opts.dir} is still running: stop() it first`);
+      proc = await launch();
+    },
   };
 }

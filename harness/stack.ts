@@ -114,6 +114,8 @@ export interface StackOptions {
     readonly userdbFields?: Readonly<Record<string, readonly string[]>>;
     /** A SASL auth socket for Postfix (harness/mta.ts saslPath), for SMTP logins. */
     readonly smtpAuth?: boolean;
+    /** Extra passdb fields per local part, e.g. where a Dovecot LMTP proxy sends that user. */
+    readonly passdbFields?: Readonly<Record<string, readonly string[]>>;
   };
 }
 
@@ -137,7 +139,7 @@ export async function startStack(options: StackOptions): Promise<AnyStack> {
   const dovecot = await startDovecot({
     dir: path.join(options.dir, "dovecot"),
     maildirTemplate: template,
-    users: options.users.map((local) => ({ user: `${local}@${DOMAIN}`, password, userdbFields: options.dovecot?.userdbFields?.[local] ?? [] })),
+    users: options.users.map((local) => ({ user: `${local}@${DOMAIN}`, password, userdbFields: options.dovecot?.userdbFields?.[local] ?? [], passdbFields: options.dovecot?.passdbFields?.[local] ?? [] })),
     uid: user.uid,
     gid: user.gid,
     ...(options.dovecot?.lmtp ? { lmtp: true } : {}),

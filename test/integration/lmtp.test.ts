@@ -11,7 +11,7 @@ import path from "node:path";
 import type { Element } from "@xmpp/xml";
 import { startDovecot, type DovecotServer, type DovecotUser } from "../../harness/dovecot.js";
 import { listMailbox, waitForMessages, type ImapAccount } from "../../harness/imap.js";
-import { exampleConfig, quotaConfig, quotaField } from "../../harness/dovecot-features.js";
+import { lmtpExampleSettings, quotaConfig, quotaField } from "../../harness/dovecot-features.js";
 import { mailUser } from "../../harness/mail-user.js";
 import { pollUntil } from "../../harness/poll.js";
 import { outboxCopies } from "../../harness/prosody-outbox.js";
@@ -36,18 +36,7 @@ const BIG_QUOTA = quotaField("100M");
  * the component must answer `wait` to.
  */
 function lmtpConfig(): string[] {
-  const lines = exampleConfig("dovecot-lmtp.conf");
-  const kept: string[] = [];
-  let depth = 0;
-  for (const line of lines) {
-    const code = line.replace(/#.*/, "").trim();
-    if (depth > 0 || /^service lmtp\b/.test(code)) {
-      depth += (code.match(/\{/g) ?? []).length - (code.match(/\}/g) ?? []).length;
-      continue;
-    }
-    if (code && !code.startsWith("protocols")) kept.push(line);
-  }
-  return [...kept, ...quotaConfig()];
+  return [...lmtpExampleSettings("dovecot-lmtp.conf"), ...quotaConfig()];
 }
 const LMTP_CONFIG = lmtpConfig();
 
