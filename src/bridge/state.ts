@@ -1,8 +1,9 @@
 // The bridge's state on disk, one file for two jobs that share its atomic save:
-//   handled: per user, the base names in INBOX new/ already handled (pushed, or skipped because
+//   handled: per user, the unique names of INBOX mail already handled (pushed, or skipped because
 //            the user was offline, the mail was ours, or it was Seen), so nothing is pushed twice
-//            across restarts. Names that have left new/ are dropped at each scan, so the list
-//            stays as small as new/ is. Read and written by watch/.
+//            across restarts. Names no longer in new/ or in the recent part of cur/ are dropped at
+//            each scan, so the list stays small. With it, `since`: cur/ mail delivered before
+//            the user's baseline is old news. Read and written by watch/.
 //   threads: the last pushed mails, for reply threading (./threads.ts).
 import { mkdir, open, readFile, rename } from "node:fs/promises";
 import path from "node:path";
@@ -17,6 +18,8 @@ const SAVE_DELAY_MS = 50;
 interface UserState {
   handled: string[];
   replies: ReplyContext[];
+  /** Epoch ms; absent in files written before cur/ was scanned: taken as the time of loading. */
+  since?: number;
 }
 
 export interface HandledMail {
@@ -24,7 +27,11 @@ export interface HandledMail {
   knows(user: string): boolean;
   isHandled(user: string, base: string): boolean;
   markHandled(user: string, base: string): void;
-  /** Keeps only these names (what is in new/ now), and remembers the user. */
+  /** Epoch ms before which this user's mail in cur/ is old news (0: all of it is new). */
+  since(user: string): number;
+  /** Sets `since` (the user's baseline). */
+  startAt(user: string, ms: number): void;
+  /** Keeps only these names (what is in the INBOX and still news), and remembers the user. */
   retain(user: string, present: ReadonlySet<string>): void;
 }
 
@@ -37,11 +44,12 @@ export interface BridgeState {
 
 export async function openBridgeState(stateDir: string, options: { onError: (err: StorageError) => void }): Promise<BridgeState> {
   const file = path.join(stateDir, STATE_FILE);
-  const users = new Map<string, { handled: Set<string>; replies: ReplyContext[] }>();
+  const users = new Map<string, { handled: Set<string>; replies: ReplyContext[]; since: number }>();
+  const loadedAt = Date.now();
   try {
     const parsed = JSON.parse(await readFile(file, "utf8")) as Record<string, UserState>;
     for (const [user, state] of Object.entries(parsed)) {
-      users.set(user, { handled: new Set(state.handled), replies: state.replies ?? [] });
+      users.set(user, { handled: new Set(state.handled), replies: state.replies ?? [], since: state.since ?? loadedAt });
     }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== "ENOENT") {
@@ -57,7 +65,7 @@ export async function openBridgeState(stateDir: string, options: { onError: (err
   async function save(): Promise<void> {
     dirty = false;
     const data: Record<string, UserState> = {};
-    for (const [user, s] of users) data[user] = { handled: [...s.handled], replies: s.replies };
+    for (const [user, s] of users) data[user] = { handled: [...s.handled], replies: s.replies, since: s.since };
     const tmp = `${file}.tmp`;
     try {
       await mkdir(stateDir, { recursive: true, mode: 0o700 });
@@ -86,7 +94,7 @@ export async function openBridgeState(stateDir: string, options: { onError: (err
   const entry = (user: string) => {
     let s = users.get(user);
     if (!s) {
-      s = { handled: new Set(), replies: [] };
+      s = { handled: new Set(), replies: [], since: 0 };
       users.set(user, s);
     }
     return s;
@@ -98,6 +106,11 @@ export async function openBridgeState(stateDir: string, options: { onError: (err
       isHandled: (user, base) => users.get(user)?.handled.has(base) ?? false,
       markHandled(user, base) {
         entry(user).handled.add(base);
+        schedule();
+      },
+      since: (user) => users.get(user)?.since ?? 0,
+      startAt(user, ms) {
+        entry(user).since = ms;
         schedule();
       },
       retain(user, present) {
