@@ -16,7 +16,7 @@ import type { ComponentProcess } from "../../harness/component.js";
 import { pushedWithSubject, rawMail, subscribeToComponent } from "../support/bridge-mail.js";
 
 /** Enough mails in a burst that the idling client moves some before the component reads them. */
-const BURST = 12;
+const BURST = 30;
 
 for (const trigger of ["fs", "push"] as const) {
   test(onServers(`--watch ${trigger}: every mail is pushed while an IMAP client idles on INBOX; mail it read first is not`), async () => {
