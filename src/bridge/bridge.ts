@@ -11,7 +11,9 @@ import type { MaildirResolver, MaildirWriter } from "../maildir/index.js";
 import { errorSpecFor, messageErrorReply } from "../xmpp/stanza-error.js";
 import { createNotifier } from "./notify/index.js";
 import { createOutbound, createSmtpSender, outboundRecipient, type Outbound, type SmtpSender } from "./outbound/index.js";
+import { discoInfo } from "./disco.js";
 import { createPresenceTracker } from "./presence/index.js";
+import { createReadMarkers, type ReadMarkers } from "./read-markers.js";
 import { openBridgeState, type BridgeState } from "./state.js";
 import { createMailWatch, type MailWatch, type Trigger } from "./watch/index.js";
 
@@ -33,6 +35,8 @@ export interface BridgeSettings {
 export interface Bridge {
   /** Presence to the component and mail to send; everything else goes on to `next`. */
   readonly middleware: Middleware;
+  /** XEP-0030 disco#info queries to the component and its JIDs: the result's <query/>. */
+  discoInfo(query: Element): Element;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -60,6 +64,7 @@ export function createBridge(options: BridgeOptions): Bridge {
   let watch: MailWatch | undefined;
   let smtp: SmtpSender | undefined;
   let outbound: Outbound | undefined;
+  let markers: ReadMarkers | undefined;
   const undo: Array<() => void> = [];
 
   async function sendAll(stanzas: Element[]): Promise<void> {
@@ -83,6 +88,9 @@ export function createBridge(options: BridgeOptions): Bridge {
     if (!recipient) return next();
     // A bounce of a message we pushed: nothing to answer (RFC 6120 §8.3.1).
     if (stanza.attrs.type === "error") return undefined;
+    await markers?.handle(stanza);
+    // A marker, receipt or chat state alone: nothing to mail, and no error to bother the user with.
+    if (!stanza.getChildText("body")) return undefined;
     try {
       if (!outbound) throw new RefusedError("sending mail is not enabled on this component (no --smtp-url)", { type: "cancel", condition: "service-unavailable" });
       await outbound.send(stanza, recipient);
@@ -101,13 +109,15 @@ export function createBridge(options: BridgeOptions): Bridge {
 
   return {
     middleware,
+    discoInfo: (query) => discoInfo(query, { markers: settings.trigger !== undefined }),
     async start() {
       if (settings.trigger) {
         const maildir = needMaildir("watch");
         state = await openBridgeState(options.stateDir, {
           onError: (err) => logger.error({ err: err.message }, "cannot save the push state; mail may be pushed again after a restart"),
         });
-        const { threads } = state;
+        const { threads, pushed } = state;
+        markers = createReadMarkers({ userDomain, resolve: maildir.resolve, pushed, logger });
         watch = createMailWatch({
           template: maildir.template,
           handled: state.handled,
@@ -116,7 +126,7 @@ export function createBridge(options: BridgeOptions): Bridge {
           pushPort: settings.pushPort,
           logger,
           isOnline: (user) => presence.isOnline(user),
-          push: createNotifier({ componentDomain, imapUrl: settings.imapUrl, threads, send }),
+          push: createNotifier({ componentDomain, imapUrl: settings.imapUrl, threads, pushed, send }),
         });
         await watch.start();
         const w = watch;

@@ -5,10 +5,33 @@
 //            each scan, so the list stays small. With it, `since`: cur/ mail delivered before
 //            the user's baseline is old news. Read and written by watch/.
 //   threads: the last pushed mails, for reply threading (./threads.ts).
+//   pushed:  the stanza ids of the last pushes and the mail each one was, so that a chat marker
+//            or receipt for one can mark that mail \Seen (./read-markers.ts).
 import { mkdir, open, readFile, rename } from "node:fs/promises";
 import path from "node:path";
 import { StorageError } from "../errors.js";
 import { findContext, withContext, type ReplyContext, type Threads } from "./threads.js";
+
+/** Pushes remembered per user for read markers: a client marks what it shows, so recent ones. */
+export const MAX_PUSHED = 500;
+
+export interface PushRecord {
+  /** The id of the message stanza we pushed. */
+  readonly id: string;
+  /** The mail's unique name in the user's INBOX. */
+  readonly base: string;
+  /** The JID it came from (the escaped sender): markers are per conversation (XEP-0333 §4). */
+  readonly peer: string;
+  /** Set once a marker has made it \Seen. */
+  read?: boolean;
+}
+
+export interface PushedMail {
+  remember(user: string, record: PushRecord): void;
+  /** The records of this user, oldest first (live objects: set `read` and call changed()). */
+  list(user: string): readonly PushRecord[];
+  changed(): void;
+}
 
 /** One file in the state dir; a rename over it is atomic, so a crash leaves the old or the new. */
 export const STATE_FILE = "push-state.json";
@@ -18,6 +41,7 @@ const SAVE_DELAY_MS = 50;
 interface UserState {
   handled: string[];
   replies: ReplyContext[];
+  pushed?: PushRecord[];
   /** Epoch ms; absent in files written before cur/ was scanned: taken as the time of loading. */
   since?: number;
 }
@@ -38,18 +62,19 @@ export interface HandledMail {
 export interface BridgeState {
   readonly handled: HandledMail;
   readonly threads: Threads;
+  readonly pushed: PushedMail;
   /** Resolves once everything marked so far is on disk. */
   flush(): Promise<void>;
 }
 
 export async function openBridgeState(stateDir: string, options: { onError: (err: StorageError) => void }): Promise<BridgeState> {
   const file = path.join(stateDir, STATE_FILE);
-  const users = new Map<string, { handled: Set<string>; replies: ReplyContext[]; since: number }>();
+  const users = new Map<string, { handled: Set<string>; replies: ReplyContext[]; since: number; pushed: PushRecord[] }>();
   const loadedAt = Date.now();
   try {
     const parsed = JSON.parse(await readFile(file, "utf8")) as Record<string, UserState>;
     for (const [user, state] of Object.entries(parsed)) {
-      users.set(user, { handled: new Set(state.handled), replies: state.replies ?? [], since: state.since ?? loadedAt });
+      users.set(user, { handled: new Set(state.handled), replies: state.replies ?? [], since: state.since ?? loadedAt, pushed: state.pushed ?? [] });
     }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== "ENOENT") {
@@ -65,7 +90,7 @@ export async function openBridgeState(stateDir: string, options: { onError: (err
   async function save(): Promise<void> {
     dirty = false;
     const data: Record<string, UserState> = {};
-    for (const [user, s] of users) data[user] = { handled: [...s.handled], replies: s.replies, since: s.since };
+    for (const [user, s] of users) data[user] = { handled: [...s.handled], replies: s.replies, since: s.since, pushed: s.pushed };
     const tmp = `${file}.tmp`;
     try {
       await mkdir(stateDir, { recursive: true, mode: 0o700 });
@@ -94,7 +119,7 @@ export async function openBridgeState(stateDir: string, options: { onError: (err
   const entry = (user: string) => {
     let s = users.get(user);
     if (!s) {
-      s = { handled: new Set(), replies: [], since: 0 };
+      s = { handled: new Set(), replies: [], since: 0, pushed: [] };
       users.set(user, s);
     }
     return s;
@@ -126,6 +151,15 @@ export async function openBridgeState(stateDir: string, options: { onError: (err
         schedule();
       },
       replyContext: (user, match) => findContext(users.get(user)?.replies ?? [], match),
+    },
+    pushed: {
+      remember(user, record) {
+        const s = entry(user);
+        s.pushed = [...s.pushed, record].slice(-MAX_PUSHED);
+        schedule();
+      },
+      list: (user) => users.get(user)?.pushed ?? [],
+      changed: () => schedule(),
     },
     async flush() {
       if (timer) clearTimeout(timer);

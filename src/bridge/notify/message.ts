@@ -3,7 +3,7 @@
 // in a jabber:x:oob element (XEP-0066 §3) so a client can open the full mail.
 import xml, { type Element } from "@xmpp/xml";
 import { createHash } from "node:crypto";
-import { NS_OOB } from "../../namespaces.js";
+import { NS_CHAT_MARKERS, NS_OOB, NS_RECEIPTS } from "../../namespaces.js";
 import { addressToJid } from "../address.js";
 import type { MailSummary } from "./summary.js";
 
@@ -39,6 +39,10 @@ export function pushedMessage(input: {
     xml("body", {}, `${header}${summary.text}`),
     thread ? xml("thread", {}, thread) : null,
     xml("x", { xmlns: NS_OOB }, xml("url", {}, input.url), xml("desc", {}, summary.subject || "mail")),
+    // Asks the client to say when the user has seen it (XEP-0333 §4, XEP-0184 §5.1): the mail
+    // then becomes \Seen (../read-markers.ts).
+    xml("markable", { xmlns: NS_CHAT_MARKERS }),
+    xml("request", { xmlns: NS_RECEIPTS }),
   );
   return { stanza, thread };
 }
