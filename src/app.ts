@@ -75,6 +75,8 @@ export function createApp(options: AppOptions): App {
     maildir,
     writer,
     logger,
+    maxStanzaBytes: config.maxStanzaBytes,
+    onLimited: (limit) => metrics.mailLimited(limit),
     send,
     onConnected: (listener) => {
       xmpp.on("online", listener);

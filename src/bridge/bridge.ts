@@ -10,7 +10,7 @@ import type { Logger } from "../log/index.js";
 import type { MaildirResolver, MaildirWriter } from "../maildir/index.js";
 import { errorSpecFor, messageErrorReply } from "../xmpp/stanza-error.js";
 import { createNotifier } from "./notify/index.js";
-import { createOutbound, createSmtpSender, outboundRecipient, type Outbound, type SmtpSender } from "./outbound/index.js";
+import { createOutbound, createSmtpSender, LimitError, openSendCounter, outboundRecipient, type Outbound, type SendLimits, type SmtpSender } from "./outbound/index.js";
 import { discoInfo } from "./disco.js";
 import { createPresenceTracker } from "./presence/index.js";
 import { createReadMarkers, type ReadMarkers } from "./read-markers.js";
@@ -30,6 +30,8 @@ export interface BridgeSettings {
   readonly imapUrl: string;
   /** --smtp-url: undefined means sending mail from XMPP is refused. Holds a password: never log it. */
   readonly smtpUrl: string | undefined;
+  /** --smtp-max-per-minute and --smtp-max-per-day, per user. */
+  readonly smtpLimits: SendLimits;
 }
 
 export interface Bridge {
@@ -51,6 +53,10 @@ export interface BridgeOptions {
   readonly maildir: { readonly template: string; readonly resolve: MaildirResolver } | undefined;
   readonly writer: MaildirWriter;
   readonly logger: Logger;
+  /** --max-stanza-bytes, for messages to send as mail too. */
+  readonly maxStanzaBytes: number;
+  /** Counts mails refused by a send limit (label: which limit). */
+  readonly onLimited?: (limit: "per-minute" | "per-day") => void;
   readonly send: (stanza: Element) => Promise<void>;
   /** Subscribes to the connection coming up; returns the unsubscribe. */
   readonly onConnected: (listener: () => void) => () => void;
@@ -95,6 +101,7 @@ export function createBridge(options: BridgeOptions): Bridge {
       if (!outbound) throw new RefusedError("sending mail is not enabled on this component (no --smtp-url)", { type: "cancel", condition: "service-unavailable" });
       await outbound.send(stanza, recipient);
     } catch (err) {
+      if (err instanceof LimitError) options.onLimited?.(err.limit);
       logger.warn({ from: stanza.attrs.from, to: recipient, id: stanza.attrs.id, err: (err as Error).message }, "mail not sent");
       await send(messageErrorReply(stanza, errorSpecFor(err))).catch(() => undefined);
     }
@@ -149,6 +156,8 @@ export function createBridge(options: BridgeOptions): Bridge {
           resolve: maildir.resolve,
           writer: options.writer,
           smtp,
+          counter: await openSendCounter(options.stateDir, settings.smtpLimits),
+          maxStanzaBytes: options.maxStanzaBytes,
           replyContext: (user, match) => threads?.replyContext(user, match),
           logger,
         });

@@ -24,6 +24,8 @@ export interface Metrics {
   connection(state: "online" | "offline"): void;
   /** The dedupe journal was opened or closed. */
   journal(state: "open" | "closed"): void;
+  /** A mail from XMPP refused by a per-user send limit (src/bridge/outbound/limits.ts). */
+  mailLimited(limit: "per-minute" | "per-day"): void;
 }
 
 /** Metrics off: every call does nothing. */
@@ -34,4 +36,5 @@ export const noMetrics: Metrics = Object.freeze({
   inFlight() {},
   connection() {},
   journal() {},
+  mailLimited() {},
 });
