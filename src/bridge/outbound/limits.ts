@@ -81,11 +81,12 @@ export async function openSendCounter(stateDir: string, limits: SendLimits): Pro
       const times = (sends.get(user) ?? []).filter((t) => t > now - DAY_MS);
       sends.set(user, times);
       const lastMinute = times.filter((t) => t > now - MINUTE_MS);
-      if (lastMinute.length >= limits.perMinute) {
-        throw new LimitError("per-minute", `over the limit of ${limits.perMinute} mails per minute (smtp-max-per-minute); the next can go at ${at(lastMinute[lastMinute.length - limits.perMinute]! + MINUTE_MS)}`);
-      }
+      // The day first: when both apply, waiting for the minute would not help.
       if (times.length >= limits.perDay) {
         throw new LimitError("per-day", `over the limit of ${limits.perDay} mails per day (smtp-max-per-day); the next can go at ${at(times[times.length - limits.perDay]! + DAY_MS)}`);
+      }
+      if (lastMinute.length >= limits.perMinute) {
+        throw new LimitError("per-minute", `over the limit of ${limits.perMinute} mails per minute (smtp-max-per-minute); the next can go at ${at(lastMinute[lastMinute.length - limits.perMinute]! + MINUTE_MS)}`);
       }
       times.push(now);
       const saved = saving.then(save);
