@@ -159,6 +159,7 @@ export function createBridge(options: BridgeOptions): Bridge {
           counter: await openSendCounter(options.stateDir, settings.smtpLimits),
           maxStanzaBytes: options.maxStanzaBytes,
           replyContext: (user, match) => threads?.replyContext(user, match),
+          remember: (user, context) => threads?.remember(user, context),
           logger,
         });
       }

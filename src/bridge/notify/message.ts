@@ -32,6 +32,19 @@ export function pushedMessage(input: {
   const from = summary.fromAddress ? addressToJid(summary.fromAddress, input.componentDomain) : input.componentDomain;
   const thread = summary.messageId ? threadFor(summary.messageId) : undefined;
   const header = summary.fromName ? `From: ${summary.fromName} <${summary.fromAddress ?? ""}>\n\n` : "";
+  if (summary.chat) {
+    // Chat-over-email: a conversation with the sender, not a notice (RFC 6121 §5.2.2 "chat"); no
+    // subject, no link, just what they wrote.
+    const stanza = xml(
+      "message",
+      { type: "chat", from, to: input.to, id: input.id },
+      xml("body", {}, summary.text),
+      thread ? xml("thread", {}, thread) : null,
+      xml("markable", { xmlns: NS_CHAT_MARKERS }),
+      xml("request", { xmlns: NS_RECEIPTS }),
+    );
+    return { stanza, thread };
+  }
   const stanza = xml(
     "message",
     { type: "normal", from, to: input.to, id: input.id },

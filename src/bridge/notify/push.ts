@@ -39,7 +39,7 @@ export function createNotifier(options: NotifierOptions): (mail: NewMail) => Pro
     await options.send(stanza);
     options.pushed.remember(mail.user, { id: String(stanza.attrs.id), base: mail.base, peer: String(stanza.attrs.from) });
     if (summary.messageId && summary.fromAddress) {
-      options.threads.remember(mail.user, { thread, from: summary.fromAddress, messageId: summary.messageId, references: summary.references, subject: summary.subject });
+      options.threads.remember(mail.user, { thread, from: summary.fromAddress, messageId: summary.messageId, references: summary.references, subject: summary.subject, chat: summary.chat });
     }
   };
 }

@@ -7,7 +7,7 @@ import { bare, parseJid } from "../../jid.js";
 import type { Logger } from "../../log/index.js";
 import type { MaildirResolver, MaildirWriter } from "../../maildir/index.js";
 import type { ReplyContext } from "../threads.js";
-import { composeMail } from "./compose.js";
+import { composeMail, referencesFor } from "./compose.js";
 import type { SendCounter } from "./limits.js";
 import type { SmtpSender } from "./smtp.js";
 
@@ -24,6 +24,8 @@ export interface OutboundOptions {
   /** --max-stanza-bytes: the same limit as for archived messages. */
   readonly maxStanzaBytes: number;
   readonly replyContext: (user: string, match: { thread?: string | undefined; from: string }) => ReplyContext | undefined;
+  /** A chat-over-email reply becomes the conversation's last message, for the next reply's In-Reply-To. */
+  readonly remember?: (user: string, context: ReplyContext) => void;
   readonly logger: Logger;
 }
 
@@ -65,7 +67,10 @@ export function createOutbound(options: OutboundOptions): Outbound {
         domain: options.userDomain,
       });
       const { response } = await options.smtp.send({ envelope: composed.envelope, raw: composed.bytes });
-      logger.info({ user, to: recipient, messageId: composed.messageId, inReplyTo: parent?.messageId, response }, "mail sent");
+      logger.info({ user, to: recipient, messageId: composed.messageId, inReplyTo: parent?.messageId, chat: parent?.chat === true, response }, "mail sent");
+      if (parent?.chat) {
+        options.remember?.(user, { thread: parent.thread, from: parent.from, messageId: composed.messageId, references: referencesFor(parent), subject: composed.subject, chat: true });
+      }
       try {
         await options.writer.deliver(options.resolve({ local: from.local, domain: from.domain }), composed.bytes, { folder: [SENT_FOLDER], seen: true });
       } catch (err) {
