@@ -30,7 +30,8 @@ test(onServers("a Chat-Version mail is pushed as a chat from the sender; replies
       async () => {
         const names = (await readdir(carolNew).catch(() => [] as string[])).sort();
         if (names.length < n) return undefined;
-        const texts = await Promise.all(names.map((f) => readFile(path.join(carolNew, f), "utf8")));
+        // Unfolded (RFC 5322 §2.2.3): a long References is folded onto several lines.
+        const texts = (await Promise.all(names.map((f) => readFile(path.join(carolNew, f), "utf8")))).map((t) => t.replace(/\r?\n[ \t]+/g, " "));
         return texts.sort((a, b) => Date.parse(/^Date: (.*)$/m.exec(a)?.[1] ?? "") - Date.parse(/^Date: (.*)$/m.exec(b)?.[1] ?? ""));
       },
       { timeoutMs: 15_000, intervalMs: 100, describe: () => `${n} mail(s) for carol; postfix:\n${stack.postfix.output()}` },
