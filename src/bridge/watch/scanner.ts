@@ -1,7 +1,8 @@
-// One user's INBOX → a push for each mail not handled yet and not \\Seen, whichever trigger noticed
+// One user's INBOX → a push for each mail not handled yet and not \Seen, whichever trigger noticed
 // it (a chokidar event or a Dovecot push_notification). The mail is looked for in new/ and, since
-// an idling IMAP client moves it there at once, in cur/ (./inbox-files.ts). Scans of one user run one at a time; a scan
-// asked for while one runs is folded into a single rescan, so a burst of deliveries costs little.
+// an idling IMAP client moves it there at once, in cur/ (./inbox-files.ts). Scans of one user run
+// one at a time; a scan asked for while one runs is folded into a single rescan, so a burst of
+// deliveries costs little.
 import path from "node:path";
 import { bare } from "../../jid.js";
 import type { Logger } from "../../log/index.js";
