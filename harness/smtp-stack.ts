@@ -23,7 +23,8 @@ export interface BridgeStack {
   readonly postfix: PostfixServer;
   readonly mailRoot: string;
   readonly password: string;
-  component(): ComponentProcess;
+  /** The component with the stack's bridge flags, plus `extraArgs`. */
+  component(extraArgs?: readonly string[]): ComponentProcess;
   /** Delivers raw RFC 5322 text through Dovecot's LMTP, as an MTA would. */
   deliver(to: string, raw: string): Promise<void>;
   imap(local: string, mailbox?: string): { port: number; user: string; password: string; mailbox: string };
@@ -69,11 +70,12 @@ export async function startBridgeStack(options: BridgeStackOptions): Promise<Bri
       postfix,
       mailRoot: stack.mailRoot,
       password,
-      component: () =>
+      component: (extraArgs = []) =>
         stack.component({
           args: [
             "--watch", options.trigger, "--push-port", String(pushPort),
             "--imap-url", `imap://127.0.0.1:${dovecot.imapPort}`, "--smtp-url", `smtp://127.0.0.1:${postfix.smtpPort}`,
+            ...extraArgs,
           ],
         }),
       async deliver(to, raw) {

@@ -11,7 +11,7 @@ import type { XmppAuthError } from "./errors.js";
 import type { Logger } from "./log/index.js";
 import { compileTemplate, createMaildirWriter, type MaildirWriter } from "./maildir/index.js";
 import { noMetrics, type Metrics } from "./metrics/index.js";
-import { NS_COPY } from "./namespaces.js";
+import { NS_COPY, NS_DISCO_INFO } from "./namespaces.js";
 import { createConnection } from "./xmpp/index.js";
 import { createFetcher, type Fetcher } from "./fetch/index.js";
 
@@ -81,6 +81,8 @@ export function createApp(options: AppOptions): App {
     maildir,
     writer,
     logger,
+    maxStanzaBytes: config.maxStanzaBytes,
+    onLimited: (limit) => metrics.mailLimited(limit),
     send,
     onConnected: (listener) => {
       xmpp.on("online", listener);
@@ -91,10 +93,11 @@ export function createApp(options: AppOptions): App {
   // The order stanzas meet the handlers, written down once:
   //   1. the bridge: presence to the component, and messages to escaped mail addresses (SMTP);
   //   2. the archive: every other message to user@<component domain>;
-  //   and IQs carrying a copy from the server module, by namespace.
+  //   and IQs by namespace: a copy from the server module; disco#info (the bridge's features).
   xmpp.middleware.use(bridge.middleware);
   xmpp.middleware.use(archive.direct);
   xmpp.iqCallee.set(NS_COPY, "copy", archive.copy);
+  xmpp.iqCallee.get(NS_DISCO_INFO, "query", (ctx) => bridge.discoInfo(ctx.element ?? ctx.stanza));
 
   return {
     async start() {

@@ -15,3 +15,9 @@ export const NS_CLIENT = "jabber:client";
 export const NS_OOB = "jabber:x:oob";
 /** RFC 3923 §9: the MIME type of the part that holds the original stanza. */
 export const XMPP_MEDIA_TYPE = "application/xmpp+xml";
+/** XEP-0333 Chat Markers: <markable/> on what the bridge pushes, <displayed/> back from clients. */
+export const NS_CHAT_MARKERS = "urn:xmpp:chat-markers:0";
+/** XEP-0184 Message Delivery Receipts: <request/> on pushes, <received/> back. */
+export const NS_RECEIPTS = "urn:xmpp:receipts";
+/** XEP-0030 Service Discovery, info. */
+export const NS_DISCO_INFO = "http://jabber.org/protocol/disco#info";

@@ -10,8 +10,10 @@ import type { Logger } from "../log/index.js";
 import type { MaildirResolver, MaildirWriter } from "../maildir/index.js";
 import { errorSpecFor, messageErrorReply } from "../xmpp/stanza-error.js";
 import { createNotifier } from "./notify/index.js";
-import { createOutbound, createSmtpSender, outboundRecipient, type Outbound, type SmtpSender } from "./outbound/index.js";
+import { createOutbound, createSmtpSender, LimitError, openSendCounter, outboundRecipient, type Outbound, type SendLimits, type SmtpSender } from "./outbound/index.js";
+import { discoInfo } from "./disco.js";
 import { createPresenceTracker } from "./presence/index.js";
+import { createReadMarkers, type ReadMarkers } from "./read-markers.js";
 import { openBridgeState, type BridgeState } from "./state.js";
 import { createMailWatch, type MailWatch, type Trigger } from "./watch/index.js";
 
@@ -28,11 +30,15 @@ export interface BridgeSettings {
   readonly imapUrl: string;
   /** --smtp-url: undefined means sending mail from XMPP is refused. Holds a password: never log it. */
   readonly smtpUrl: string | undefined;
+  /** --smtp-max-per-minute and --smtp-max-per-day, per user. */
+  readonly smtpLimits: SendLimits;
 }
 
 export interface Bridge {
   /** Presence to the component and mail to send; everything else goes on to `next`. */
   readonly middleware: Middleware;
+  /** XEP-0030 disco#info queries to the component and its JIDs: the result's <query/>. */
+  discoInfo(query: Element): Element;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -47,6 +53,10 @@ export interface BridgeOptions {
   readonly maildir: { readonly template: string; readonly resolve: MaildirResolver } | undefined;
   readonly writer: MaildirWriter;
   readonly logger: Logger;
+  /** --max-stanza-bytes, for messages to send as mail too. */
+  readonly maxStanzaBytes: number;
+  /** Counts mails refused by a send limit (label: which limit). */
+  readonly onLimited?: (limit: "per-minute" | "per-day") => void;
   readonly send: (stanza: Element) => Promise<void>;
   /** Subscribes to the connection coming up; returns the unsubscribe. */
   readonly onConnected: (listener: () => void) => () => void;
@@ -60,6 +70,7 @@ export function createBridge(options: BridgeOptions): Bridge {
   let watch: MailWatch | undefined;
   let smtp: SmtpSender | undefined;
   let outbound: Outbound | undefined;
+  let markers: ReadMarkers | undefined;
   const undo: Array<() => void> = [];
 
   async function sendAll(stanzas: Element[]): Promise<void> {
@@ -83,10 +94,14 @@ export function createBridge(options: BridgeOptions): Bridge {
     if (!recipient) return next();
     // A bounce of a message we pushed: nothing to answer (RFC 6120 §8.3.1).
     if (stanza.attrs.type === "error") return undefined;
+    await markers?.handle(stanza);
+    // A marker, receipt or chat state alone: nothing to mail, and no error to bother the user with.
+    if (!stanza.getChildText("body")) return undefined;
     try {
       if (!outbound) throw new RefusedError("sending mail is not enabled on this component (no --smtp-url)", { type: "cancel", condition: "service-unavailable" });
       await outbound.send(stanza, recipient);
     } catch (err) {
+      if (err instanceof LimitError) options.onLimited?.(err.limit);
       logger.warn({ from: stanza.attrs.from, to: recipient, id: stanza.attrs.id, err: (err as Error).message }, "mail not sent");
       await send(messageErrorReply(stanza, errorSpecFor(err))).catch(() => undefined);
     }
@@ -101,13 +116,15 @@ export function createBridge(options: BridgeOptions): Bridge {
 
   return {
     middleware,
+    discoInfo: (query) => discoInfo(query, { markers: settings.trigger !== undefined }),
     async start() {
       if (settings.trigger) {
         const maildir = needMaildir("watch");
         state = await openBridgeState(options.stateDir, {
           onError: (err) => logger.error({ err: err.message }, "cannot save the push state; mail may be pushed again after a restart"),
         });
-        const { threads } = state;
+        const { threads, pushed } = state;
+        markers = createReadMarkers({ userDomain, resolve: maildir.resolve, pushed, logger });
         watch = createMailWatch({
           template: maildir.template,
           handled: state.handled,
@@ -116,7 +133,7 @@ export function createBridge(options: BridgeOptions): Bridge {
           pushPort: settings.pushPort,
           logger,
           isOnline: (user) => presence.isOnline(user),
-          push: createNotifier({ componentDomain, imapUrl: settings.imapUrl, threads, send }),
+          push: createNotifier({ componentDomain, imapUrl: settings.imapUrl, threads, pushed, send }),
         });
         await watch.start();
         const w = watch;
@@ -139,7 +156,10 @@ export function createBridge(options: BridgeOptions): Bridge {
           resolve: maildir.resolve,
           writer: options.writer,
           smtp,
+          counter: await openSendCounter(options.stateDir, settings.smtpLimits),
+          maxStanzaBytes: options.maxStanzaBytes,
           replyContext: (user, match) => threads?.replyContext(user, match),
+          remember: (user, context) => threads?.remember(user, context),
           logger,
         });
       }

@@ -11,11 +11,16 @@ export interface ReplyContext {
   readonly messageId: string;
   readonly references: readonly string[];
   readonly subject: string;
+  /** A chat-over-email conversation (Chat-Version): replies follow Delta Chat's conventions. */
+  readonly chat?: boolean;
 }
 
 export interface Threads {
   remember(user: string, context: ReplyContext): void;
-  /** By thread first, else the last mail from that address (case-insensitive). */
+  /**
+   * By thread first, else the last mail from that address (case-insensitive). In a chat-over-email
+   * conversation always the last message of it, as Delta Chat answers.
+   */
   replyContext(user: string, match: { thread?: string | undefined; from: string }): ReplyContext | undefined;
 }
 
@@ -26,5 +31,6 @@ export function withContext(list: readonly ReplyContext[], context: ReplyContext
 
 export function findContext(list: readonly ReplyContext[], match: { thread?: string | undefined; from: string }): ReplyContext | undefined {
   const byThread = match.thread ? list.find((r) => r.thread === match.thread) : undefined;
-  return byThread ?? list.filter((r) => r.from.toLowerCase() === match.from.toLowerCase()).at(-1);
+  const last = list.filter((r) => r.from.toLowerCase() === match.from.toLowerCase()).at(-1);
+  return last?.chat ? last : (byThread ?? last);
 }

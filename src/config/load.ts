@@ -40,6 +40,9 @@ export function loadRunConfig(sources: ConfigSources): RunConfig {
   const { domain, deliver: delivery, maildir } = values;
   const userDomain = values.userDomain ?? deriveUserDomain(domain);
   const located = checkDeliveryNeeds(delivery, values);
+  if (values.smtpMaxPerMinute > values.smtpMaxPerDay) {
+    throw new ConfigError("smtp-max-per-minute", `is ${values.smtpMaxPerMinute}, more than smtp-max-per-day (${values.smtpMaxPerDay}); lower it or raise smtp-max-per-day`);
+  }
   const secret = readSecret(sources.env, values.secretFile, readFile);
   const fields = {
     xmppHost: values.xmppHost,
@@ -64,6 +67,7 @@ export function loadRunConfig(sources: ConfigSources): RunConfig {
       pushPort: values.pushPort,
       imapUrl: (values.imapUrl ?? `imap://${userDomain}`).replace(/\/+$/, ""),
       smtpUrl: values.smtpUrl,
+      smtpLimits: { perMinute: values.smtpMaxPerMinute, perDay: values.smtpMaxPerDay },
     },
     ...(values.uploadOrigins && values.uploadOrigins.origins.length > 0 ? { uploads: { origins: values.uploadOrigins, maxBytes: values.maxUploadBytes } } : {}),
     ...(values.metricsPort !== undefined ? { metrics: { host: values.metricsHost, port: values.metricsPort } } : {}),
@@ -168,6 +172,9 @@ export function checkEnv(env: Readonly<Record<string, string | undefined>>, know
   }
 }
 
+/** --smtp-max-per-*: far above any person's need, low enough that a typo of extra zeros shows. */
+const MAX_COUNT = 1_000_000;
+
 /** --chats-folder: one IMAP name, far shorter than the 255 bytes a directory name may have. */
 const MAX_FOLDER_CHARS = 100;
 
@@ -248,6 +255,11 @@ export function convert(spec: OptionSpec, raw: Raw): KindValues[OptionKind] {
       const parsed = typeof text === "string" ? parseDeliver(text) : { problem: "must be a string" };
       if ("problem" in parsed) return fail(parsed.problem);
       return parsed;
+    }
+    case "count": {
+      const n = typeof text === "number" ? text : typeof text === "string" && /^\d+$/.test(text) ? Number(text) : NaN;
+      if (!Number.isSafeInteger(n) || n < 1 || n > MAX_COUNT) fail(`must be a whole number from 1 to ${MAX_COUNT}`);
+      return n;
     }
     case "dir":
       if (typeof text !== "string" || !path.isAbsolute(text)) fail("must be an absolute path");

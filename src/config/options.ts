@@ -8,7 +8,7 @@ import type { OriginList } from "../fetch/index.js";
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
-export type OptionKind = "host" | "port" | "domain" | "template" | "level" | "file" | "dir" | "bytes" | "boolean" | "folder" | "url" | "trigger" | "deliver" | "encrypted" | "origins";
+export type OptionKind = "host" | "port" | "domain" | "template" | "level" | "file" | "dir" | "bytes" | "boolean" | "folder" | "url" | "trigger" | "deliver" | "encrypted" | "origins" | "count";
 
 /** --watch: how the component learns of new mail to push to online users (README, "Mail to XMPP"). */
 export const WATCH_TRIGGERS = ["off", "fs", "push"] as const;
@@ -72,6 +72,10 @@ export const RUN_OPTIONS = [
     description: "IMAP server in links to pushed mail, e.g. imap://mail.example.org (default: imap://<user-domain>)" },
   { key: "smtpUrl", name: "smtp-url", kind: "url", valueName: "url",
     description: "smarthost for mail users send from XMPP to alice\\40example.net@<domain>, e.g. smtp://127.0.0.1:25 (unset: refused)" },
+  { key: "smtpMaxPerMinute", name: "smtp-max-per-minute", kind: "count", valueName: "n", default: 20,
+    description: "mails one user may send from XMPP in any minute; more are refused with policy-violation until the minute has passed" },
+  { key: "smtpMaxPerDay", name: "smtp-max-per-day", kind: "count", valueName: "n", default: 300,
+    description: "mails one user may send from XMPP in any 24 hours (counted in --state-dir, so a restart does not reset it)" },
   { key: "metricsPort", name: "metrics-port", kind: "port", valueName: "port",
     description: "serve Prometheus metrics on http://<metrics-host>:<port>/metrics and a health check on /healthz (default: off)" },
   { key: "metricsHost", name: "metrics-host", kind: "host", valueName: "host", default: "127.0.0.1",
@@ -105,6 +109,7 @@ export interface KindValues {
   readonly deliver: Delivery;
   readonly encrypted: EncryptedPolicy;
   readonly origins: OriginList;
+  readonly count: number;
 }
 
 type RunOption = (typeof RUN_OPTIONS)[number];

@@ -29,6 +29,8 @@ export interface Metrics {
    * bytes), or not, with the reason (src/fetch FETCH_FAILURES, "hash-mismatch", "too-many-files").
    */
   upload(event: { result: string; bytes?: number }): void;
+  /** A mail from XMPP refused by a per-user send limit (src/bridge/outbound/limits.ts). */
+  mailLimited(limit: "per-minute" | "per-day"): void;
 }
 
 /** Metrics off: every call does nothing. */
@@ -40,4 +42,5 @@ export const noMetrics: Metrics = Object.freeze({
   connection() {},
   journal() {},
   upload() {},
+  mailLimited() {},
 });

@@ -37,7 +37,7 @@ test("defaults, derived user domain, and the secret from the environment", () =>
     chat: { history: false, groupchat: false, folder: "Chats", keywords: false, maxAttachmentBytes: 262_144 },
     encrypted: "archive",
     logLevel: "info",
-    bridge: { trigger: undefined, pushPort: 8426, imapUrl: "imap://example.org", smtpUrl: undefined },
+    bridge: { trigger: undefined, pushPort: 8426, imapUrl: "imap://example.org", smtpUrl: undefined, smtpLimits: { perMinute: 20, perDay: 300 } },
   });
 });
 
@@ -50,12 +50,21 @@ test("--encrypted: archive (the default) or skip, from a flag or the environment
 
 test("mail ↔ XMPP options: trigger, URLs checked by scheme without echoing a password", () => {
   const config = load({ domain: "archive.example.org", maildir: "/m/%d/%n", watch: "push", "smtp-url": "smtps://u:pw@mx.example.org:465", "imap-url": "imap://mail.example.org/" });
-  assert.deepEqual(config.bridge, { trigger: "push", pushPort: 8426, imapUrl: "imap://mail.example.org", smtpUrl: "smtps://u:pw@mx.example.org:465" });
+  assert.deepEqual(config.bridge, { trigger: "push", pushPort: 8426, imapUrl: "imap://mail.example.org", smtpUrl: "smtps://u:pw@mx.example.org:465", smtpLimits: { perMinute: 20, perDay: 300 } });
   assert.throws(() => load({ domain: "archive.example.org", maildir: "/m/%d/%n", watch: "inotify" }), configError("watch", /off, fs, push/));
   assert.throws(
     () => load({ domain: "archive.example.org", maildir: "/m/%d/%n", "smtp-url": "http://u:secretpw@x" }),
     (err: unknown) => configError("smtp-url", /smtp:\/\//)(err) && !(err as Error).message.includes("secretpw"),
   );
+});
+
+test("--smtp-max-per-minute and --smtp-max-per-day: whole numbers, the minute not above the day, errors name the key", () => {
+  const base = { domain: "archive.example.org", maildir: "/m/%d/%n" };
+  assert.deepEqual(load({ ...base, "smtp-max-per-minute": "5", "smtp-max-per-day": "50" }).bridge.smtpLimits, { perMinute: 5, perDay: 50 });
+  assert.deepEqual(load(base, { XMPP_MAILDIR_SECRET: "x", XMPP_MAILDIR_SMTP_MAX_PER_DAY: "1000" }).bridge.smtpLimits, { perMinute: 20, perDay: 1000 });
+  assert.throws(() => load({ ...base, "smtp-max-per-minute": "0" }), configError("smtp-max-per-minute", /whole number from 1/));
+  assert.throws(() => load({ ...base, "smtp-max-per-day": "ten" }), configError("smtp-max-per-day", /whole number from 1/));
+  assert.throws(() => load({ ...base, "smtp-max-per-minute": "50", "smtp-max-per-day": "10" }), configError("smtp-max-per-minute", /more than smtp-max-per-day \(10\)/));
 });
 
 test("--deliver: maildir, lmtp://host:port or lmtp:/socket, from a flag, the environment or the file", () => {

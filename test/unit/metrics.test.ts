@@ -41,6 +41,7 @@ describe("the Prometheus registry", () => {
     metrics.failed({ kind: "storage", reason: "ENOSPC" });
     metrics.failed({ kind: "unexpected", reason: "TypeError" });
     metrics.inFlight({ active: 5, queued: 2 });
+    metrics.mailLimited("per-day");
 
     const text = await registry.metrics();
     assert.equal(sample(text, STORED, { kind: "copy", status: "stored" }), 2);
@@ -50,6 +51,7 @@ describe("the Prometheus registry", () => {
     assert.equal(sample(text, "xmpp_maildir_messages_refused_total", { condition: "not-allowed" }), 1);
     assert.equal(sample(text, "xmpp_maildir_errors_total", { kind: "storage", reason: "ENOSPC" }), 1);
     assert.equal(sample(text, "xmpp_maildir_errors_total", { kind: "unexpected", reason: "TypeError" }), 1);
+    assert.equal(sample(text, "xmpp_maildir_mail_limited_total", { limit: "per-day" }), 1);
     assert.equal(sample(text, IN_FLIGHT, { state: "active" }), 5);
     assert.equal(sample(text, IN_FLIGHT, { state: "queued" }), 2);
     // The histogram: a duplicate is not a store; buckets from 1 ms to 10 s.

@@ -3,7 +3,7 @@
 // in a jabber:x:oob element (XEP-0066 §3) so a client can open the full mail.
 import xml, { type Element } from "@xmpp/xml";
 import { createHash } from "node:crypto";
-import { NS_OOB } from "../../namespaces.js";
+import { NS_CHAT_MARKERS, NS_OOB, NS_RECEIPTS } from "../../namespaces.js";
 import { addressToJid } from "../address.js";
 import type { MailSummary } from "./summary.js";
 
@@ -32,6 +32,19 @@ export function pushedMessage(input: {
   const from = summary.fromAddress ? addressToJid(summary.fromAddress, input.componentDomain) : input.componentDomain;
   const thread = summary.messageId ? threadFor(summary.messageId) : undefined;
   const header = summary.fromName ? `From: ${summary.fromName} <${summary.fromAddress ?? ""}>\n\n` : "";
+  if (summary.chat) {
+    // Chat-over-email: a conversation with the sender, not a notice (RFC 6121 §5.2.2 "chat"); no
+    // subject, no link, just what they wrote.
+    const stanza = xml(
+      "message",
+      { type: "chat", from, to: input.to, id: input.id },
+      xml("body", {}, summary.text),
+      thread ? xml("thread", {}, thread) : null,
+      xml("markable", { xmlns: NS_CHAT_MARKERS }),
+      xml("request", { xmlns: NS_RECEIPTS }),
+    );
+    return { stanza, thread };
+  }
   const stanza = xml(
     "message",
     { type: "normal", from, to: input.to, id: input.id },
@@ -39,6 +52,10 @@ export function pushedMessage(input: {
     xml("body", {}, `${header}${summary.text}`),
     thread ? xml("thread", {}, thread) : null,
     xml("x", { xmlns: NS_OOB }, xml("url", {}, input.url), xml("desc", {}, summary.subject || "mail")),
+    // Asks the client to say when the user has seen it (XEP-0333 §4, XEP-0184 §5.1): the mail
+    // then becomes \Seen (../read-markers.ts).
+    xml("markable", { xmlns: NS_CHAT_MARKERS }),
+    xml("request", { xmlns: NS_RECEIPTS }),
   );
   return { stanza, thread };
 }

@@ -2,6 +2,7 @@
 // the user's answer over XMPP goes out with In-Reply-To and References.
 import { randomUUID } from "node:crypto";
 import type { Element } from "@xmpp/xml";
+import type { PushedMail } from "../state.js";
 import type { Threads } from "../threads.js";
 import type { NewMail } from "../watch/index.js";
 import { findUid, imapMessageUrl } from "./imap-url.js";
@@ -19,6 +20,8 @@ export interface NotifierOptions {
   /** --imap-url: server part of the links, no trailing slash. */
   readonly imapUrl: string;
   readonly threads: Threads;
+  /** Where the id of each push is kept for read markers. */
+  readonly pushed: PushedMail;
   readonly send: (stanza: Element) => Promise<void>;
 }
 
@@ -34,8 +37,9 @@ export function createNotifier(options: NotifierOptions): (mail: NewMail) => Pro
     const url = imapMessageUrl({ server: options.imapUrl, user: mail.user, uid, messageId: summary.messageId });
     const { stanza, thread } = pushedMessage({ summary, to: mail.user, componentDomain: options.componentDomain, url, id: randomUUID() });
     await options.send(stanza);
+    options.pushed.remember(mail.user, { id: String(stanza.attrs.id), base: mail.base, peer: String(stanza.attrs.from) });
     if (summary.messageId && summary.fromAddress) {
-      options.threads.remember(mail.user, { thread, from: summary.fromAddress, messageId: summary.messageId, references: summary.references, subject: summary.subject });
+      options.threads.remember(mail.user, { thread, from: summary.fromAddress, messageId: summary.messageId, references: summary.references, subject: summary.subject, chat: summary.chat });
     }
   };
 }

@@ -19,6 +19,8 @@ export interface MailSummary {
   readonly messageId: string | undefined;
   /** The mail's own References, for a reply's References (RFC 5322 §3.6.4). */
   readonly references: readonly string[];
+  /** Chat-over-email (a `Chat-Version` header, as Delta Chat sends): pushed as a chat message. */
+  readonly chat: boolean;
 }
 
 export async function summarizeMail(bytes: Buffer): Promise<MailSummary> {
@@ -34,6 +36,7 @@ export async function summarizeMail(bytes: Buffer): Promise<MailSummary> {
     text,
     messageId: mail.messageId,
     references: refs,
+    chat: mail.headers.has("chat-version"),
   };
 }
 

@@ -1,12 +1,14 @@
 // A message from a local user to <escaped address>@<component> → a mail From the user's address
 // through the smarthost, answering the pushed mail it replies to, with a copy in their Sent folder.
+// One recipient per mail, always: the one the JID names. Within the size and rate limits only.
 import type { Element } from "@xmpp/xml";
 import { RefusedError } from "../../errors.js";
 import { bare, parseJid } from "../../jid.js";
 import type { Logger } from "../../log/index.js";
 import type { MaildirResolver, MaildirWriter } from "../../maildir/index.js";
 import type { ReplyContext } from "../threads.js";
-import { composeMail } from "./compose.js";
+import { composeMail, referencesFor } from "./compose.js";
+import type { SendCounter } from "./limits.js";
 import type { SmtpSender } from "./smtp.js";
 
 /** The Maildir++ folder Dovecot and mail clients use for sent mail (RFC 6154 \Sent by convention). */
@@ -17,7 +19,13 @@ export interface OutboundOptions {
   readonly resolve: MaildirResolver;
   readonly writer: MaildirWriter;
   readonly smtp: SmtpSender;
+  /** --smtp-max-per-minute and --smtp-max-per-day (./limits.ts). */
+  readonly counter: SendCounter;
+  /** --max-stanza-bytes: the same limit as for archived messages. */
+  readonly maxStanzaBytes: number;
   readonly replyContext: (user: string, match: { thread?: string | undefined; from: string }) => ReplyContext | undefined;
+  /** A chat-over-email reply becomes the conversation's last message, for the next reply's In-Reply-To. */
+  readonly remember?: (user: string, context: ReplyContext) => void;
   readonly logger: Logger;
 }
 
@@ -41,7 +49,13 @@ export function createOutbound(options: OutboundOptions): Outbound {
       const text = stanza.getChildText("body");
       // Chat states and receipts carry no body: nothing to mail, and no error to bother the user with.
       if (!text) return;
+      const size = Buffer.byteLength(stanza.toString());
+      if (size > options.maxStanzaBytes) {
+        throw new RefusedError(`message of ${size} bytes is over the ${options.maxStanzaBytes}-byte limit (max-stanza-bytes)`, { type: "modify", condition: "policy-violation" });
+      }
       const user = bare(from);
+      // Counted and saved before the mail goes: a crash after sending cannot hand out a fresh allowance.
+      await options.counter.take(user);
       const thread = stanza.getChildText("thread") ?? undefined;
       const parent = options.replyContext(user, { thread, from: recipient });
       const composed = await composeMail({
@@ -53,7 +67,10 @@ export function createOutbound(options: OutboundOptions): Outbound {
         domain: options.userDomain,
       });
       const { response } = await options.smtp.send({ envelope: composed.envelope, raw: composed.bytes });
-      logger.info({ user, to: recipient, messageId: composed.messageId, inReplyTo: parent?.messageId, response }, "mail sent");
+      logger.info({ user, to: recipient, messageId: composed.messageId, inReplyTo: parent?.messageId, chat: parent?.chat === true, response }, "mail sent");
+      if (parent?.chat) {
+        options.remember?.(user, { thread: parent.thread, from: parent.from, messageId: composed.messageId, references: referencesFor(parent), subject: composed.subject, chat: true });
+      }
       try {
         await options.writer.deliver(options.resolve({ local: from.local, domain: from.domain }), composed.bytes, { folder: [SENT_FOLDER], seen: true });
       } catch (err) {

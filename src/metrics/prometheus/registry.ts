@@ -41,6 +41,12 @@ export function createPrometheusMetrics(): PrometheusMetrics {
     labelNames: ["condition"] as const,
     registers,
   });
+  const limited = new Counter({
+    name: `${METRIC_PREFIX}mail_limited_total`,
+    help: "Mails from XMPP refused by a per-user send limit (limit=per-minute|per-day)",
+    labelNames: ["limit"] as const,
+    registers,
+  });
   const errors = new Counter({
     name: `${METRIC_PREFIX}errors_total`,
     help: "Failures to store: kind=storage by errno code (ENOSPC, EACCES, ...), kind=unexpected by error class",
@@ -129,6 +135,9 @@ export function createPrometheusMetrics(): PrometheusMetrics {
     upload(event) {
       uploads.labels(event.result).inc();
       if (event.bytes !== undefined) uploadBytes.inc(event.bytes);
+    },
+    mailLimited(limit) {
+      limited.labels(limit).inc();
     },
   };
 
