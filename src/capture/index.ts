@@ -6,3 +6,4 @@ export { readChatFacts, type ChatFacts, type Link, type Marker } from "./chat.js
 export type { EmbeddedData, HtmlContent } from "./xhtml.js";
 export { ENCRYPTED_POLICIES, type ChatSettings, type EncryptedPolicy } from "./settings.js";
 export { readEncryption, type Encryption } from "./encryption.js";
+export { readModeration, readReply, type Moderation, type Reply } from "./reply.js";

@@ -5,6 +5,7 @@ import { bareJid, type Jid, parseJid } from "../jid.js";
 import { NS_CLIENT, NS_DELAY, NS_SID } from "../namespaces.js";
 import { readChatFacts } from "./chat.js";
 import { readEncryption } from "./encryption.js";
+import { malformedModeration } from "./reply.js";
 import { INBOX, type ArchiveRecord, type CaptureReason, type CaptureResult, type MessageIds } from "./record.js";
 import { MARK_KEYWORDS } from "./placement.js";
 import type { EncryptedPolicy } from "./settings.js";
@@ -59,7 +60,7 @@ export function recordFromMessage(facts: MessageFacts): CaptureResult {
       };
     }
     // RFC 6121 §5.2.3: without a body there is no human-readable content (chat states, receipts).
-    return { kind: "skip", reason: chat.marker ? "marker for a message the owner sent" : "no body" };
+    return { kind: "skip", reason: chat.marker ? "marker for a message the owner sent" : (malformedModeration(message) ?? "no body") };
   }
   const xmlText = standaloneXml(message);
   const size = Buffer.byteLength(xmlText);

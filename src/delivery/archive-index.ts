@@ -5,8 +5,10 @@ import { readdir } from "node:fs/promises";
 import path from "node:path";
 import type { ArchiveRecord, ChatSettings } from "../capture/index.js";
 import { bare } from "../jid.js";
+import type { Logger } from "../log/index.js";
 import { guessRelatedId, renderMail, type RenderedMail } from "../mail/index.js";
-import { createMessageIndex, encodeMutf7, idKey, type IndexedMessage } from "../maildir/index.js";
+import { createMessageIndex, encodeMutf7, idKey, stanzaIdKey, type IndexedMessage } from "../maildir/index.js";
+import { replyKeys } from "./reply-keys.js";
 import type { StoreOutcome } from "./sink.js";
 
 /**
@@ -40,7 +42,7 @@ export interface ArchiveIndex {
   once(record: ArchiveRecord, work: () => Promise<StoreOutcome>): Promise<StoreOutcome>;
 }
 
-export function createArchiveIndex(settings: MailSettings): ArchiveIndex {
+export function createArchiveIndex(settings: MailSettings, logger?: Logger): ArchiveIndex {
   const { chat, domain } = settings;
   const chatOn = chat.history || chat.groupchat;
   const index = createMessageIndex({ maxEntries: INDEX_MAX_ENTRIES, scanPerFolder: INDEX_SCAN_PER_FOLDER });
@@ -61,15 +63,28 @@ export function createArchiveIndex(settings: MailSettings): ArchiveIndex {
     const target = record.chat.replaces ?? record.chat.retracts;
     if (!target) return undefined;
     const sender = bare(record.from);
-    const keys = [idKey(sender, target), guessRelatedId(record, target, domain)];
+    // XEP-0425: a moderation comes from the room and names the stanza-id the room gave the message.
+    const first = record.chat.moderation ? stanzaIdKey(sender, target) : idKey(sender, target);
+    const keys = [first, guessRelatedId(record, target, domain)];
     return (await index.find(bare(record.owner), keys, scanDirs(maildir)))?.messageId;
+  }
+
+  /** XEP-0461: the Message-ID of the message a reply answers, only when the archive has it. */
+  async function replied(record: ArchiveRecord, maildir: string | undefined): Promise<string | undefined> {
+    const reply = record.chat.reply;
+    if (!reply) return undefined;
+    const found = await index.find(bare(record.owner), replyKeys(record, reply, domain), scanDirs(maildir));
+    if (!found) logger?.debug({ user: bare(record.owner), reply: reply.id }, "reply to a message the archive does not have; stored without In-Reply-To");
+    return found?.messageId;
   }
 
   return {
     async render(record, maildir) {
       return renderMail(record, {
         domain,
-        ...(chatOn ? { chat: { maxAttachmentBytes: chat.maxAttachmentBytes }, related: await related(record, maildir) } : {}),
+        ...(chatOn
+          ? { chat: { maxAttachmentBytes: chat.maxAttachmentBytes }, related: await related(record, maildir), replyTo: await replied(record, maildir) }
+          : {}),
       });
     },
     async isRoomDuplicate(record, messageId, maildir) {
@@ -77,7 +92,11 @@ export function createArchiveIndex(settings: MailSettings): ArchiveIndex {
     },
     remember(record, messageId, location) {
       if (!chatOn) return;
-      const keys = [messageId, ...(record.ids.id ? [idKey(bare(record.from), record.ids.id)] : [])];
+      const keys = [
+        messageId,
+        ...(record.ids.id ? [idKey(bare(record.from), record.ids.id)] : []),
+        ...(record.ids.stanzaId ? [stanzaIdKey(record.ids.stanzaId.by, record.ids.stanzaId.id)] : []),
+      ];
       index.remember(bare(record.owner), keys, { ...location, messageId });
     },
     find: (owner, keys, maildir) => index.find(owner, keys, () => chatFolderDirs(maildir)),

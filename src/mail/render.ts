@@ -10,8 +10,10 @@ import type { ArchiveRecord } from "../capture/index.js";
 import { chatHeaders } from "./chat-headers.js";
 import { ENCRYPTION_HEADER, encryptedSubject, encryptedText } from "./encrypted.js";
 import { messageIdFor, threadIdFor } from "./message-id.js";
+import { textView } from "./reply.js";
 import { richParts } from "./rich.js";
 import { headerSafe } from "./safe.js";
+import { STANZA_ID_HEADER, stanzaIdHeader } from "./stanza-id.js";
 import { serialiseMime } from "./serialise.js";
 
 export { headerSafe };
@@ -31,6 +33,8 @@ export interface RenderOptions {
   readonly chat?: { readonly maxAttachmentBytes: number };
   /** The Message-ID of the message a correction or retraction refers to, when the archive has it. */
   readonly related?: string | undefined;
+  /** The Message-ID of the message a reply (XEP-0461) answers, when the archive has it. */
+  readonly replyTo?: string | undefined;
 }
 
 export interface RenderedMail {
@@ -47,12 +51,15 @@ export async function renderMail(record: ArchiveRecord, options: RenderOptions):
     : threadId ? { inReplyTo: threadId, references: [threadId] } : {};
   const { encryption } = record;
   // An encrypted message's links and HTML, if any, belong to its fallback, not to the message.
-  const rich = options.chat && !encryption ? richParts(record, options.chat) : undefined;
-  const text = encryption ? encryptedText(record, encryption) : (rich?.text ?? record.body);
+  // A reply shows its fallback quote once, above what was written; a moderation says what happened.
+  const view = textView(record);
+  const rich = options.chat && !encryption ? richParts(view.record, options.chat) : undefined;
+  const shown = encryption ? encryptedText(record, encryption) : (rich?.text ?? view.record.body);
+  const text = view.quote ? `${view.quote}\n${shown}` : shown;
   const composer = new MailComposer({
     from: address(record.from, record.type === "groupchat"),
     to: address(record.to),
-    subject: subjectOf(rich ? { ...record, body: text } : record),
+    subject: subjectOf(rich ? { ...view.record, body: shown } : view.record),
     date: record.time,
     messageId,
     ...threading,
@@ -64,6 +71,9 @@ export async function renderMail(record: ArchiveRecord, options: RenderOptions):
       // The stanza's own id: receipts and markers refer to it (XEP-0184 §4), so the flag index
       // can find this mail again by reading headers only.
       ...(options.chat && record.ids.id ? { "X-XMPP-ID": headerSafe(record.ids.id) } : {}),
+      // The id a room (or the user's server) assigned (XEP-0359): replies and moderation in a room
+      // name it (XEP-0461 §4, XEP-0425), so the index can find this mail again after a restart.
+      ...(options.chat && record.ids.stanzaId ? { [STANZA_ID_HEADER]: stanzaIdHeader(record.ids.stanzaId) } : {}),
       ...chat?.headers,
       ...(encryption ? { [ENCRYPTION_HEADER]: encryption.scheme } : {}),
     },

@@ -1,0 +1,16 @@
+// The XEP-0359 stanza-id as a header, "ID; by=JID": written on chat mail, read back by the
+// message index (maildir/message-index.ts) when it rebuilds itself from the header blocks.
+import type { MessageIds } from "../capture/index.js";
+import { headerSafe } from "./safe.js";
+
+export const STANZA_ID_HEADER = "X-XMPP-Stanza-ID";
+
+export function stanzaIdHeader(stanzaId: NonNullable<MessageIds["stanzaId"]>): string {
+  return `${headerSafe(stanzaId.id).replace(/;/g, "")}; by=${headerSafe(stanzaId.by)}`;
+}
+
+/** The header's id and by, or undefined when it is not one of ours. */
+export function parseStanzaIdHeader(value: string | undefined): { id: string; by: string } | undefined {
+  const match = /^(.+); by=(\S+)$/.exec(value?.trim() ?? "");
+  return match ? { id: match[1]!, by: match[2]! } : undefined;
+}
