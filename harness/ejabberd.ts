@@ -54,6 +54,7 @@ export interface EjabberdOptions {
   /** Modules besides the base ones, with options. mod_xmpp_maildir is built and installed. */
   modules?: EjabberdConfigInput["modules"];
   extraConfig?: string;
+  extraComponents?: EjabberdConfigInput["extraComponents"];
 }
 
 export interface EjabberdServer {
@@ -154,6 +155,7 @@ export async function startEjabberd(opts: EjabberdOptions): Promise<EjabberdServ
       componentDomain: opts.componentDomain,
       componentSecret: opts.componentSecret,
       modules: opts.modules,
+      extraComponents: opts.extraComponents,
       extraConfig: opts.extraConfig,
     }),
   );

@@ -12,9 +12,9 @@ import { replyKeys } from "./reply-keys.js";
 import type { StoreOutcome } from "./sink.js";
 
 /**
- * Keys the message index keeps: two per archived chat message, measured at about 435 bytes of heap
- * per key, so about 21 MB at most. Markers come seconds to hours after their message, long before
- * 25,000 newer messages have pushed it out.
+ * Keys the message index keeps: two per archived chat message (three with a XEP-0359 stanza-id),
+ * measured at about 435 bytes of heap per key, so about 21 MB at most. Markers and replies come
+ * seconds to hours after their message, long before 17,000 newer messages have pushed it out.
  */
 const INDEX_MAX_ENTRIES = 50_000;
 /**
