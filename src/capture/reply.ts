@@ -75,8 +75,9 @@ function toIndex(value: unknown): number | undefined {
 /** A moderation the room announced; either form, the newer read first. */
 export function readModeration(message: Element): Moderation | undefined {
   // XEP-0425 (security considerations): only the room itself announces a moderation, from its bare
-  // JID. The same elements from room/nick are an occupant's message the room reflected.
-  if (typeof message.attrs.from === "string" && message.attrs.from.includes("/")) return undefined;
+  // JID, in a groupchat message. The same elements from room/nick are an occupant's message the room
+  // reflected, and in a one-to-one chat they come from no room at all.
+  if (message.attrs.type !== "groupchat" || (typeof message.attrs.from === "string" && message.attrs.from.includes("/"))) return undefined;
   const retract = message.getChild("retract", NS_RETRACT_1);
   const moderated1 = retract?.getChild("moderated", NS_MODERATE_1);
   const applyTo = message.getChild("apply-to", NS_FASTEN);
