@@ -115,10 +115,12 @@ export function requireJid(value: string | undefined, attr: string): Jid {
 function readIds(message: Element): MessageIds {
   const origin = message.getChild("origin-id", NS_SID)?.attrs.id;
   const stanza = message.getChild("stanza-id", NS_SID);
+  const all = message.getChildren("stanza-id", NS_SID).filter((s) => s.attrs.id && s.attrs.by).map((s) => ({ id: String(s.attrs.id), by: String(s.attrs.by) }));
   return {
     originId: origin || undefined,
     stanzaId: stanza?.attrs.id && stanza.attrs.by ? { id: stanza.attrs.id, by: stanza.attrs.by } : undefined,
     id: message.attrs.id || undefined,
+    ...(all.length > 1 ? { stanzaIds: all } : {}),
   };
 }
 

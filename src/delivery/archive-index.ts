@@ -95,7 +95,7 @@ export function createArchiveIndex(settings: MailSettings, logger?: Logger): Arc
       const keys = [
         messageId,
         ...(record.ids.id ? [idKey(bare(record.from), record.ids.id)] : []),
-        ...(record.ids.stanzaId ? [stanzaIdKey(record.ids.stanzaId.by, record.ids.stanzaId.id)] : []),
+        ...(record.ids.stanzaIds ?? (record.ids.stanzaId ? [record.ids.stanzaId] : [])).map((s) => stanzaIdKey(s.by, s.id)),
       ];
       index.remember(bare(record.owner), keys, { ...location, messageId });
     },

@@ -13,7 +13,7 @@ import { messageIdFor, threadIdFor } from "./message-id.js";
 import { textView } from "./reply.js";
 import { richParts } from "./rich.js";
 import { headerSafe } from "./safe.js";
-import { STANZA_ID_HEADER, stanzaIdHeader } from "./stanza-id.js";
+import { roomStanzaId, STANZA_ID_HEADER, stanzaIdHeader } from "./stanza-id.js";
 import { serialiseMime } from "./serialise.js";
 
 export { headerSafe };
@@ -73,7 +73,7 @@ export async function renderMail(record: ArchiveRecord, options: RenderOptions):
       ...(options.chat && record.ids.id ? { "X-XMPP-ID": headerSafe(record.ids.id) } : {}),
       // The id a room (or the user's server) assigned (XEP-0359): replies and moderation in a room
       // name it (XEP-0461 §4, XEP-0425), so the index can find this mail again after a restart.
-      ...(options.chat && record.ids.stanzaId ? { [STANZA_ID_HEADER]: stanzaIdHeader(record.ids.stanzaId) } : {}),
+      ...(options.chat && record.ids.stanzaId ? { [STANZA_ID_HEADER]: stanzaIdHeader(roomStanzaId(record) ?? record.ids.stanzaId) } : {}),
       ...chat?.headers,
       ...(encryption ? { [ENCRYPTION_HEADER]: encryption.scheme } : {}),
     },

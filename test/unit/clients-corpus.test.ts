@@ -43,6 +43,7 @@ function archived(result: CaptureResult): ArchiveRecord {
 
 interface Archive {
   store(name: string, reason?: CaptureReason): Promise<{ messageId: string; mail: ParsedMail; record: ArchiveRecord }>;
+  storeRecord(record: ArchiveRecord): Promise<ParsedMail>;
   /** The stored mail with this Message-ID in a user's Maildir. */
   find(user: string, messageId: string): Promise<ParsedMail>;
   /** A new sink on the same Maildirs: an empty message index, as after a restart. */
@@ -71,6 +72,10 @@ async function withArchive(fn: (archive: Archive) => Promise<void>): Promise<voi
         assert.equal(outcome.status, "stored", name);
         const maildir = path.join(dir, record.owner.local, "Maildir");
         return { messageId: outcome.messageId, mail: await findMail(maildir, outcome.messageId), record };
+      },
+      async storeRecord(record) {
+        const outcome = await sink.store(record, { arrivedAt: Date.now() });
+        return findMail(path.join(dir, record.owner.local, "Maildir"), outcome.messageId);
       },
       find: (user, messageId) => findMail(path.join(dir, user, "Maildir"), messageId),
       restart: () => {
@@ -133,6 +138,19 @@ test("a room reply after a restart finds its original by the X-XMPP-Stanza-ID he
     archive.restart();
     const { mail } = await archive.store("dino-reply-groupchat.xml", "groupchat");
     assert.equal(mail.inReplyTo, original.messageId);
+  });
+});
+
+test("a room message with the user's server's stanza-id before the room's (ejabberd's MAM, a room elsewhere): replies and moderation still find it", async () => {
+  await withArchive(async (archive) => {
+    const doubled = fixture("room-message.xml").replace("<stanza-id ", '<stanza-id xmlns="urn:xmpp:sid:0" id="user-archive-1" by="alice@example.org"/><stanza-id ');
+    const record = archived(capture("room-message.xml", "groupchat", doubled));
+    assert.equal(record.ids.stanzaId?.by, "alice@example.org", "the first one, as before");
+    assert.equal(record.ids.stanzaIds?.length, 2);
+    const original = await archive.storeRecord(record);
+    assert.equal(original.headers.get("x-xmpp-stanza-id"), "Qx7Zk2mV9pRt; by=lounge@conference.example.org", "the room's, for the scan after a restart");
+    const { mail } = await archive.store("xep0425-moderate-1.xml", "groupchat");
+    assert.equal(mail.headers.get("chat-delete"), original.messageId);
   });
 });
 
