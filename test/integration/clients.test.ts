@@ -181,6 +181,8 @@ for (const kind of SERVER_KINDS) {
         // A real moderator: alice created the room, so she owns it and holds the moderator role.
         await bob.send(xml("message", { to: ROOM, type: "groupchat", id: "spam-1" }, xml("body", {}, "buy cheap watches")));
         const spam = await alice.waitForStanza((s) => s.attrs.type === "groupchat" && s.getChildText("body") === "buy cheap watches");
+        await settled();
+        for (const user of ["alice", "bob"]) await waitForMailbox(mailbox(user, "Chats.lounge"), (m) => m.some((x) => x.subject === "buy cheap watches"));
         const stanzaId = spam.getChildren("stanza-id", "urn:xmpp:sid:0").find((e) => e.attrs.by === ROOM)?.attrs.id;
         assert.ok(stanzaId, spam.toString());
         const request = features.has(NS_MODERATE_1)
@@ -209,6 +211,9 @@ for (const kind of SERVER_KINDS) {
         // The room message (room-message.xml) and then the moderation (prosody-muc-moderation.xml), as the room sends them.
         await room.send(roomStanza("room-message.xml", (x) => x.replace('to="alice@example.org/laptop"', `to="${to}"`).replaceAll("lounge@conference.example.org", REMOTE_ROOM)));
         await alice.waitForStanza((s) => s.attrs.from === `${REMOTE_ROOM}/carol` && s.getChildText("body") === "lunch at noon?");
+        // A moderator acts after reading: the message is archived by then (the component stores copies in parallel).
+        await settled();
+        await waitForMailbox(mailbox("alice", "Chats.modroom"), (m) => m.some((x) => x.subject === "lunch at noon?"));
         await room.send(roomStanza("prosody-muc-moderation.xml", (x) => x.replace('to="alice@example.org/laptop"', `to="${to}"`).replaceAll("lounge@conference.example.org", REMOTE_ROOM)));
         await alice.waitForStanza((s) => s.attrs.from === REMOTE_ROOM && s.getChild("apply-to", "urn:xmpp:fasten:0") !== undefined);
       } finally {
