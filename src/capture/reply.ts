@@ -7,10 +7,10 @@
 //     marks the quote the sender put at the start of the body for clients that know no replies;
 //     XEP-0426: start and end count Unicode code points.
 //   XEP-0425: a moderator's retraction, sent by the room (from its bare JID) to every occupant.
-//     0.2 (urn:xmpp:message-moderate:0, Prosody's mod_muc_moderation and ejabberd before 24):
+//     0.2 (urn:xmpp:message-moderate:0, older mod_muc_moderation):
 //       <apply-to xmlns='urn:xmpp:fasten:0' id='STANZA-ID'><moderated by='room/nick'>
 //         <retract xmlns='urn:xmpp:message-retract:0'/><reason/></moderated></apply-to>
-//     0.3 (urn:xmpp:message-moderate:1, ejabberd 24+, mod_muc_moderation sends both forms at once):
+//     0.3 (urn:xmpp:message-moderate:1; ejabberd 24.12 and mod_muc_moderation send both forms at once):
 //       <retract xmlns='urn:xmpp:message-retract:1' id='STANZA-ID'><moderated by='room/nick'
 //         xmlns='urn:xmpp:message-moderate:1'/><reason/></retract>
 import type { Element } from "@xmpp/xml";

@@ -175,6 +175,7 @@ for (const [file, by, reason] of [
   ["prosody-muc-moderation.xml", "mod", "Spam"],
   ["xep0425-moderate-0.xml", "macbeth", "This message contains inappropriate content for this forum"],
   ["xep0425-moderate-1.xml", "macbeth", "This message contains inappropriate content for this forum"],
+  ["ejabberd-24-moderation.xml", "Alice2", "Spam"],
 ] as const) {
   test(`${file}: marked like a retraction (Chat-Delete and In-Reply-To the original), in the room's folder, saying who and why`, async () => {
     await withArchive(async (archive) => {
