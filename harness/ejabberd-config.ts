@@ -52,7 +52,9 @@ export interface EjabberdConfigInput {
   componentDomain: string;
   componentSecret: string;
   /** Modules besides EJABBERD_BASE_MODULES, each with its options (YAML-ready values). */
-  modules?: Record<string, Record<string, string | number | boolean>> | undefined;
+  modules?: Record<string, Record<string, YamlValue>> | undefined;
+  /** More XEP-0114 components on the same listener, domain → password (a test playing a remote room). */
+  extraComponents?: Readonly<Record<string, string>> | undefined;
   /** Top-level lines appended as they are (e.g. access rules). */
   extraConfig?: string | undefined;
   /**
@@ -62,13 +64,16 @@ export interface EjabberdConfigInput {
   httpUpload?: { readonly port: number; readonly docroot: string; readonly maxSize?: number } | undefined;
 }
 
-/** A YAML scalar: JSON strings are valid YAML double-quoted strings. */
-function yamlValue(value: string | number | boolean): string {
-  return typeof value === "string" ? JSON.stringify(value) : String(value);
+/** A scalar, or a map written as JSON (a valid YAML flow mapping), e.g. default_room_options. */
+export type YamlValue = string | number | boolean | { readonly [key: string]: string | number | boolean };
+
+/** A YAML value: JSON strings and objects are valid YAML double-quoted strings and flow mappings. */
+function yamlValue(value: YamlValue): string {
+  return typeof value === "string" || typeof value === "object" ? JSON.stringify(value) : String(value);
 }
 
 export function ejabberdConfig(input: EjabberdConfigInput): string {
-  const modules: Record<string, Record<string, string | number | boolean>> = {
+  const modules: Record<string, Record<string, YamlValue>> = {
     ...Object.fromEntries(EJABBERD_BASE_MODULES.map((m) => [m, {}])),
     // Archive every message in MAM, so MAM's hooks (stanza-id, offline_message_hook at 49) run
     // in every test.
@@ -116,6 +121,7 @@ export function ejabberdConfig(input: EjabberdConfigInput): string {
     "    hosts:",
     `      ${yamlValue(input.componentDomain)}:`,
     `        password: ${yamlValue(input.componentSecret)}`,
+    ...Object.entries(input.extraComponents ?? {}).flatMap(([domain, password]) => [`      ${yamlValue(domain)}:`, `        password: ${yamlValue(password)}`]),
     ...(input.httpUpload === undefined
       ? []
       : [

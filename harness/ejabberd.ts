@@ -56,6 +56,7 @@ export interface EjabberdOptions {
   extraConfig?: string;
   /** Run mod_http_upload (XEP-0363) as upload.<domain> on a free HTTP port (ejabberd-config.ts). */
   httpUpload?: { readonly maxSize?: number };
+  extraComponents?: EjabberdConfigInput["extraComponents"];
 }
 
 export interface EjabberdServer {
@@ -159,6 +160,7 @@ export async function startEjabberd(opts: EjabberdOptions): Promise<EjabberdServ
       componentDomain: opts.componentDomain,
       componentSecret: opts.componentSecret,
       modules: opts.modules,
+      extraComponents: opts.extraComponents,
       extraConfig: opts.extraConfig,
       httpUpload,
     }),

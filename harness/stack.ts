@@ -7,6 +7,7 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { startComponent, type ComponentProcess } from "./component.js";
 import { startDovecot, type DovecotServer } from "./dovecot.js";
+import type { YamlValue } from "./ejabberd-config.js";
 import { startEjabberd, type EjabberdServer } from "./ejabberd.js";
 import { mailUser } from "./mail-user.js";
 import { repoRoot } from "./paths.js";
@@ -101,6 +102,13 @@ export interface StackOptions {
   readonly server?: ServerKind;
   /** Extra top-level lines for ejabberd.yml (e.g. shaper_rules). ejabberd only. */
   readonly ejabberdConfig?: string;
+  /** More modules and options for ejabberd.yml (e.g. mod_muc's default_room_options). ejabberd only. */
+  readonly ejabberdModules?: Readonly<Record<string, Record<string, YamlValue>>>;
+  /**
+   * More XEP-0114 components, domain → secret, that a test connects itself (to play a room another
+   * server hosts). Both servers.
+   */
+  readonly extraComponents?: Readonly<Record<string, string>>;
   readonly module?: ModuleOptions;
   /** Run the server's own XEP-0363 upload service (Prosody mod_http_file_share, ejabberd mod_http_upload) on a free loopback port. */
   readonly upload?: { readonly maxSize?: number };
@@ -167,9 +175,10 @@ export async function startStack(options: StackOptions): Promise<AnyStack> {
         componentDomain: COMPONENT,
         componentSecret: secret,
         users: options.users.map((username) => ({ username, password })),
-        modules: { mod_xmpp_maildir: ejabberdModuleOptions(options.module) },
+        modules: { ...options.ejabberdModules, mod_xmpp_maildir: ejabberdModuleOptions(options.module) },
         ...(options.ejabberdConfig === undefined ? {} : { extraConfig: options.ejabberdConfig }),
         ...(options.upload ? { httpUpload: options.upload.maxSize === undefined ? {} : { maxSize: options.upload.maxSize } } : {}),
+        ...(options.extraComponents ? { extraComponents: options.extraComponents } : {}),
       });
     } catch (err) {
       await dovecot.stop();
@@ -203,7 +212,13 @@ export async function startStack(options: StackOptions): Promise<AnyStack> {
       users: options.users.map((username) => ({ username, password })),
       pluginPath: path.join(repoRoot(), "server", "prosody"),
       modules: ["xmpp_maildir"],
-      extraHostConfig: [`xmpp_maildir_component = "${COMPONENT}"`, ...prosodyModuleLines(options.module), ...(options.prosodyHostConfig ?? [])].join("\n"),
+      extraHostConfig: [
+        `xmpp_maildir_component = "${COMPONENT}"`,
+        ...prosodyModuleLines(options.module),
+        ...(options.prosodyHostConfig ?? []),
+        // Each its own section after the VirtualHost's lines, as the MUC in prosodyHostConfig is.
+        ...Object.entries(options.extraComponents ?? {}).flatMap(([domain, secret]) => [`Component ${JSON.stringify(domain)}`, `component_secret = ${JSON.stringify(secret)}`]),
+      ].join("\n"),
       ...(options.prosodyLogLevel ? { logLevel: options.prosodyLogLevel } : {}),
       ...(options.upload ? { httpFileShare: options.upload.maxSize === undefined ? {} : { sizeLimit: options.upload.maxSize } } : {}),
     });

@@ -14,6 +14,7 @@
 %%% With `groupchat: true` (component --groupchat):
 %%%   * every groupchat message a room delivers to a local occupant, once per user however many
 %%%     resources are joined, reason "groupchat" (the echo of the user's own message marked own="true").
+%%%     Retractions without a body are copied too, among them a moderator's (XEP-0425).
 %%% Never copied: headlines, errors, anything to or from the component (no loops); what ejabberd
 %%% routes to a user on its own behalf (carbons, mod_offline's redelivery at login, MAM query
 %%% results), which Prosody hands to the session without routing; and chat-history copies of
@@ -184,8 +185,9 @@ live_copy(chat, Host, Component, To, Msg) ->
     end;
 live_copy(groupchat, Host, Component, #jid{luser = U, lserver = S, lresource = R}, Msg) ->
     %% XEP-0045 §7.4: the room sends each message from room@service/nick to every occupant's
-    %% full JID; this is the copy for this (local) occupant, once per user.
-    case opt(Host, groupchat) andalso R /= <<>> andalso Msg#message.body /= []
+    %% full JID; this is the copy for this (local) occupant, once per user. Besides messages with a
+    %% body, the room's retractions: a moderator's (XEP-0425, from the room's bare JID) or the author's.
+    case opt(Host, groupchat) andalso R /= <<>> andalso worth_archiving(Msg, false)
         andalso ejabberd_sm:get_session_pid(U, S, R) /= none
         andalso chat_copyable(Msg, Component) andalso first_groupchat_delivery(Host, Msg) of
         true -> send_copy(Host, Msg, <<"groupchat">>, own_groupchat(Host, Msg));

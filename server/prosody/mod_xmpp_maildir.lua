@@ -14,6 +14,7 @@
 --   * every groupchat message a room delivers to a local occupant, once per user however many
 --     resources are joined, reason "groupchat" (own messages are archived from the room's echo,
 --     marked own="true").
+--     Retractions without a body are copied too, among them a moderator's (XEP-0425).
 -- Never copied: headlines, errors, anything to or from the component (no loops), carbons and
 -- archive results (the user's own server talking to them), and chat-history copies of messages
 -- that ask not to be stored (XEP-0334 <no-store/>, <no-permanent-store/>).
@@ -593,10 +594,11 @@ module:hook("message/full", function (event)
 		send_copy(stanza, "normal");
 	elseif t == "chat" and chat_history and chat_copyable(stanza) and worth_archiving(stanza, false) then
 		send_copy(stanza, "chat");
-	elseif t == "groupchat" and groupchat and full_sessions[to] and stanza:get_child("body")
+	elseif t == "groupchat" and groupchat and full_sessions[to] and worth_archiving(stanza, false)
 		and chat_copyable(stanza) and first_groupchat_delivery(stanza) then
 		-- XEP-0045 §7.4: the room sends each message from room@service/nick to every occupant's
-		-- full JID; this is the copy for this (local) occupant.
+		-- full JID; this is the copy for this (local) occupant. Besides messages with a body, the
+		-- room's retractions: a moderator's (XEP-0425, from the room's bare JID) or the author's.
 		local own = recent_own_groupchat:get(own_groupchat_key(jid_bare(to), jid_bare(stanza.attr.from), stanza));
 		send_copy(stanza, "groupchat", own);
 	end

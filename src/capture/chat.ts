@@ -5,6 +5,7 @@
 import type { Element } from "@xmpp/xml";
 import { NS_OOB } from "../namespaces.js";
 import { xhtmlToHtml, type EmbeddedData, type HtmlContent } from "./xhtml.js";
+import { readModeration, readReply, type Moderation, type Reply } from "./reply.js";
 
 export const NS_RECEIPTS = "urn:xmpp:receipts";
 export const NS_MARKERS = "urn:xmpp:chat-markers:0";
@@ -47,6 +48,10 @@ export interface ChatFacts {
    * replaces the last). No emojis: the sender took their reactions back.
    */
   readonly reaction?: Reaction | undefined;
+  /** XEP-0461: the message this one replies to, and the quote its fallback marks (./reply.ts). */
+  readonly reply?: Reply;
+  /** XEP-0425: a room's announcement that a moderator retracted a message; `retracts` names it too. */
+  readonly moderation?: Moderation;
 }
 
 export interface Reaction {
@@ -56,14 +61,18 @@ export interface Reaction {
 
 export function readChatFacts(message: Element): ChatFacts {
   const html = readHtml(message);
+  const reply = readReply(message, message.getChildText("body") ?? "");
+  const moderation = readModeration(message);
   return {
     replaces: attr(message.getChild("replace", NS_CORRECT), "id"),
-    retracts: readRetraction(message),
+    retracts: moderation?.id ?? readRetraction(message),
     marker: readMarker(message),
     links: readLinks(message),
     html,
     data: [...readBob(message), ...(html?.data ?? [])],
     reaction: readReaction(message),
+    ...(reply ? { reply } : {}),
+    ...(moderation ? { moderation } : {}),
   };
 }
 

@@ -7,3 +7,4 @@ export type { EmbeddedData, HtmlContent } from "./xhtml.js";
 export { ENCRYPTED_POLICIES, type ChatSettings, type EncryptedPolicy } from "./settings.js";
 export { readEncryption, type Encryption } from "./encryption.js";
 export { MAX_SHARES, readShares, type ShareOutcome, type SharedFile } from "./shares.js";
+export { readModeration, readReply, type Moderation, type Reply } from "./reply.js";

@@ -6,6 +6,7 @@ import { NS_CLIENT, NS_DELAY, NS_SID } from "../namespaces.js";
 import { readChatFacts } from "./chat.js";
 import { readEncryption } from "./encryption.js";
 import { readShares } from "./shares.js";
+import { malformedModeration } from "./reply.js";
 import { INBOX, type ArchiveRecord, type CaptureReason, type CaptureResult, type MessageIds } from "./record.js";
 import { MARK_KEYWORDS } from "./placement.js";
 import type { EncryptedPolicy } from "./settings.js";
@@ -61,7 +62,7 @@ export function recordFromMessage(facts: MessageFacts): CaptureResult {
       };
     }
     // RFC 6121 §5.2.3: without a body there is no human-readable content (chat states, receipts).
-    return { kind: "skip", reason: chat.marker ? "marker for a message the owner sent" : "no body" };
+    return { kind: "skip", reason: chat.marker ? "marker for a message the owner sent" : (malformedModeration(message) ?? "no body") };
   }
   const xmlText = standaloneXml(message);
   const size = Buffer.byteLength(xmlText);
@@ -118,10 +119,12 @@ export function requireJid(value: string | undefined, attr: string): Jid {
 function readIds(message: Element): MessageIds {
   const origin = message.getChild("origin-id", NS_SID)?.attrs.id;
   const stanza = message.getChild("stanza-id", NS_SID);
+  const all = message.getChildren("stanza-id", NS_SID).filter((s) => s.attrs.id && s.attrs.by).map((s) => ({ id: String(s.attrs.id), by: String(s.attrs.by) }));
   return {
     originId: origin || undefined,
     stanzaId: stanza?.attrs.id && stanza.attrs.by ? { id: stanza.attrs.id, by: stanza.attrs.by } : undefined,
     id: message.attrs.id || undefined,
+    ...(all.length > 1 ? { stanzaIds: all } : {}),
   };
 }
 

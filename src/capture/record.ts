@@ -61,6 +61,12 @@ export interface MessageIds {
   readonly originId: string | undefined;
   /** XEP-0359 stanza-id and the entity that assigned it. */
   readonly stanzaId: { readonly id: string; readonly by: string } | undefined;
+  /**
+   * Every XEP-0359 stanza-id the stanza carries, when it has more than one: a room's and the
+   * user's own server's (ejabberd's MAM adds its own to a message from a room on another service).
+   * Replies and moderation name the room's.
+   */
+  readonly stanzaIds?: ReadonlyArray<{ readonly id: string; readonly by: string }>;
   /** The stanza's own id attribute. */
   readonly id: string | undefined;
 }

@@ -5,14 +5,16 @@ import { readdir } from "node:fs/promises";
 import path from "node:path";
 import type { ArchiveRecord, ChatSettings, Placement } from "../capture/index.js";
 import { bare } from "../jid.js";
+import type { Logger } from "../log/index.js";
 import { guessRelatedId, messageIdOf, renderMail, type RenderedMail } from "../mail/index.js";
-import { createMessageIndex, decodeMutf7, encodeMutf7, idKey, type IndexedMessage } from "../maildir/index.js";
+import { createMessageIndex, decodeMutf7, encodeMutf7, idKey, stanzaIdKey, type IndexedMessage } from "../maildir/index.js";
+import { replyKeys } from "./reply-keys.js";
 import type { StoreOutcome } from "./sink.js";
 
 /**
- * Keys the message index keeps: two per archived chat message, measured at about 435 bytes of heap
- * per key, so about 21 MB at most. Markers come seconds to hours after their message, long before
- * 25,000 newer messages have pushed it out.
+ * Keys the message index keeps: two per archived chat message (three with a XEP-0359 stanza-id),
+ * measured at about 435 bytes of heap per key, so about 21 MB at most. Markers and replies come
+ * seconds to hours after their message, long before 17,000 newer messages have pushed it out.
  */
 const INDEX_MAX_ENTRIES = 50_000;
 /**
@@ -46,7 +48,7 @@ export interface ArchiveIndex {
   once(record: ArchiveRecord, work: () => Promise<StoreOutcome>): Promise<StoreOutcome>;
 }
 
-export function createArchiveIndex(settings: MailSettings): ArchiveIndex {
+export function createArchiveIndex(settings: MailSettings, logger?: Logger): ArchiveIndex {
   const { chat, domain } = settings;
   const chatOn = chat.history || chat.groupchat;
   const index = createMessageIndex({ maxEntries: INDEX_MAX_ENTRIES, scanPerFolder: INDEX_SCAN_PER_FOLDER });
@@ -70,7 +72,9 @@ export function createArchiveIndex(settings: MailSettings): ArchiveIndex {
     const target = record.chat.replaces ?? record.chat.retracts;
     if (!target) return undefined;
     const sender = bare(record.from);
-    const keys = [idKey(sender, target), guessRelatedId(record, target, domain)];
+    // XEP-0425: a moderation comes from the room and names the stanza-id the room gave the message.
+    const first = record.chat.moderation ? stanzaIdKey(sender, target) : idKey(sender, target);
+    const keys = [first, guessRelatedId(record, target, domain)];
     return (await index.find(bare(record.owner), keys, scanDirs(maildir)))?.messageId;
   }
 
@@ -90,6 +94,15 @@ export function createArchiveIndex(settings: MailSettings): ArchiveIndex {
     return index.find(bare(record.owner), keys, scanDirs(maildir));
   }
 
+  /** XEP-0461: the Message-ID of the message a reply answers, only when the archive has it. */
+  async function replied(record: ArchiveRecord, maildir: string | undefined): Promise<string | undefined> {
+    const reply = record.chat.reply;
+    if (!reply) return undefined;
+    const found = await index.find(bare(record.owner), replyKeys(record, reply, domain), scanDirs(maildir));
+    if (!found) logger?.debug({ user: bare(record.owner), reply: reply.id }, "reply to a message the archive does not have; stored without In-Reply-To");
+    return found?.messageId;
+  }
+
   return {
     async placement(record, maildir) {
       if (!record.chat.reaction) return record.placement;
@@ -102,7 +115,9 @@ export function createArchiveIndex(settings: MailSettings): ArchiveIndex {
     async render(record, maildir) {
       return renderMail(record, {
         domain,
-        ...(chatOn ? { chat: { maxAttachmentBytes: chat.maxAttachmentBytes }, related: await related(record, maildir) } : {}),
+        ...(chatOn
+          ? { chat: { maxAttachmentBytes: chat.maxAttachmentBytes }, related: await related(record, maildir), replyTo: await replied(record, maildir) }
+          : {}),
       });
     },
     async isRoomDuplicate(record, messageId, maildir) {
@@ -110,9 +125,15 @@ export function createArchiveIndex(settings: MailSettings): ArchiveIndex {
     },
     remember(record, messageId, location) {
       if (!chatOn) return;
-      // XEP-0444 §4: in a room, reactions name the room's stanza-id.
+      // XEP-0444 §4: in a room, reactions name the room's stanza-id; XEP-0461 replies name any of
+      // the message's stanza-ids (./reply-keys.ts).
       const roomId = record.type === "groupchat" && record.ids.stanzaId?.by === bare(record.from) ? [idKey(bare(record.from), record.ids.stanzaId.id)] : [];
-      const keys = [messageId, ...(record.ids.id ? [idKey(bare(record.from), record.ids.id)] : []), ...roomId];
+      const keys = [
+        messageId,
+        ...(record.ids.id ? [idKey(bare(record.from), record.ids.id)] : []),
+        ...roomId,
+        ...(record.ids.stanzaIds ?? (record.ids.stanzaId ? [record.ids.stanzaId] : [])).map((s) => stanzaIdKey(s.by, s.id)),
+      ];
       index.remember(bare(record.owner), keys, { ...location, messageId, folder: record.placement.folder });
     },
     find: (owner, keys, maildir) => index.find(owner, keys, () => chatFolderDirs(maildir)),

@@ -20,7 +20,7 @@ export interface LmtpSinkOptions {
 
 export function createLmtpSink(options: LmtpSinkOptions): Sink {
   const { client, logger } = options;
-  const index = createArchiveIndex(options.mail);
+  const index = createArchiveIndex(options.mail, logger);
 
   return {
     store: (record, { dedupe }) =>

@@ -20,7 +20,7 @@ export function createMaildirSink(options: MaildirSinkOptions): Sink {
   const { resolveMaildir, writer, logger } = options;
   const domain = options.mail.domain;
   const keywordMap = writer.keywords ?? createKeywordMap({ fileMode: 0o600 });
-  const index = createArchiveIndex(options.mail);
+  const index = createArchiveIndex(options.mail, logger);
 
   return {
     store: (record, { arrivedAt, dedupe }) =>

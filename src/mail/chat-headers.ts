@@ -29,11 +29,13 @@ export function dayThreadIdFor(record: ArchiveRecord, domain: string): string {
  * client that sets origin-id sets it to the same value as the id it refers to.
  */
 export function guessRelatedId(record: ArchiveRecord, id: string, domain: string): string {
+  // XEP-0425: a moderation names the room's stanza-id, and comes from the room's bare JID.
+  if (record.chat.moderation) return messageIdFor({ ...record, ids: { originId: undefined, stanzaId: { id, by: bare(record.from) }, id: undefined } }, domain);
   const ids = record.ids.originId ? { originId: id, stanzaId: undefined, id: undefined } : { originId: undefined, stanzaId: undefined, id };
   return messageIdFor({ ...record, ids }, domain);
 }
 
-export function chatHeaders(record: ArchiveRecord, options: { domain: string; related?: string | undefined }): ChatHeaders {
+export function chatHeaders(record: ArchiveRecord, options: { domain: string; related?: string | undefined; replyTo?: string | undefined }): ChatHeaders {
   const root = record.thread ? threadIdFor(record.thread, options.domain) : dayThreadIdFor(record, options.domain);
   const headers: Record<string, string> = { "Chat-Version": "1.0" };
   const target = record.chat.replaces ?? record.chat.retracts;
@@ -49,6 +51,8 @@ export function chatHeaders(record: ArchiveRecord, options: { domain: string; re
     headers["Chat-Group-ID"] = headerSafe(bare(bareJid(record.from)));
     headers["Chat-Group-Name"] = headerSafe(record.from.local || record.from.domain);
   }
-  return { inReplyTo: related ?? root, references: related ? [root, related] : [root], headers };
+  // XEP-0461: a reply's parent is the message it answers, found in the archive (never guessed).
+  const parent = related ?? options.replyTo;
+  return { inReplyTo: parent ?? root, references: parent ? [root, parent] : [root], headers };
 }
 

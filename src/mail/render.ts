@@ -12,8 +12,10 @@ import { markReaction, withHiddenHeaders } from "./chat-structure.js";
 import { ENCRYPTION_HEADER, encryptedSubject, encryptedText } from "./encrypted.js";
 import { fileParts, withFileLines } from "./files.js";
 import { messageIdFor, threadIdFor } from "./message-id.js";
+import { textView } from "./reply.js";
 import { richParts } from "./rich.js";
 import { headerSafe } from "./safe.js";
+import { roomStanzaId, STANZA_ID_HEADER, stanzaIdHeader } from "./stanza-id.js";
 import { serialiseMime } from "./serialise.js";
 
 export { headerSafe };
@@ -33,6 +35,8 @@ export interface RenderOptions {
   readonly chat?: { readonly maxAttachmentBytes: number };
   /** The Message-ID of the message a correction or retraction refers to, when the archive has it. */
   readonly related?: string | undefined;
+  /** The Message-ID of the message a reply (XEP-0461) answers, when the archive has it. */
+  readonly replyTo?: string | undefined;
 }
 
 export interface RenderedMail {
@@ -50,13 +54,14 @@ export async function renderMail(record: ArchiveRecord, options: RenderOptions):
   const { encryption } = record;
   const reaction = record.chat.reaction;
   // An encrypted message's links and HTML, if any, belong to its fallback, not to the message.
-  const rich = options.chat && !encryption && !reaction ? richParts(record, options.chat) : undefined;
+  // A reply shows its fallback quote once, above what was written; a moderation says what happened.
+  const view = textView(record);
+  const rich = options.chat && !encryption && !reaction ? richParts(view.record, options.chat) : undefined;
   // Files fetched with --upload-origins (./files.ts): attachments, and a line each in the text.
   const files = fileParts(record);
+  const shown = withFileLines(encryption ? encryptedText(record, encryption) : (rich?.text ?? view.record.body), files.lines);
   // RFC 9078 §2: a reaction's text is the emoji (none: the sender took their reaction back).
-  const text = reaction
-    ? reaction.emojis.join(" ")
-    : withFileLines(encryption ? encryptedText(record, encryption) : (rich?.text ?? record.body), files.lines);
+  const text = reaction ? reaction.emojis.join(" ") : view.quote ? `${view.quote}\n${shown}` : shown;
   // The owner's own room message (the module marks its reflection): from the owner's address, as
   // the user's own mail is, so chat-over-email clients show it as outgoing; to the room.
   const ownRoom = record.type === "groupchat" && record.direction === "out";
@@ -66,7 +71,7 @@ export async function renderMail(record: ArchiveRecord, options: RenderOptions):
     // A room's speakers share its address: Sender names the room, From the speaker (the shape
     // Delta Chat gives an overridden sender name, and reads back per message: docs/chat-history.md).
     ...(chat && record.type === "groupchat" ? { sender: address(bareJid(record.from)) } : {}),
-    subject: reaction ? reactionSubject(reaction.emojis) : subjectOf(rich ? { ...record, body: text } : record),
+    subject: reaction ? reactionSubject(reaction.emojis) : subjectOf(rich ? { ...view.record, body: shown } : view.record),
     date: record.time,
     messageId,
     ...threading,
@@ -78,6 +83,9 @@ export async function renderMail(record: ArchiveRecord, options: RenderOptions):
       // The stanza's own id: receipts and markers refer to it (XEP-0184 §4), so the flag index
       // can find this mail again by reading headers only.
       ...(options.chat && record.ids.id ? { "X-XMPP-ID": headerSafe(record.ids.id) } : {}),
+      // The id a room (or the user's server) assigned (XEP-0359): replies and moderation in a room
+      // name it (XEP-0461 §4, XEP-0425), so the index can find this mail again after a restart.
+      ...(options.chat && record.ids.stanzaId ? { [STANZA_ID_HEADER]: stanzaIdHeader(roomStanzaId(record) ?? record.ids.stanzaId) } : {}),
       ...chat?.headers,
       ...(encryption ? { [ENCRYPTION_HEADER]: encryption.scheme } : {}),
     },

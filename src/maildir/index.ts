@@ -6,6 +6,6 @@ export { folderDir, ensureFolder, assertFolderName, isFolderName } from "./folde
 export { decodeMutf7, encodeMutf7 } from "./mutf7.js";
 export { createKeywordMap, infoSuffix, mergeFlags, MAX_KEYWORDS, type KeywordMap, type KeywordLetters } from "./keywords.js";
 export { addFlags, type FlagChange, type FlagResult } from "./flags.js";
-export { createMessageIndex, idKey, type IndexedMessage, type MessageIndex } from "./message-index.js";
+export { createMessageIndex, idKey, stanzaIdKey, type IndexedMessage, type MessageIndex } from "./message-index.js";
 export { withDovecotLock } from "./lock.js";
 export { readHead, readHeaderBytes, readWhole, FIRST_READ_BYTES } from "./files.js";

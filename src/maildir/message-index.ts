@@ -10,7 +10,7 @@
 // misses cost nothing. A marker for a message older than that, or evicted, is not applied.
 import { readdir } from "node:fs/promises";
 import path from "node:path";
-import { peekHeaders } from "../mail/index.js";
+import { parseStanzaIdHeader, peekHeaders } from "../mail/index.js";
 import { readHead } from "./files.js";
 
 export interface IndexedMessage {
@@ -33,6 +33,11 @@ export interface MessageIndex {
 
 export function idKey(sender: string, id: string): string {
   return `id ${sender} ${id}`;
+}
+
+/** The key of a message by the XEP-0359 stanza-id an entity (a room, the user's server) gave it. */
+export function stanzaIdKey(by: string, id: string): string {
+  return `stanza-id ${by} ${id}`;
 }
 
 /** Only the header block is read; chat headers are far smaller than this. */
@@ -81,6 +86,8 @@ export function createMessageIndex(options: { maxEntries: number; scanPerFolder:
       const id = headers?.get("x-xmpp-id");
       const sender = headers?.get("jabber-id");
       if (id && sender) put(`${owner}\0${idKey(sender, id)}`, message);
+      const stanzaId = parseStanzaIdHeader(headers?.get("x-xmpp-stanza-id"));
+      if (stanzaId) put(`${owner}\0${stanzaIdKey(stanzaId.by, stanzaId.id)}`, message);
     }
   }
 

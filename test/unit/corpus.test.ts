@@ -96,6 +96,13 @@ const cases: Case[] = [
   { name: "a 60,000-character single-line body", copy: { inner: msg(good, `<body>${"y".repeat(60_000)}</body>`) }, expect: { stored: "alice", check: bodyIs("y".repeat(60_000)) } },
   { name: "deep nesting", copy: { inner: msg(good, `<body>x</body>${deep(5000)}`) }, expect: { refused: "policy-violation" } },
   { name: "moderate nesting is fine", copy: { inner: msg(good, `<body>x</body>${deep(20)}`) }, expect: { stored: "alice" } },
+  // Replies (XEP-0461) and moderation (XEP-0425) that name nothing, or nothing we have: stored as
+  // ordinary messages, or confirmed unstored when there is nothing a person wrote.
+  { name: "a reply to an id nobody has", copy: { inner: msg(good, "<body>&gt; q\nanswer</body><reply xmlns='urn:xmpp:reply:0' to='alice@example.org' id='nope'/><fallback xmlns='urn:xmpp:fallback:0' for='urn:xmpp:reply:0'><body start='0' end='4'/></fallback>") }, expect: { stored: "alice", check: bodyIs("> q\nanswer") } },
+  { name: "a reply without id or to", copy: { inner: msg(good, "<body>answer</body><reply xmlns='urn:xmpp:reply:0'/>") }, expect: { stored: "alice", check: bodyIs("answer") } },
+  { name: "a reply fallback range past the body", copy: { inner: msg(good, "<body>ab</body><reply xmlns='urn:xmpp:reply:0' id='x'/><fallback xmlns='urn:xmpp:fallback:0' for='urn:xmpp:reply:0'><body start='0' end='999999999'/></fallback>") }, expect: { stored: "alice", check: bodyIs("ab") } },
+  { name: "a moderation without an id", copy: { inner: msg(good, "<retract xmlns='urn:xmpp:message-retract:1'><moderated xmlns='urn:xmpp:message-moderate:1'/></retract>") }, expect: { skipped: true } },
+  { name: "a 0.2 moderation without an id", copy: { inner: msg(good, "<apply-to xmlns='urn:xmpp:fasten:0'><moderated xmlns='urn:xmpp:message-moderate:0'><retract xmlns='urn:xmpp:message-retract:0'/></moderated></apply-to>") }, expect: { skipped: true } },
   // Nothing to archive.
   { name: "a copy of a chat state", copy: { inner: msg(good, "<active xmlns='http://jabber.org/protocol/chatstates'/>") }, expect: { skipped: true } },
   { name: "a copy of a receipt", copy: { inner: msg(good, "<received xmlns='urn:xmpp:receipts' id='x'/>") }, expect: { skipped: true } },
