@@ -49,7 +49,7 @@ export function createEntryHandler(job: ReplayJob, tally: Tally): EntryHandler {
           return;
         }
         await job.pacer.wait(job.signal);
-        const delivery = await job.target.deliver(record, entry);
+        const delivery = await job.target.deliver(record, entry, { messageIdDomain: loaded.value.messageIdDomain });
         if (delivery.status === "replayed") {
           tally.replayed();
           if (job.dryRun) job.onPlan?.(entry, delivery.where);

@@ -21,7 +21,12 @@ export interface SourceEntry {
 }
 
 export type Loaded =
-  | { readonly kind: "record"; readonly record: ArchiveRecord }
+  | {
+      readonly kind: "record";
+      readonly record: ArchiveRecord;
+      /** The right-hand side of the Message-ID the source mail already has (a Maildir source). */
+      readonly messageIdDomain?: string | undefined;
+    }
   | { readonly kind: "skip"; readonly reason: string };
 
 export interface Scan {
@@ -66,10 +71,15 @@ export type ReplayOutcome =
   | { readonly status: "replayed"; readonly where: string }
   | { readonly status: "skipped"; readonly reason: string };
 
+export interface DeliveryHints {
+  /** See Loaded: lets a Maildir target keep the source's Message-IDs without --domain. */
+  readonly messageIdDomain?: string | undefined;
+}
+
 export interface Target {
   readonly description: string;
   /** Ordered targets (a stream, an XMPP conversation) get one delivery at a time, in time order. */
   readonly ordered: boolean;
-  deliver(record: ArchiveRecord, entry: SourceEntry): Promise<ReplayOutcome>;
+  deliver(record: ArchiveRecord, entry: SourceEntry, hints?: DeliveryHints): Promise<ReplayOutcome>;
   close(): Promise<void>;
 }
