@@ -52,7 +52,7 @@ export function registerImport(program: Command): void {
     const domains: Domains = { componentDomain: config.domain, userDomain: config.userDomain };
     await runJob({
       verb: "import",
-      source: await sourceOf(source, opts.store as string | undefined, domains),
+      source: await sourceOf(source, opts.store as string | undefined, opts.folder as string | undefined, domains),
       selection,
       opts,
       logLevel: config.logLevel,
@@ -61,9 +61,12 @@ export function registerImport(program: Command): void {
   });
 }
 
-async function sourceOf(source: string, store: string | undefined, domains: Domains): Promise<Source | StreamSource> {
+async function sourceOf(source: string, store: string | undefined, folder: string | undefined, domains: Domains): Promise<Source | StreamSource> {
   const server = /^(ejabberd|prosody)\+(.*)$/s.exec(source);
   if (server) {
+    // A database row's folder is known only once it is parsed (capture places it); --folder
+    // filters a Maildir source's folders and would select nothing here.
+    if (folder !== undefined) throw new ConfigError("folder", "only applies to Maildir folders; filter a database with --user, --peer, --type, --since, --until");
     const dsn = parseDsn(server[2]!, "source");
     const list = stores(store);
     return server[1] === "ejabberd" ? createEjabberdSqlSource({ dsn, stores: list, domains }) : createProsodySqlSource({ dsn, stores: list, domains });

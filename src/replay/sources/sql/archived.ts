@@ -102,3 +102,33 @@ function addStanzaId(message: Element, by: string, id: string): void {
   if (message.getChildren("stanza-id", NS_SID).some((el) => el.attrs.by === by)) return;
   message.append(xml("stanza-id", { xmlns: NS_SID, by, id }));
 }
+
+/**
+ * The XEP-0359 stanza-ids a stored stanza carries for its owner ("by" = the owner's bare JID), as
+ * `owner\0id` keys. The server's MAM module gives a message its archive id before the offline
+ * module stores it, so an offline row and the archive row of the same message share this id.
+ */
+export function ownerStanzaIds(xmlText: string, ownerBare: string): string[] {
+  const keys: string[] = [];
+  for (const tag of xmlText.match(/<stanza-id\b[^>]*>/g) ?? []) {
+    const by = /\bby=(?:"([^"]*)"|'([^']*)')/.exec(tag);
+    const id = /\bid=(?:"([^"]*)"|'([^']*)')/.exec(tag);
+    const byValue = by?.[1] ?? by?.[2];
+    const idValue = id?.[1] ?? id?.[2];
+    if (byValue?.toLowerCase() === ownerBare && idValue) keys.push(`${ownerBare}\0${idValue}`);
+  }
+  return keys;
+}
+
+/** An archive row whose message is still waiting offline: live capture files it in INBOX only. */
+export function waitingOffline(row: { key: string; location: string; owner: Jid }): SourceEntry {
+  return {
+    key: row.key,
+    time: undefined,
+    tiebreak: 0,
+    folder: "INBOX",
+    owner: row.owner,
+    location: row.location,
+    load: async () => ({ kind: "skip", reason: "still in the offline store (imported from there, into INBOX)" }),
+  };
+}

@@ -9,10 +9,11 @@
 import { ConfigError } from "../../../errors.js";
 import type { Domains } from "../../owner.js";
 import type { Problem, SourceEntry, Stream, StreamSource } from "../../types.js";
-import { archivedEntry } from "./archived.js";
+import { bare } from "../../../jid.js";
+import { archivedEntry, ownerStanzaIds, waitingOffline } from "./archived.js";
 import { openSnapshot, type Dsn, type Row, type Snapshot } from "./db.js";
 
-export const EJABBERD_STORES = ["archive", "offline"] as const;
+export const EJABBERD_STORES = ["offline", "archive"] as const;
 export type EjabberdStore = (typeof EJABBERD_STORES)[number];
 
 const HINT = "give the database ejabberd uses (sql_database in ejabberd.yml), with mod_mam/mod_offline on db_type sql";
@@ -53,6 +54,8 @@ export function createEjabberdSqlSource(options: EjabberdSqlOptions): StreamSour
 async function* rows(snap: Snapshot, plans: ReadonlyArray<{ store: EjabberdStore; multi: boolean }>, domains: Domains): AsyncGenerator<SourceEntry | Problem> {
   const label = snap.dsn.label;
   let tiebreak = 0;
+  // Offline rows come first (EJABBERD_STORES' order); their messages' archive rows are skipped.
+  const offline = new Set<string>();
   for (const { store, multi } of plans) {
     const host = multi ? `"server_host"` : "NULL AS server_host";
     if (store === "archive") {
@@ -69,8 +72,13 @@ async function* rows(snap: Snapshot, plans: ReadonlyArray<{ store: EjabberdStore
           yield { problem: true, location, reason: "no username, xml or timestamp" };
           continue;
         }
+        const key = `ejabberd/archive/${owner.domain}/${String(row.id)}`;
+        if (offline.has(`${bare(owner)}\0${String(row.timestamp)}`)) {
+          yield waitingOffline({ key, location, owner });
+          continue;
+        }
         yield archivedEntry({
-          key: `ejabberd/archive/${owner.domain}/${String(row.id)}`,
+          key,
           location,
           owner,
           time: new Date(micros / 1000),
@@ -90,6 +98,7 @@ async function* rows(snap: Snapshot, plans: ReadonlyArray<{ store: EjabberdStore
           yield { problem: true, location, reason: "no username or xml" };
           continue;
         }
+        for (const id of ownerStanzaIds(row.xml, bare(owner))) offline.add(id);
         yield archivedEntry({
           key: `ejabberd/spool/${owner.domain}/${String(row.seq)}`,
           location,

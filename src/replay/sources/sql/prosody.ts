@@ -5,7 +5,8 @@
 // file-store source's (sources/prosody.ts), so a checkpoint means the same whichever was used.
 import type { Domains } from "../../owner.js";
 import type { Problem, SourceEntry, Stream, StreamSource } from "../../types.js";
-import { archivedEntry } from "./archived.js";
+import { bare } from "../../../jid.js";
+import { archivedEntry, ownerStanzaIds, waitingOffline } from "./archived.js";
 import { openSnapshot, type Dsn, type Snapshot } from "./db.js";
 import type { ProsodyStore } from "../prosody.js";
 
@@ -38,7 +39,10 @@ export function createProsodySqlSource(options: ProsodySqlOptions): StreamSource
 }
 
 async function* rows(snap: Snapshot, where: string, domains: Domains): AsyncGenerator<SourceEntry | Problem> {
-  const sql = `SELECT "sort_id", "host", "user", "store", "key", "when", "type", "value" FROM "prosodyarchive" WHERE ${where} ORDER BY "when", "sort_id"`;
+  // Offline rows first: a message still waiting offline is filed from there (INBOX, as live
+  // capture does), and its archive row is skipped.
+  const sql = `SELECT "sort_id", "host", "user", "store", "key", "when", "type", "value" FROM "prosodyarchive" WHERE ${where} ORDER BY CASE WHEN "store" = 'offline' THEN 0 ELSE 1 END, "when", "sort_id"`;
+  const offline = new Set<string>();
   let tiebreak = 0;
   for await (const row of snap.rows(sql)) {
     const location = `${snap.dsn.label} prosodyarchive sort_id ${String(row.sort_id)}`;
@@ -54,6 +58,11 @@ async function* rows(snap: Snapshot, where: string, domains: Domains): AsyncGene
     const entryKey = `prosody/${owner.domain}/${store}/${owner.local}/${itemKey}`;
     if (row.type !== "xml") {
       yield { key: entryKey, time: undefined, tiebreak: 0, folder: "INBOX", owner, location, load: async () => ({ kind: "skip", reason: `not a stanza (type ${String(row.type)})` }) };
+      continue;
+    }
+    if (store === "offline") for (const id of ownerStanzaIds(value, bare(owner))) offline.add(id);
+    else if (offline.has(`${bare(owner)}\0${itemKey}`)) {
+      yield waitingOffline({ key: entryKey, location, owner });
       continue;
     }
     yield archivedEntry({
