@@ -9,6 +9,10 @@
 //   BENCH_REPLAY_LIB=/path/to/dist/src/replay/index.js   replay with another build (a before/after)
 //   BENCH_CPU_PROF=/tmp/prof           write a .cpuprofile of each replay there
 //
+// The import row: `xmpp-maildir import` of an ejabberd SQL archive (SQLite, the new multi-host
+// schema) holding the same N messages, streamed into a real Maildir (fsync'd writes, Chats,
+// \Seen), as a ratio to the replay row of the same run.
+//
 // Shared machines are noisy: compare the ratio to raw reads, not the absolute rates. CPU time per
 // message (all threads of the process) moves less than the rates when other work competes.
 import { spawn } from "node:child_process";
@@ -50,24 +54,39 @@ async function main(): Promise<void> {
     const maildir = path.join(dir, "Maildir");
     const mails = await distinctMails();
     console.log(`${DISTINCT} distinct mails, ${Math.round(mails.reduce((n, m) => n + m.length, 0) / mails.length)} bytes on average (one in six with HTML and an attachment)`);
-    console.log("       N    raw_read/s    replay/s   ratio   cpu_µs/msg(read)  cpu_µs/msg(replay)   rss_MB(read)   rss_MB(replay)");
+    console.log("       N    raw_read/s    replay/s   ratio   cpu_µs/msg(read)  cpu_µs/msg(replay)   rss_MB(read)   rss_MB(replay)   import/s  import/replay  rss_MB(import)");
     let written = 0;
-    let last: { replay: Measurement; ratio: number } | undefined;
+    let last: { replay: Measurement; ratio: number; imported: Measurement } | undefined;
+    const stanzas = distinctStanzas();
+    let importRows = 0;
     for (const size of SIZES) {
       await writeCopies(maildir, mails, written, size);
       written = size;
       const read = await measure("read", maildir);
       const replay = await measure("replay", maildir);
-      if (replay.messages !== size || read.messages !== size) throw new Error(`expected ${size} messages, read ${read.messages}, replayed ${replay.messages}`);
+      await writeArchiveRows(path.join(dir, "ejabberd.db"), stanzas, importRows, size);
+      importRows = size;
+      await rm(path.join(dir, "imported"), { recursive: true, force: true });
+      const imported = await measure("import", dir);
+      if (replay.messages !== size || read.messages !== size || imported.messages !== size) {
+        throw new Error(`expected ${size} messages, read ${read.messages}, replayed ${replay.messages}, imported ${imported.messages}`);
+      }
       const ratio = rate(replay) / rate(read);
       const cpu = (m: Measurement) => ((m.cpuMs * 1000) / m.messages).toFixed(0);
       console.log(
         `${String(size).padStart(8)}  ${String(rate(read)).padStart(12)}  ${String(rate(replay)).padStart(10)}   ${ratio.toFixed(2)}` +
-          `   ${cpu(read).padStart(16)}  ${cpu(replay).padStart(18)}   ${String(read.rssMb).padStart(12)}   ${String(replay.rssMb).padStart(14)}`,
+          `   ${cpu(read).padStart(16)}  ${cpu(replay).padStart(18)}   ${String(read.rssMb).padStart(12)}   ${String(replay.rssMb).padStart(14)}` +
+          `   ${String(rate(imported)).padStart(8)}  ${(rate(imported) / rate(replay)).toFixed(2).padStart(13)}  ${String(imported.rssMb).padStart(14)}`,
       );
-      last = { replay, ratio };
+      last = { replay, ratio, imported };
     }
-    if (last) console.log(`replay_per_s=${rate(last.replay)} ratio_vs_read=${last.ratio.toFixed(2)} rss_mb=${last.replay.rssMb}`);
+    if (last) {
+      console.log(`replay_per_s=${rate(last.replay)} ratio_vs_read=${last.ratio.toFixed(2)} rss_mb=${last.replay.rssMb}`);
+      // CPU per message against wall time per message shows whether the import waits on the disk
+      // (each mail is fsync'd before its rename, as live delivery does) or on itself.
+      const cpuPerMsg = (last.imported.cpuMs * 1000) / last.imported.messages;
+      console.log(`import_per_s=${rate(last.imported)} import_vs_replay=${(rate(last.imported) / rate(last.replay)).toFixed(2)} import_rss_mb=${last.imported.rssMb} import_cpu_us_per_msg=${cpuPerMsg.toFixed(0)}`);
+    }
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -78,17 +97,44 @@ function rate(m: Measurement): number {
 }
 
 /** Chats of 20 B to 1.2 kB, multi-line and non-ASCII ones among them; one in six with HTML and an image. */
+function distinctStanzas(): string[] {
+  return Array.from({ length: DISTINCT }, (_, i) => innerStanza(i));
+}
+
+function innerStanza(i: number): string {
+  const unit = i % 3 === 0 ? "Grüße aus Köln ☕ " : i % 3 === 1 ? "see you at eight, ok?\n" : "Lorem ipsum dolor sit amet, consectetur adipiscing elit. ";
+  const body = unit.repeat(Math.max(1, Math.round((20 + ((i * 7919) % 1200)) / unit.length))).replace(/&/g, "&amp;").replace(/</g, "&lt;");
+  const rich = i % 6 === 0
+    ? `<html xmlns='http://jabber.org/protocol/xhtml-im'><body xmlns='http://www.w3.org/1999/xhtml'><p>${body.slice(0, 80)}<img src='cid:sha1+${i}@bob.xmpp.org' alt='x'/></p></body></html>` +
+      `<data xmlns='urn:xmpp:bob' cid='sha1+${i}@bob.xmpp.org' type='image/png'>${Buffer.alloc(300, i).toString("base64")}</data>`
+    : "";
+  return `<message xmlns='jabber:client' from='peer${i % 17}@example.net/r' to='alice@example.org/p' type='chat' id='m${i}'><body>${body}</body>${rich}</message>`;
+}
+
+/** ejabberd's archive table (sql/lite.new.sql), rows from..to-1: the distinct stanzas with ids made unique per row. */
+async function writeArchiveRows(file: string, stanzas: string[], from: number, to: number): Promise<void> {
+  const { default: Database } = await import("better-sqlite3");
+  const db = new Database(file);
+  try {
+    db.exec(`CREATE TABLE IF NOT EXISTS archive (username text NOT NULL, server_host text NOT NULL, timestamp BIGINT UNSIGNED NOT NULL, peer text NOT NULL,
+      bare_peer text NOT NULL, xml text NOT NULL, txt text, id INTEGER PRIMARY KEY AUTOINCREMENT, kind text, nick text, created_at timestamp NOT NULL DEFAULT CURRENT_TIMESTAMP)`);
+    const insert = db.prepare("INSERT INTO archive (username, server_host, timestamp, peer, bare_peer, xml, txt, kind, nick) VALUES ('alice', 'example.org', ?, ?, ?, ?, '', 'chat', '')");
+    db.transaction(() => {
+      for (let i = from; i < to; i++) {
+        const peer = `peer${(i % DISTINCT) % 17}@example.net`;
+        insert.run(1_767_225_600_000_000 + i * 1000, `${peer}/r`, peer, stanzas[i % stanzas.length]!.replace(/ id='m\d+'/, ` id='r${i}'`));
+      }
+    })();
+  } finally {
+    db.close();
+  }
+}
+
 async function distinctMails(): Promise<Buffer[]> {
   const ctx = { componentDomain: DOMAIN, userDomain: "example.org", now: new Date(), maxStanzaBytes: 1 << 20, chat: { history: true, groupchat: true, folder: "Chats", keywords: true } };
   const mails: Buffer[] = [];
   for (let i = 0; i < DISTINCT; i++) {
-    const unit = i % 3 === 0 ? "Grüße aus Köln ☕ " : i % 3 === 1 ? "see you at eight, ok?\n" : "Lorem ipsum dolor sit amet, consectetur adipiscing elit. ";
-    const body = unit.repeat(Math.max(1, Math.round((20 + ((i * 7919) % 1200)) / unit.length))).replace(/&/g, "&amp;").replace(/</g, "&lt;");
-    const rich = i % 6 === 0
-      ? `<html xmlns='http://jabber.org/protocol/xhtml-im'><body xmlns='http://www.w3.org/1999/xhtml'><p>${body.slice(0, 80)}<img src='cid:sha1+${i}@bob.xmpp.org' alt='x'/></p></body></html>` +
-        `<data xmlns='urn:xmpp:bob' cid='sha1+${i}@bob.xmpp.org' type='image/png'>${Buffer.alloc(300, i).toString("base64")}</data>`
-      : "";
-    const inner = `<message xmlns='jabber:client' from='peer${i % 17}@example.net/r' to='alice@example.org/p' type='chat' id='m${i}'><body>${body}</body>${rich}</message>`;
+    const inner = innerStanza(i);
     const stamp = new Date(Date.UTC(2026, 0, 1) + i * 60_000).toISOString();
     const result = captureCopy(copyIq({ inner, stamp, reason: "chat" }), ctx);
     if (result.kind !== "archive") throw new Error(`mail ${i} not archived`);
@@ -109,7 +155,7 @@ async function writeCopies(maildir: string, mails: Buffer[], from: number, to: n
 }
 
 /** Runs one measurement in a fresh process and returns what it reports. */
-async function measure(kind: "read" | "replay", maildir: string): Promise<Measurement> {
+async function measure(kind: "read" | "replay" | "import", maildir: string): Promise<Measurement> {
   const profile = process.env.BENCH_CPU_PROF && kind === "replay" ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
   const proc = spawn(process.execPath, [...profile, fileURLToPath(import.meta.url), "--child", kind, maildir], { stdio: ["ignore", "pipe", "inherit"] });
   let out = "";
@@ -130,6 +176,19 @@ async function child(kind: string, maildir: string): Promise<void> {
       bytes += (await readWhole(f.path)).length;
       messages += 1;
     });
+  } else if (kind === "import") {
+    // Here `maildir` is the bench's directory: the database is in it, the Maildirs go under it.
+    const lib = await import("../src/replay/index.js");
+    const target = lib.createMaildirTarget({ template: path.join(maildir, "imported", "%d", "%n"), domain: DOMAIN, dryRun: false });
+    const { summary } = await lib.runReplay({
+      source: lib.createEjabberdSqlSource({ dsn: lib.parseDsn(`sqlite:${path.join(maildir, "ejabberd.db")}`, "source"), stores: ["archive"], domains: { componentDomain: DOMAIN, userDomain: "example.org" } }),
+      target,
+      selection: lib.parseSelection({}), checkpoint: undefined, progress: lib.NO_PROGRESS, pacer: lib.createPacer(undefined), concurrency: 16,
+      logger: createLogger({ level: "silent" }), dryRun: false,
+    });
+    await target.close();
+    messages = summary.replayed;
+    if (failedTotal(summary.failed) > 0 || messages === 0) throw new Error(`import failed: ${JSON.stringify([...summary.failed])}`);
   } else {
     const lib = (await import(process.env.BENCH_REPLAY_LIB ? pathToFileURL(process.env.BENCH_REPLAY_LIB).href : "../src/replay/index.js")) as typeof import("../src/replay/index.js");
     // Counts lines as they would reach stdout, and drops them: the bench measures replay, not a disk.
@@ -154,4 +213,8 @@ async function child(kind: string, maildir: string): Promise<void> {
   const cpu = process.cpuUsage(cpuStarted);
   const measurement: Measurement = { ms, cpuMs: (cpu.user + cpu.system) / 1000, messages, bytes, rssMb: Math.round(process.resourceUsage().maxRSS / 1024) };
   process.stdout.write(JSON.stringify(measurement));
+}
+
+function failedTotal(failed: ReadonlyMap<string, number>): number {
+  return [...failed.values()].reduce((a, b) => a + b, 0);
 }

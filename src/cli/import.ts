@@ -1,21 +1,47 @@
-// `xmpp-maildir import SOURCE`: history that already exists (Prosody's internal file storage, or
-// NDJSON from `replay --format ndjson`) into the Maildirs, through the same MIME and Maildir code
-// as live capture, idempotently.
+// `xmpp-maildir import SOURCE`: history that already exists into the Maildirs, through the same
+// capture, MIME and Maildir code as live archiving, idempotently. Sources: Prosody's internal file
+// storage, Prosody's or ejabberd's SQL database (read-only, one snapshot), or NDJSON from
+// `replay --format ndjson`.
 import { stat } from "node:fs/promises";
 import type { Command } from "commander";
 import { loadReplayConfig, needed } from "../config/index.js";
 import { ConfigError } from "../errors.js";
-import { createMaildirTarget, createNdjsonSource, createProsodySource, PROSODY_STORES, type ProsodyStore } from "../replay/index.js";
+import {
+  createEjabberdSqlSource, createMaildirTarget, createNdjsonSource, createProsodySource, createProsodySqlSource, parseDsn, PROSODY_STORES,
+  type Domains, type ProsodyStore, type Source, type StreamSource,
+} from "../replay/index.js";
 import { addCommonOptions, configFlags, runJob, selectionOf, type Opts } from "./replay-common.js";
 
 const RUN_KEYS = ["domain", "maildir", "user-domain", "log-level"] as const;
 
+const SOURCES = `SOURCE is one of:
+  /var/lib/prosody                      Prosody's data_path (storage "internal", the default)
+  prosody+sqlite:/var/lib/prosody/prosody.sqlite
+  prosody+postgresql://user:password@host:5432/prosody
+                                        Prosody's SQL storage (storage = "sql"): table prosodyarchive
+  ejabberd+sqlite:/var/lib/ejabberd/ejabberd.db
+  ejabberd+postgresql://user:password@host:5432/ejabberd
+                                        ejabberd's SQL database: tables archive (mod_mam) and spool
+                                        (mod_offline), default or new (server_host) schema; the
+                                        default schema needs --user-domain (or --domain)
+  FILE.ndjson                           what replay --format ndjson wrote
+
+Databases are only read: SQLite is opened read-only, PostgreSQL in one READ ONLY, REPEATABLE READ
+transaction, so the whole import sees one consistent snapshot while the server keeps running.
+Rows are streamed, never loaded whole.
+
+Folders are those of live chat history: one-to-one chats (both directions) into Chats, marked
+\\Seen; room messages in a user's archive into Chats/<room>; offline (undelivered) messages and
+received type=normal messages into INBOX, unseen. Importing twice, or importing what was also
+archived live, writes each message once (the Message-ID is the same).`;
+
 export function registerImport(program: Command): void {
   const cmd = program
     .command("import")
-    .argument("<source>", "Prosody's data directory (data_path, e.g. /var/lib/prosody), or an NDJSON file from replay --format ndjson")
-    .description("import existing history (Prosody offline store and MAM archive, or NDJSON) into the Maildirs")
-    .option("--store <stores>", `Prosody stores to read: ${PROSODY_STORES.join(", ")} (default both)`);
+    .argument("<source>", "where the history is (see below)")
+    .description("import existing history (Prosody's file or SQL storage, ejabberd's SQL database, or NDJSON) into the Maildirs")
+    .option("--store <stores>", `stores to read: ${PROSODY_STORES.join(", ")} (default both): mod_offline's undelivered messages, mod_mam's archive`)
+    .addHelpText("after", `\n${SOURCES}`);
   addCommonOptions(cmd, RUN_KEYS);
   cmd.action(async (source: string, opts: Opts) => {
     const selection = selectionOf(opts);
@@ -23,25 +49,36 @@ export function registerImport(program: Command): void {
       { flags: configFlags(opts, RUN_KEYS), env: process.env, configFile: opts.config as string | undefined },
       { domain: true, maildir: true, secret: false },
     );
-    const domains = { componentDomain: config.domain, userDomain: config.userDomain };
-    let isDirectory: boolean;
-    try {
-      isDirectory = (await stat(source)).isDirectory();
-    } catch (err) {
-      throw new ConfigError("source", `cannot read ${source}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-    }
-    if (!isDirectory && opts.store !== undefined) throw new ConfigError("store", "only applies to a Prosody data directory");
+    const domains: Domains = { componentDomain: config.domain, userDomain: config.userDomain };
     await runJob({
       verb: "import",
-      source: isDirectory
-        ? createProsodySource({ dataPath: source, stores: stores(opts.store as string | undefined), domains })
-        : createNdjsonSource({ file: source, domains }),
+      source: await sourceOf(source, opts.store as string | undefined, opts.folder as string | undefined, domains),
       selection,
       opts,
       logLevel: config.logLevel,
       makeTarget: () => createMaildirTarget({ template: needed(config.maildir, "maildir"), domain: needed(config.domain, "domain"), dryRun: opts.dryRun === true, key: "maildir" }),
     });
   });
+}
+
+async function sourceOf(source: string, store: string | undefined, folder: string | undefined, domains: Domains): Promise<Source | StreamSource> {
+  const server = /^(ejabberd|prosody)\+(.*)$/s.exec(source);
+  if (server) {
+    // A database row's folder is known only once it is parsed (capture places it); --folder
+    // filters a Maildir source's folders and would select nothing here.
+    if (folder !== undefined) throw new ConfigError("folder", "only applies to Maildir folders; filter a database with --user, --peer, --type, --since, --until");
+    const dsn = parseDsn(server[2]!, "source");
+    const list = stores(store);
+    return server[1] === "ejabberd" ? createEjabberdSqlSource({ dsn, stores: list, domains }) : createProsodySqlSource({ dsn, stores: list, domains });
+  }
+  let isDirectory: boolean;
+  try {
+    isDirectory = (await stat(source)).isDirectory();
+  } catch (err) {
+    throw new ConfigError("source", `cannot read ${source}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (a Prosody data directory, an NDJSON file, or prosody+/ejabberd+ and a database; see --help)`);
+  }
+  if (!isDirectory && store !== undefined) throw new ConfigError("store", "only applies to a server's store (a Prosody data directory or a database)");
+  return isDirectory ? createProsodySource({ dataPath: source, stores: stores(store), domains }) : createNdjsonSource({ file: source, domains });
 }
 
 function stores(value: string | undefined): ProsodyStore[] {

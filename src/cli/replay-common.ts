@@ -7,7 +7,7 @@ import { ConfigError } from "../errors.js";
 import { createLogger, type Logger } from "../log/index.js";
 import {
   createBarProgress, createLogProgress, createPacer, failedCount, formatSummary, openCheckpoint, parseSelection, runReplay,
-  type Selection, type Source, type Target,
+  type Selection, type Source, type StreamSource, type Target,
 } from "../replay/index.js";
 
 /** Often enough to show a long job is alive, rarely enough not to flood a journal. */
@@ -62,7 +62,7 @@ export function positive(opts: Opts, key: string, flag: string, fallback: number
 
 export interface JobSpec {
   readonly verb: "replay" | "import";
-  readonly source: Source;
+  readonly source: Source | StreamSource;
   readonly makeTarget: (logger: Logger) => Target;
   readonly selection: Selection;
   readonly opts: Opts;

@@ -14,7 +14,7 @@ export function registerReplay(program: Command): void {
     .argument("<source>", "a Maildir folder, a user's Maildir, or a template such as /var/vmail/%d/%n/Maildir")
     .description("replay archived messages into XMPP, into another Maildir tree, or out as NDJSON/XML")
     .option("--to <jid>", "XMPP: send every message to this JID instead of its archive's owner")
-    .option("--to-maildir <template>", "archive again into this Maildir template (idempotent by Message-ID)")
+    .option("--to-maildir <template>", "archive again into this Maildir template (idempotent by Message-ID; keeps each mail's Message-ID, so --domain is only needed with --include-mail)")
     .option("--format <format>", `write to stdout: ${OUTPUT_FORMATS.join(" or ")}`)
     .option("--include-mail", "turn mail without an XMPP part into a normal message instead of skipping it");
   addCommonOptions(cmd, RUN_KEYS);
@@ -36,7 +36,9 @@ export function registerReplay(program: Command): void {
     const dryRun = opts.dryRun === true;
     const config = loadReplayConfig(
       { flags: configFlags(opts, RUN_KEYS), env: process.env, configFile: opts.config as string | undefined },
-      { domain: toXmpp || toMaildir !== undefined, maildir: false, secret: toXmpp && !dryRun },
+      // --to-maildir keeps the source mail's Message-IDs, so it needs --domain only for mail
+      // without one of ours (--include-mail); into XMPP it is the component's own address.
+      { domain: toXmpp, maildir: false, secret: toXmpp && !dryRun },
     );
     const domains = { componentDomain: config.domain, userDomain: config.userDomain };
     await runJob({
@@ -47,7 +49,7 @@ export function registerReplay(program: Command): void {
       logLevel: config.logLevel,
       makeTarget: (logger) => {
         if (format !== undefined) return createStreamTarget({ format: format as OutputFormat, output: process.stdout, domain: config.domain });
-        if (toMaildir !== undefined) return createMaildirTarget({ template: toMaildir, domain: needed(config.domain, "domain"), dryRun, key: "to-maildir" });
+        if (toMaildir !== undefined) return createMaildirTarget({ template: toMaildir, domain: config.domain, dryRun, key: "to-maildir" });
         return createXmppTarget({
           host: config.xmppHost,
           port: config.xmppPort,

@@ -6,7 +6,8 @@ export { createBarProgress, createLogProgress, NO_PROGRESS, type Progress } from
 export { formatSummary, failedCount, type Summary } from "./summary.js";
 export { inferOwner, type Domains } from "./owner.js";
 export { createMaildirSource, createProsodySource, createNdjsonSource, parseListFile, PROSODY_STORES, type ProsodyStore } from "./sources/index.js";
+export { createEjabberdSqlSource, createProsodySqlSource, parseDsn } from "./sources/index.js";
 export { createStreamTarget, OUTPUT_FORMATS, type OutputFormat, type Output } from "./targets/stream.js";
 export { createMaildirTarget, scanMessageIds } from "./targets/maildir.js";
 export { createXmppTarget } from "./targets/xmpp.js";
-export type { Source, SourceEntry, Target, Loaded, ReplayOutcome } from "./types.js";
+export type { Source, SourceEntry, StreamSource, Target, Loaded, ReplayOutcome } from "./types.js";

@@ -21,7 +21,12 @@ export interface SourceEntry {
 }
 
 export type Loaded =
-  | { readonly kind: "record"; readonly record: ArchiveRecord }
+  | {
+      readonly kind: "record";
+      readonly record: ArchiveRecord;
+      /** The right-hand side of the Message-ID the source mail already has (a Maildir source). */
+      readonly messageIdDomain?: string | undefined;
+    }
   | { readonly kind: "skip"; readonly reason: string };
 
 export interface Scan {
@@ -30,20 +35,51 @@ export interface Scan {
   readonly problems: ReadonlyArray<{ readonly location: string; readonly reason: string }>;
 }
 
+/** A source indexed whole before the run (files: Maildirs, Prosody's file store, NDJSON). */
 export interface Source {
   /** What the checkpoint remembers this source by. */
   readonly description: string;
   scan(): Promise<Scan>;
 }
 
+/** A row a streamed source could not turn into an entry: reported with its row id, counted as failed. */
+export interface Problem {
+  readonly problem: true;
+  readonly location: string;
+  readonly reason: string;
+}
+
+/**
+ * A source read as a stream (a database): rows come one at a time, already in time order, from one
+ * consistent snapshot, so memory stays flat however big the table is.
+ */
+export interface StreamSource {
+  readonly description: string;
+  /** Opens the snapshot (a read-only transaction). Throws ConfigError when the source cannot be read. */
+  open(): Promise<Stream>;
+}
+
+export interface Stream {
+  /** Rows the snapshot holds (for the progress bar). */
+  readonly total: number;
+  readonly entries: AsyncIterable<SourceEntry | Problem>;
+  /** Ends the transaction and the connection. Idempotent. */
+  close(): Promise<void>;
+}
+
 export type ReplayOutcome =
   | { readonly status: "replayed"; readonly where: string }
   | { readonly status: "skipped"; readonly reason: string };
+
+export interface DeliveryHints {
+  /** See Loaded: lets a Maildir target keep the source's Message-IDs without --domain. */
+  readonly messageIdDomain?: string | undefined;
+}
 
 export interface Target {
   readonly description: string;
   /** Ordered targets (a stream, an XMPP conversation) get one delivery at a time, in time order. */
   readonly ordered: boolean;
-  deliver(record: ArchiveRecord, entry: SourceEntry): Promise<ReplayOutcome>;
+  deliver(record: ArchiveRecord, entry: SourceEntry, hints?: DeliveryHints): Promise<ReplayOutcome>;
   close(): Promise<void>;
 }

@@ -74,9 +74,18 @@ describe("CLI exit codes", () => {
       const bad = await run(["replay", maildir, "--format", "ndjson", "--rate", "fast"]);
       assert.equal(bad.code, 2);
       assert.match(bad.stderr, /^xmpp-maildir: rate: must be a positive number/m);
-      const noDomain = await run(["replay", maildir, "--to-maildir", path.join(dir, "out", "%n")]);
-      assert.equal(noDomain.code, 2);
-      assert.match(noDomain.stderr, /xmpp-maildir: domain: is required/);
+      // Mail we wrote has a Message-ID: --to-maildir keeps it and needs no --domain.
+      const noDomain = await run(["replay", maildir, "--to-maildir", path.join(dir, "copy", "%n"), "--user-domain", "example.org"]);
+      assert.equal(noDomain.code, 0, noDomain.stderr);
+      const idOf = async (folder: string) => {
+        const fs = await import("node:fs/promises");
+        const names = [...(await fs.readdir(path.join(folder, "new")).catch(() => [])), ...(await fs.readdir(path.join(folder, "cur")).catch(() => []))];
+        const sub = (await fs.readdir(path.join(folder, "new")).catch(() => [] as string[])).includes(names[0]!) ? "new" : "cur";
+        return /^Message-ID: (.*)$/im.exec(await fs.readFile(path.join(folder, sub, names[0]!), "utf8"))?.[1]?.trim();
+      };
+      const original = await idOf(maildir);
+      assert.ok(original);
+      assert.equal(await idOf(path.join(dir, "copy", "alice")), original, "the copy keeps the Message-ID");
 
       const ok = await run(["replay", maildir, "--format", "ndjson"]);
       assert.equal(ok.code, 0, ok.stderr);

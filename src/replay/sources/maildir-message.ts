@@ -4,7 +4,7 @@
 import xml from "@xmpp/xml";
 import { MalformedError } from "../../errors.js";
 import { bare, parseJid, type Jid } from "../../jid.js";
-import { extractXmppPart, parseMail, type ParsedMail } from "../../mail/index.js";
+import { extractXmppPart, parseMail, peekHeaders, type ParsedMail } from "../../mail/index.js";
 import { readWhole } from "../../maildir/index.js";
 import type { Domains } from "../owner.js";
 import { loadStanza, loadStanzaXml } from "../records.js";
@@ -21,7 +21,7 @@ export interface MaildirMessageContext {
 
 /** A mail as replay reads it: the stanza it carries, or (ordinary mail) what mailparser found. */
 type Reading =
-  | { readonly kind: "stanza"; readonly xml: string; readonly date: Date | undefined }
+  | { readonly kind: "stanza"; readonly xml: string; readonly date: Date | undefined; readonly messageId: string | undefined }
   | { readonly kind: "mail"; readonly mail: ParsedMail };
 
 async function readMessage(file: string): Promise<Reading> {
@@ -30,9 +30,9 @@ async function readMessage(file: string): Promise<Reading> {
     // Mail we wrote: the stanza part straight from the bytes (about 50× cheaper than a full
     // parse). Anything else goes to mailparser, exactly as before the fast path existed.
     const part = extractXmppPart(bytes);
-    if (part.kind === "found") return { kind: "stanza", xml: part.stanzaXml, date: part.date };
+    if (part.kind === "found") return { kind: "stanza", xml: part.stanzaXml, date: part.date, messageId: peekHeaders(bytes)?.get("message-id") };
     const mail = await parseMail(bytes);
-    return mail.stanzaXml === undefined ? { kind: "mail", mail } : { kind: "stanza", xml: mail.stanzaXml, date: mail.date };
+    return mail.stanzaXml === undefined ? { kind: "mail", mail } : { kind: "stanza", xml: mail.stanzaXml, date: mail.date, messageId: mail.messageId };
   } catch (err) {
     throw new MalformedError(file, `cannot be parsed as mail (${(err as Error).message})`);
   }
@@ -43,7 +43,10 @@ export async function loadMaildirMessage(file: string, message: MaildirMessageCo
   const date = reading.kind === "stanza" ? reading.date : reading.mail.date;
   const { owner } = message;
   const facts = { location: file, owner, reason: "replay" as const, fallbackTime: date ?? message.indexTime ?? new Date(0), domains: message.domains };
-  if (reading.kind === "stanza") return loadStanzaXml(reading.xml, facts);
+  if (reading.kind === "stanza") {
+    const loaded = loadStanzaXml(reading.xml, facts);
+    return loaded.kind === "record" ? { ...loaded, messageIdDomain: idDomain(reading.messageId) } : loaded;
+  }
   if (!message.includeMail) return { kind: "skip", reason: "ordinary mail (no application/xmpp+xml part)" };
   return loadStanza(messageFromMail(reading.mail, file, owner), facts);
 }
@@ -59,4 +62,10 @@ function messageFromMail(mail: ParsedMail, file: string, owner: Jid | undefined)
     mail.subject ? xml("subject", {}, mail.subject) : null,
     xml("body", {}, (mail.text ?? "").replace(/\r\n/g, "\n").trimEnd()),
   );
+}
+
+/** "<hash@archive.example.org>" → "archive.example.org": what the archiver used as --domain. */
+function idDomain(messageId: string | undefined): string | undefined {
+  const m = /^\s*<[^@<>\s]+@([^<>\s@]+)>\s*$/.exec(messageId ?? "");
+  return m?.[1];
 }

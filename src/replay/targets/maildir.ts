@@ -5,17 +5,21 @@
 // cur/: one small read per existing message), and kept in a Set for the rest of the run.
 import type { ArchiveRecord } from "../../capture/index.js";
 import { peekHeaders, renderMail } from "../../mail/index.js";
-import { compileTemplate, createMaildirWriter, folderPath, listMessages, type MaildirWriter, readHeaderBytes } from "../../maildir/index.js";
+import { compileTemplate, createMaildirWriter, folderDir, folderPath, listMessages, type MaildirWriter, readHeaderBytes } from "../../maildir/index.js";
 import { mapLimit } from "../limit.js";
-import type { SourceEntry, Target } from "../types.js";
+import type { DeliveryHints, SourceEntry, Target } from "../types.js";
+import { ConfigError } from "../../errors.js";
 
 /** Reading headers of an existing folder: the same trade-off as indexing a source. */
 const SCAN_CONCURRENCY = 32;
 
 export interface MaildirTargetOptions {
   readonly template: string;
-  /** The component domain: the right-hand side of Message-IDs, as the archiver makes them. */
-  readonly domain: string;
+  /**
+   * The component domain: the right-hand side of Message-IDs, as the archiver makes them. Unset:
+   * each message keeps the one its source mail has (DeliveryHints), and mail without one fails.
+   */
+  readonly domain: string | undefined;
   readonly dryRun: boolean;
   /** The flag or key the template came from, for errors. */
   readonly key?: string;
@@ -39,9 +43,16 @@ export function createMaildirTarget(options: MaildirTargetOptions): Target {
   return {
     description: `maildir:${options.template}`,
     ordered: false,
-    async deliver(record: ArchiveRecord, entry: SourceEntry) {
-      const folder = folderPath(resolve(record.owner), entry.folder);
-      const mail = await renderMail(record, { domain: options.domain });
+    async deliver(record: ArchiveRecord, entry: SourceEntry, hints?: DeliveryHints) {
+      const domain = options.domain ?? hints?.messageIdDomain;
+      if (!domain) throw new ConfigError("domain", "is needed for a message whose source has no Message-ID of ours: pass --domain <component domain> (the right-hand side of the Message-IDs written)");
+      // A record that capture placed (import from a server's archive: the chats folder, \Seen) goes
+      // where live capture would put it; one from a Maildir keeps the folder it came from.
+      const { placement } = record;
+      const placed = placement.folder.length > 0 || placement.seen || placement.keywords.length > 0;
+      const maildir = resolve(record.owner);
+      const folder = placed ? folderDir(maildir, placement.folder) : folderPath(maildir, entry.folder);
+      const mail = await renderMail(record, { domain });
       const ids = await idsIn(folder);
       if (ids.has(mail.messageId)) return { status: "skipped", reason: "already in the target folder (same Message-ID)" };
       if (options.dryRun) {
@@ -51,7 +62,9 @@ export function createMaildirTarget(options: MaildirTargetOptions): Target {
       // Reserved before the write, so two copies of one stanza in flight cannot both be written.
       ids.add(mail.messageId);
       try {
-        const delivered = await writer.deliver(folder, mail.bytes);
+        const delivered = placed
+          ? await writer.deliver(maildir, mail.bytes, { folder: placement.folder, seen: placement.seen, keywords: placement.keywords })
+          : await writer.deliver(folder, mail.bytes);
         return { status: "replayed", where: delivered.path };
       } catch (err) {
         ids.delete(mail.messageId);

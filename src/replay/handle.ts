@@ -1,0 +1,70 @@
+// One entry's way through a replay, shared by the indexed (engine.ts) and the streamed
+// (stream.ts) loops: loaded → selected again on the record → paced → delivered → checkpointed,
+// every outcome counted. A bad entry is logged with its location and counted, never fatal; only a
+// failure that would fail every entry alike (the XMPP server refusing us) is returned as fatal.
+import { ReplayError, XmppAuthError } from "../errors.js";
+import type { ReplayJob } from "./job.js";
+import { recordSelected } from "./selection.js";
+import { failureReason, type Tally } from "./summary.js";
+import type { Loaded, SourceEntry } from "./types.js";
+
+export type LoadResult = { ok: true; value: Loaded } | { ok: false; error: unknown };
+
+export function settle(entry: SourceEntry): Promise<LoadResult> {
+  return entry.load().then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error }));
+}
+
+export interface EntryHandler {
+  handle(entry: SourceEntry, loaded: LoadResult): Promise<void>;
+  /** Records deselected by what only the parsed message tells (peer, type, exact time). */
+  readonly deselected: number;
+  /** Set once a failure says nothing can succeed. */
+  readonly fatal: Error | undefined;
+}
+
+export function createEntryHandler(job: ReplayJob, tally: Tally): EntryHandler {
+  let deselected = 0;
+  let fatal: Error | undefined;
+  const markDone = async (entry: SourceEntry) => {
+    if (!job.dryRun) await job.checkpoint?.done(entry.key);
+  };
+  return {
+    get deselected() {
+      return deselected;
+    },
+    get fatal() {
+      return fatal;
+    },
+    async handle(entry, loaded) {
+      try {
+        if (!loaded.ok) throw loaded.error;
+        if (loaded.value.kind === "skip") {
+          tally.skipped(loaded.value.reason);
+          await markDone(entry);
+          return;
+        }
+        const { record } = loaded.value;
+        if (!recordSelected(job.selection, record)) {
+          deselected += 1;
+          return;
+        }
+        await job.pacer.wait(job.signal);
+        const delivery = await job.target.deliver(record, entry, { messageIdDomain: loaded.value.messageIdDomain });
+        if (delivery.status === "replayed") {
+          tally.replayed();
+          if (job.dryRun) job.onPlan?.(entry, delivery.where);
+        } else {
+          tally.skipped(delivery.reason);
+          if (job.dryRun) job.onPlan?.(entry, `skip (${delivery.reason})`);
+        }
+        await markDone(entry);
+      } catch (err) {
+        if (err instanceof XmppAuthError || (err instanceof ReplayError && err.condition === undefined)) fatal ??= err;
+        tally.failed(failureReason(err));
+        job.logger.warn({ path: entry.location, code: (err as { code?: string }).code, reason: (err as Error).message }, "failed");
+      } finally {
+        job.progress.update(tally.done);
+      }
+    },
+  };
+}

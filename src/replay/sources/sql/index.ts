@@ -1,0 +1,3 @@
+export { createEjabberdSqlSource, EJABBERD_STORES, type EjabberdStore } from "./ejabberd.js";
+export { createProsodySqlSource } from "./prosody.js";
+export { parseDsn, type Dsn } from "./db.js";
