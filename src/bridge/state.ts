@@ -7,9 +7,10 @@
 //   threads: the last pushed mails, for reply threading (./threads.ts).
 //   pushed:  the stanza ids of the last pushes and the mail each one was, so that a chat marker
 //            or receipt for one can mark that mail \Seen (./read-markers.ts).
-import { mkdir, open, readFile, rename } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { StorageError } from "../errors.js";
+import { writeStateFile } from "./state-file.js";
 import { findContext, withContext, type ReplyContext, type Threads } from "./threads.js";
 
 /** Pushes remembered per user for read markers: a client marks what it shows, so recent ones. */
@@ -91,20 +92,7 @@ export async function openBridgeState(stateDir: string, options: { onError: (err
     dirty = false;
     const data: Record<string, UserState> = {};
     for (const [user, s] of users) data[user] = { handled: [...s.handled], replies: s.replies, since: s.since, pushed: s.pushed };
-    const tmp = `${file}.tmp`;
-    try {
-      await mkdir(stateDir, { recursive: true, mode: 0o700 });
-      const handle = await open(tmp, "w", 0o600);
-      try {
-        await handle.writeFile(JSON.stringify(data));
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await rename(tmp, file);
-    } catch (err) {
-      throw new StorageError(file, err as NodeJS.ErrnoException);
-    }
+    await writeStateFile(stateDir, file, data);
   }
 
   function schedule(): void {

@@ -6,9 +6,10 @@
 //
 // The counts live in the state dir (one small JSON file, replaced atomically, synced before the
 // mail goes out), so a restart does not hand out a fresh allowance.
-import { mkdir, open, readFile, rename } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { RefusedError, StorageError } from "../../errors.js";
+import { RefusedError } from "../../errors.js";
+import { writeStateFile } from "../state-file.js";
 
 export const LIMITS_FILE = "smtp-limits.json";
 const MINUTE_MS = 60_000;
@@ -58,20 +59,7 @@ export async function openSendCounter(stateDir: string, limits: SendLimits): Pro
   async function save(): Promise<void> {
     const data: Record<string, number[]> = {};
     for (const [user, times] of sends) if (times.length > 0) data[user] = times;
-    const tmp = `${file}.tmp`;
-    try {
-      await mkdir(stateDir, { recursive: true, mode: 0o700 });
-      const handle = await open(tmp, "w", 0o600);
-      try {
-        await handle.writeFile(JSON.stringify(data));
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await rename(tmp, file);
-    } catch (err) {
-      throw new StorageError(file, err as NodeJS.ErrnoException);
-    }
+    await writeStateFile(stateDir, file, data);
   }
 
   const at = (ms: number) => new Date(ms).toISOString().replace(/\.\d+Z$/, "Z");
