@@ -1,6 +1,6 @@
 // The client corpus (test/fixtures/clients/): replies (XEP-0461), moderation (XEP-0425),
-// corrections, retractions, markers, file shares and reactions as Conversations, Dino, Gajim's
-// peers, Monal, Kaidan, Movim and Prosody's rooms send them, through capture and a real Maildir
+// corrections, retractions, markers, file shares and reactions as Conversations, Cheogram, Dino,
+// Gajim, Monal, Kaidan, Movim and Prosody's rooms send them, through capture and a real Maildir
 // sink on disk (the message index included), and what the mail looks like. The encrypted fixtures
 // have their own file (encrypted.test.ts).
 import { test } from "node:test";
@@ -265,6 +265,76 @@ test("movim-reaction.xml: an RFC 9078 reaction mail, In-Reply-To the original (f
     // like most mail clients, lists as an attachment).
     const part = mail.attachments.find((a) => a.contentDisposition === "reaction");
     assert.equal(part?.content.toString("utf8"), "👍");
+  });
+});
+
+// ---- Gajim (gajim-*.xml) and Cheogram (cheogram-*.xml) ----
+
+// Gajim's quote ends in one newline, Cheogram's in a blank line (both inside the fallback range); the
+// mail shows either as the quote lines, then the text.
+for (const [file, quote, rest] of [
+  ["gajim-reply.xml", "> We should bake a cake\n", "Chocolate, I hope"],
+  ["cheogram-reply.xml", "> We should bake a cake\n\n", "I'll bring the eggs"],
+] as const) {
+  test(`${file}: In-Reply-To and References name the replied message; the quote is shown once, as '> '`, async () => {
+    await withArchive(async (archive) => {
+      const original = await archive.store("dino-reply-original.xml", "sent");
+      const { mail, record } = await archive.store(file);
+      assert.equal(record.chat.reply?.id, "6f1d0e3a-5c8b-4b0e-8d7e-1a2b3c4d5e6f");
+      assert.equal(mail.inReplyTo, original.messageId);
+      assert.ok(refs(mail).includes(original.messageId), `References: ${String(mail.references)}`);
+      assert.equal(count(mail.text ?? "", "We should bake a cake"), 1, "the quote once, not twice");
+      assert.equal(record.chat.reply?.fallback?.quote, quote, "the fallback range covers the quote, to the code point");
+      assert.equal(mail.text?.trimEnd(), `> We should bake a cake\n${rest}`);
+      // The stanza part keeps the body as sent, fallback included.
+      assert.equal(parseStanzaXml(stanzaPart(mail)).getChildText("body"), `${quote}${rest}`);
+      assert.equal(mail.subject, rest, "the Subject is what was written, not the quote");
+    });
+  });
+}
+
+for (const [file, emoji] of [
+  ["gajim-reaction.xml", "❤"],
+  ["cheogram-reaction.xml", "👍"],
+] as const) {
+  test(`${file}: an RFC 9078 reaction mail, In-Reply-To the original`, async () => {
+    await withArchive(async (archive) => {
+      const original = await archive.store("dino-reply-original.xml", "sent");
+      const { mail, record } = await archive.store(file);
+      assert.deepEqual(record.chat.reaction, { id: "6f1d0e3a-5c8b-4b0e-8d7e-1a2b3c4d5e6f", emojis: [emoji] });
+      assert.equal(mail.subject, `Reaction: ${emoji}`);
+      assert.equal(mail.inReplyTo, original.messageId);
+      const part = mail.attachments.find((a) => a.contentDisposition === "reaction");
+      assert.equal(part?.content.toString("utf8"), emoji);
+    });
+  });
+}
+
+test("gajim-correction.xml: Chat-Edit and In-Reply-To the original it corrects", async () => {
+  await withArchive(async (archive) => {
+    const { mail, record } = await archive.store("gajim-correction.xml");
+    assert.equal(record.chat.replaces, "3f2e1d0c-9b8a-4c7d-8e6f-5a4b3c2d1e0f");
+    assert.match(String(mail.headers.get("chat-edit")), /^<[0-9a-f]{32}@archive\.example\.org>$/);
+    assert.equal(mail.inReplyTo, mail.headers.get("chat-edit"));
+    assert.equal(mail.text?.trimEnd(), "meet at the north entrance");
+  });
+});
+
+test("gajim-retraction.xml: Chat-Delete names the original; the text is Gajim's fallback sentence", async () => {
+  await withArchive(async (archive) => {
+    const { mail, record } = await archive.store("gajim-retraction.xml");
+    assert.equal(record.chat.retracts, "3f2e1d0c-9b8a-4c7d-8e6f-5a4b3c2d1e0f");
+    assert.ok(mail.headers.get("chat-delete"));
+    assert.match(mail.text ?? "", /retracted a previous message, but it's unsupported by your client/);
+  });
+});
+
+test("gajim-file-share.xml: without --upload-origins the URL is the text, once", async () => {
+  await withArchive(async (archive) => {
+    const { mail, record } = await archive.store("gajim-file-share.xml");
+    assert.deepEqual(record.chat.links.map((l) => l.url), ["https://share.example.org/upload/Lm4n/holiday.png"]);
+    assert.equal(mail.text?.trimEnd(), "https://share.example.org/upload/Lm4n/holiday.png");
+    assert.equal(mail.attachments.filter((a) => a.contentType !== "application/xmpp+xml").length, 0);
   });
 });
 
