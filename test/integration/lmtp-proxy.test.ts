@@ -15,6 +15,7 @@ import { onServers } from "../../harness/generation.js";
 import { listMailbox, type ImapAccount } from "../../harness/imap.js";
 import { listFolders, waitForMailbox } from "../../harness/imap-folders.js";
 import { mailUser } from "../../harness/mail-user.js";
+import { outboxCopies } from "../../harness/prosody-outbox.js";
 import { pollUntil } from "../../harness/poll.js";
 import { DOMAIN, startStack, type Stack } from "../../harness/stack.js";
 import { makeTempDir, removeDir } from "../../harness/tmp.js";
@@ -54,11 +55,8 @@ describe(onServers("--deliver lmtp through a Dovecot LMTP proxy to two backends,
     ({ port: backends[backend].imapPort, user: `${local}@${DOMAIN}`, password: IMAP_PASSWORD, mailbox });
   const home = (local: string) => HOME[local]!;
   const subjects = async (account: ImapAccount) => (await listMailbox(account)).map((m) => m.subject);
-  /** The module's durable outbox (Prosody's internal storage: one file per unconfirmed copy). */
-  const outbox = async () => {
-    const store = path.join(dir, "prosody", "data", DOMAIN.replaceAll(".", "%2e"), "xmpp_maildir_outbox");
-    return (await readdir(store).catch(() => [] as string[])).filter((n) => n.endsWith(".dat"));
-  };
+  /** The module's durable outbox (its log on disk, harness/prosody-outbox.ts): the unconfirmed copies. */
+  const outbox = () => outboxCopies(path.join(dir, "prosody", "data"));
   const emptyOutbox = () => pollUntil(async () => ((await outbox()).length === 0 ? true : undefined), {
     timeoutMs: RETRY_WAIT_MS,
     intervalMs: 200,
