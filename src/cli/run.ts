@@ -37,8 +37,9 @@ export async function runCommand(input: { flags: Record<string, string | undefin
       await endpoint?.stop();
       logger.info("stopped");
       logger.flush();
-      process.removeListener("SIGTERM", onSignal);
-      process.removeListener("SIGINT", onSignal);
+      // The signal handlers stay: a SIGTERM that comes while the last handles close (a supervisor
+      // stopping a component that is already exiting after a fatal error) must not turn exit code
+      // 1 into death by signal. Something still holding the loop open meets the timer above.
     })();
     return stopping;
   }
