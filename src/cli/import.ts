@@ -2,12 +2,13 @@
 // capture, MIME and Maildir code as live archiving, idempotently. Sources: Prosody's internal file
 // storage, Prosody's or ejabberd's SQL database (read-only, one snapshot), or NDJSON from
 // `replay --format ndjson`.
+import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import type { Command } from "commander";
 import { loadReplayConfig, needed } from "../config/index.js";
 import { ConfigError } from "../errors.js";
 import {
-  createEjabberdSqlSource, createMaildirTarget, createNdjsonSource, createProsodySource, createProsodySqlSource, parseDsn, PROSODY_STORES,
+  createEjabberdMnesiaSource, createEjabberdSqlSource, createMaildirTarget, createNdjsonSource, createProsodySource, createProsodySqlSource, parseDsn, PROSODY_STORES,
   type Domains, type ProsodyStore, type Source, type StreamSource,
 } from "../replay/index.js";
 import { addCommonOptions, configFlags, runJob, selectionOf, type Opts } from "./replay-common.js";
@@ -24,6 +25,13 @@ const SOURCES = `SOURCE is one of:
                                         ejabberd's SQL database: tables archive (mod_mam) and spool
                                         (mod_offline), default or new (server_host) schema; the
                                         default schema needs --user-domain (or --domain)
+  ejabberd+mnesia:-                     ejabberd's Mnesia archive (mod_mam) and offline messages
+                                        (mod_offline), as exported by ejabberd itself: with
+                                        mod_xmpp_maildir_export loaded, as the ejabberd user,
+                                          ejabberdctl --no-timeout xmpp_maildir_export |
+                                            xmpp-maildir import ejabberd+mnesia:- ...
+                                        (one transaction: a consistent snapshot; archiving waits
+                                        until it ends); ejabberd+mnesia:FILE reads a saved export
   FILE.ndjson                           what replay --format ndjson wrote
 
 Databases are only read: SQLite is opened read-only, PostgreSQL in one READ ONLY, REPEATABLE READ
@@ -39,7 +47,7 @@ export function registerImport(program: Command): void {
   const cmd = program
     .command("import")
     .argument("<source>", "where the history is (see below)")
-    .description("import existing history (Prosody's file or SQL storage, ejabberd's SQL database, or NDJSON) into the Maildirs")
+    .description("import existing history (Prosody's file or SQL storage, ejabberd's SQL database or Mnesia export, or NDJSON) into the Maildirs")
     .option("--store <stores>", `stores to read: ${PROSODY_STORES.join(", ")} (default both): mod_offline's undelivered messages, mod_mam's archive`)
     .addHelpText("after", `\n${SOURCES}`);
   addCommonOptions(cmd, RUN_KEYS);
@@ -63,6 +71,17 @@ export function registerImport(program: Command): void {
 
 async function sourceOf(source: string, store: string | undefined, folder: string | undefined, domains: Domains): Promise<Source | StreamSource> {
   const server = /^(ejabberd|prosody)\+(.*)$/s.exec(source);
+  const mnesia = /^ejabberd\+mnesia:(.*)$/s.exec(source);
+  if (mnesia) {
+    if (folder !== undefined) throw new ConfigError("folder", "only applies to Maildir folders; filter an export with --user, --peer, --type, --since, --until");
+    if (store !== undefined) throw new ConfigError("store", "does not apply to ejabberd+mnesia: (the export holds both tables); filter with --user, --peer, --type, --since, --until");
+    const file = mnesia[1] ?? "";
+    if (!file) throw new ConfigError("source", "ejabberd+mnesia: needs - (standard input) or the file an export was saved to");
+    if (file !== "-") await stat(file).catch((err: NodeJS.ErrnoException) => {
+      throw new ConfigError("source", `${source}: cannot read ${file}: ${err.code ?? err.message}; save it with ejabberdctl --no-timeout xmpp_maildir_export > FILE, or pipe it to ejabberd+mnesia:-`);
+    });
+    return createEjabberdMnesiaSource({ label: source, input: () => (file === "-" ? process.stdin : createReadStream(file)), domains });
+  }
   if (server) {
     // A database row's folder is known only once it is parsed (capture places it); --folder
     // filters a Maildir source's folders and would select nothing here.

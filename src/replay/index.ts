@@ -7,6 +7,7 @@ export { formatSummary, failedCount, type Summary } from "./summary.js";
 export { inferOwner, type Domains } from "./owner.js";
 export { createMaildirSource, createProsodySource, createNdjsonSource, parseListFile, PROSODY_STORES, type ProsodyStore } from "./sources/index.js";
 export { createEjabberdSqlSource, createProsodySqlSource, parseDsn } from "./sources/index.js";
+export { createEjabberdMnesiaSource } from "./sources/index.js";
 export { createStreamTarget, OUTPUT_FORMATS, type OutputFormat, type Output } from "./targets/stream.js";
 export { createMaildirTarget, scanMessageIds } from "./targets/maildir.js";
 export { createXmppTarget } from "./targets/xmpp.js";

@@ -3,3 +3,4 @@ export { createProsodySource, PROSODY_STORES, type ProsodySourceOptions, type Pr
 export { createNdjsonSource, type NdjsonSourceOptions } from "./ndjson.js";
 export { parseListFile, type LuaTable, type LuaValue } from "./lua-literal.js";
 export { createEjabberdSqlSource, createProsodySqlSource, parseDsn, EJABBERD_STORES, type Dsn, type EjabberdStore } from "./sql/index.js";
+export { createEjabberdMnesiaSource, type MnesiaExportOptions } from "./mnesia.js";
