@@ -9,6 +9,8 @@ export interface CliOptions {
   readonly env?: Record<string, string>;
   readonly uid?: number;
   readonly gid?: number;
+  /** Written to the CLI's standard input, which is then closed (an export piped in). */
+  readonly stdin?: string;
 }
 
 export interface CliRun {
@@ -19,9 +21,14 @@ export interface CliRun {
 export function startCli(args: string[], options: CliOptions = {}): CliRun {
   const child = spawn(process.execPath, [cliPath(), ...args], {
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...options.env },
-    stdio: ["ignore", "pipe", "pipe"],
+    stdio: [options.stdin === undefined ? "ignore" : "pipe", "pipe", "pipe"],
     ...(options.uid !== undefined ? { uid: options.uid, gid: options.gid ?? options.uid } : {}),
   });
+  if (options.stdin !== undefined) {
+    // The CLI may stop reading early (a bad export): EPIPE is its answer, not a test failure.
+    child.stdin!.on("error", () => undefined);
+    child.stdin!.end(options.stdin);
+  }
   let stdout = "";
   let stderr = "";
   child.stdout!.setEncoding("utf8").on("data", (d: string) => (stdout += d));
