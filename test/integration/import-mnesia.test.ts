@@ -122,8 +122,10 @@ describe(onServers("live capture and import of the same ejabberd history"), () =
       const run = await runCli(["import", "ejabberd+mnesia:-", "--maildir", stack.template, "--domain", COMPONENT], { uid: user.uid, gid: user.gid, stdin: exported });
       assert.equal(run.code, 0, run.stderr);
       for (const [u, folder] of folders) {
-        const ids = (await listMailbox(mailbox(u, folder))).map((m) => m.messageId ?? "").sort();
-        assert.deepEqual(ids, live.get(`${u}/${folder}`), `${u}'s ${folder}: the import found every message already there (same Message-IDs)`);
+        const listed = await listMailbox(mailbox(u, folder));
+        const ids = listed.map((m) => m.messageId ?? "").sort();
+        const sources = () => listed.map((m) => m.source.toString("utf8").replace(/[\s\S]*?Content-Type: application\/xmpp\+xml[\s\S]*?\r?\n\r?\n/, "").slice(0, 1500)).join("\n----\n");
+        assert.deepEqual(ids, live.get(`${u}/${folder}`), `${u}'s ${folder}: the import found every message already there (same Message-IDs)\n${sources()}`);
       }
       assert.match(run.stderr, /: 0 imported/, run.stderr);
       assert.deepEqual(await stack.serverErrors(), []);

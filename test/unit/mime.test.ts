@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { simpleParser, type ParsedMail } from "mailparser";
 import { captureCopy, captureDirect, type ArchiveRecord } from "../../src/capture/index.js";
-import { renderMail, XMPP_CONTENT_TYPE } from "../../src/mail/index.js";
+import { messageIdOf, renderMail, XMPP_CONTENT_TYPE } from "../../src/mail/index.js";
 import { copyIq, parseStanza } from "../support/stanzas.js";
 
 const ctx = { componentDomain: "archive.example.org", userDomain: "example.org", now: new Date("2026-05-06T07:08:09Z"), maxStanzaBytes: 1_048_576 };
@@ -104,7 +104,7 @@ test("a 100,000-character single-line body survives quoted-printable line limits
   assert.ok(raw.split("\r\n").every((line) => line.length <= 998));
 });
 
-test("Message-ID is stable per stanza and follows origin-id, stanza-id, then id", async () => {
+test("Message-ID is stable per stanza and follows origin-id, then id, then stanza-id", async () => {
   const base = (extra: string, id = "abc") =>
     `<message xmlns='jabber:client' from='bob@example.net/r1' to='alice@example.org' id='${id}'><body>x</body>${extra}</message>`;
   const a = await renderMail(recordOf(base("")), { domain: "archive.example.org" });
@@ -116,6 +116,28 @@ test("Message-ID is stable per stanza and follows origin-id, stanza-id, then id"
   const withOrigin1 = await renderMail(recordOf(base("<origin-id xmlns='urn:xmpp:sid:0' id='o1'/>", "1")), { domain: "archive.example.org" });
   const withOrigin2 = await renderMail(recordOf(base("<origin-id xmlns='urn:xmpp:sid:0' id='o1'/>", "2")), { domain: "archive.example.org" });
   assert.equal(withOrigin1.messageId, withOrigin2.messageId, "origin-id wins over the id attribute");
+});
+
+test("one-to-one, a stanza-id (one archive's id for its copy) does not change the Message-ID; in a room the room's stanza-id does", async () => {
+  // ejabberd's mod_mam puts <stanza-id by=sender/> on a sent message before our module copies it,
+  // and <stanza-id by=recipient/> on a received one only after: live capture and an import from
+  // the archive see different stanza-ids for the same message, but the same id attribute.
+  const received = `<message xmlns='jabber:client' from='bob@example.net/r' to='alice@example.org' type='chat' id='b1'><body>x</body>`;
+  const plain = await renderMail(recordOf(`${received}</message>`), { domain: "archive.example.org" });
+  const ownArchive = await renderMail(recordOf(`${received}<stanza-id xmlns='urn:xmpp:sid:0' by='alice@example.org' id='1796156640772159'/></message>`), { domain: "archive.example.org" });
+  assert.equal(ownArchive.messageId, plain.messageId);
+  const noId = `<message xmlns='jabber:client' from='bob@example.net/r' to='alice@example.org' type='chat'><body>x</body>`;
+  const a = await renderMail(recordOf(`${noId}<stanza-id xmlns='urn:xmpp:sid:0' by='alice@example.org' id='s1'/></message>`), { domain: "archive.example.org" });
+  const b = await renderMail(recordOf(`${noId}<stanza-id xmlns='urn:xmpp:sid:0' by='alice@example.org' id='s2'/></message>`), { domain: "archive.example.org" });
+  assert.notEqual(a.messageId, b.messageId, "without an id attribute the stanza-id still tells messages apart");
+  // A room: its own stanza-id names the message for every occupant, wherever the user's server put its own.
+  const room = "room@conference.example.org";
+  const roomId = { by: room, id: "r1" };
+  const userId = { by: "alice@example.org", id: "u1" };
+  const none = { originId: undefined, id: "m1" };
+  const expected = messageIdOf({ sender: room, ids: { ...none, id: undefined, stanzaId: roomId } }, "archive.example.org");
+  assert.equal(messageIdOf({ sender: room, type: "groupchat", ids: { ...none, stanzaId: userId, stanzaIds: [userId, roomId] } }, "archive.example.org"), expected);
+  assert.equal(messageIdOf({ sender: room, type: "groupchat", ids: { ...none, stanzaId: roomId } }, "archive.example.org"), expected);
 });
 
 test("a direct message keeps its recipient and is stored in jabber:client", async () => {
