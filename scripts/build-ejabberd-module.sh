@@ -7,7 +7,8 @@
 # Output: build/ejabberd/mod_xmpp_maildir/ (or $1), laid out like a module that
 # `ejabberdctl module_install` has installed:
 #   mod_xmpp_maildir.spec
-#   ebin/mod_xmpp_maildir.beam, ebin/mod_xmpp_maildir_outbox.beam
+#   ebin/mod_xmpp_maildir.beam, ebin/mod_xmpp_maildir_outbox.beam,
+#   ebin/mod_xmpp_maildir_export.beam (ejabberdctl xmpp_maildir_export, for `import ejabberd+mnesia:`)
 # Copy that directory into ejabberd's contrib modules dir ($CONTRIB_MODULES_PATH, by default
 # ~ejabberd/.ejabberd-modules, i.e. /var/lib/ejabberd/.ejabberd-modules on Debian): ejabberd puts
 # its ebin/ on the code path when it reads its config. See README.md, "Setting it up (ejabberd)".
