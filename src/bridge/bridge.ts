@@ -171,6 +171,7 @@ export function createBridge(options: BridgeOptions): Bridge {
           smtp,
           counter: await openSendCounter(options.stateDir, settings.smtpLimits),
           maxStanzaBytes: options.maxStanzaBytes,
+          fetcher: options.fetcher,
           replyContext: (user, match) => threads?.replyContext(user, match),
           remember: (user, context) => threads?.remember(user, context),
           logger,

@@ -6,6 +6,8 @@ import { RefusedError } from "../../errors.js";
 import { bare, parseJid } from "../../jid.js";
 import type { Logger } from "../../log/index.js";
 import type { MaildirResolver, MaildirWriter } from "../../maildir/index.js";
+import type { Fetcher } from "../../fetch/index.js";
+import { fetchReplyFiles, replyText } from "../attachments/index.js";
 import type { ReplyContext } from "../threads.js";
 import { composeMail, referencesFor } from "./compose.js";
 import type { SendCounter } from "./limits.js";
@@ -27,6 +29,8 @@ export interface OutboundOptions {
   /** A chat-over-email reply becomes the conversation's last message, for the next reply's In-Reply-To. */
   readonly remember?: (user: string, context: ReplyContext) => void;
   readonly logger: Logger;
+  /** --upload-origins: files shared in the message are fetched with it and attached. */
+  readonly fetcher?: Fetcher | undefined;
 }
 
 export interface Outbound {
@@ -58,11 +62,14 @@ export function createOutbound(options: OutboundOptions): Outbound {
       await options.counter.take(user);
       const thread = stanza.getChildText("thread") ?? undefined;
       const parent = options.replyContext(user, { thread, from: recipient });
+      // After the count: fetching costs time and memory, and the limits bound that too.
+      const files = await fetchReplyFiles(stanza, options.fetcher, logger.child({ user, to: recipient }));
       const composed = await composeMail({
         from: user,
         to: recipient,
         subject: stanza.getChildText("subject") ?? undefined,
-        text,
+        text: replyText(text, files),
+        attachments: files.attachments,
         replyTo: parent,
         domain: options.userDomain,
       });
