@@ -63,7 +63,7 @@ export const RUN_OPTIONS = [
   { key: "uploadOrigins", name: "upload-origins", kind: "origins", valueName: "origins",
     description: "fetch files shared by URL (XEP-0363 uploads) from these origins only and attach them to the mail, e.g. https://share.example.org,http://127.0.0.1:5280 (default: none, nothing is fetched)" },
   { key: "maxUploadBytes", name: "max-upload-bytes", kind: "bytes", valueName: "bytes", default: 16_777_216,
-    description: "largest shared file fetched and attached (with --upload-origins); larger ones stay links, with a line saying why" },
+    description: "largest shared file fetched and attached (with --upload-origins), and largest mail attachment the bridge uploads to XMPP (with --watch); larger ones get a line saying why" },
   { key: "watch", name: "watch", kind: "trigger", valueName: "trigger", default: "off",
     description: `push new INBOX mail to online users over XMPP: ${WATCH_TRIGGERS.join(", ")} (fs: watch Maildirs; push: Dovecot push_notification posts to --push-port)` },
   { key: "pushPort", name: "push-port", kind: "port", valueName: "port", default: DEFAULT_PUSH_PORT,

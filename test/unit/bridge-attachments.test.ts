@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import xml, { type Element } from "@xmpp/xml";
-import { attachmentMessage, createUploader, MAX_ATTACHMENTS, MAX_NAME_CHARS, safeFileName, uploadAttachments, wholeMailLimit, type IqRequest } from "../../src/bridge/attachments/index.js";
+import { attachmentMessage, createUploader, fetchReplyFiles, MAX_ATTACHMENTS, MAX_NAME_CHARS, replyText, safeFileName, uploadAttachments, wholeMailLimit, type IqRequest } from "../../src/bridge/attachments/index.js";
+import { createFetcher, parseOrigins } from "../../src/fetch/index.js";
 import { createLogger } from "../../src/log/index.js";
 
 const logger = createLogger({ level: "silent" });
@@ -157,4 +158,42 @@ test("a shared file is a message of its own whose body is the URL, with the same
   assert.equal(m.getChildText("body"), url);
   assert.equal(m.getChild("x", "jabber:x:oob")?.getChildText("url"), url);
   assert.equal(m.attrs.type, "chat");
+});
+
+test("a reply's shared files: fetched within the allow-list and limits and attached; the rest named with why; a body that is only the URL is not repeated", async () => {
+  const bytes = Buffer.alloc(500, 3);
+  const server = http.createServer((req, res) => {
+    if (req.url === "/slot/photo.png") {
+      res.writeHead(200, { "content-type": "image/png" });
+      res.end(bytes);
+    } else if (req.url === "/slot/big.bin") {
+      res.writeHead(200, { "content-type": "application/octet-stream" });
+      res.end(Buffer.alloc(2000));
+    } else {
+      res.writeHead(404);
+      res.end();
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  try {
+    const fetcher = createFetcher({ origins: parseOrigins(origin), maxBytes: 1000, timeoutMs: 5000 });
+    const oob = (url: string) => xml("x", { xmlns: "jabber:x:oob" }, xml("url", {}, url));
+    const photo = `${origin}/slot/photo.png`;
+    const stanza = xml("message", { type: "chat" }, xml("body", {}, `${photo}`), oob(photo), oob(`${origin}/slot/big.bin`), oob("https://elsewhere.example/x/..%2F..%2Fsecret.pdf"), oob(`${origin}/slot/gone.txt`));
+    const files = await fetchReplyFiles(stanza, fetcher, logger);
+    assert.deepEqual(files.attachments.map((a) => [a.filename, a.contentType, a.content.length]), [["photo.png", "image/png", 500]]);
+    assert.deepEqual(files.lines, [
+      "Not attached: big.bin (too-big: more than the 500-byte limit sent)",
+      "Not attached: secret.pdf (off-list: https://elsewhere.example is not in --upload-origins)",
+      "Not attached: gone.txt (not-found: the server answered 404: the file is gone)",
+    ]);
+    assert.equal(replyText(photo, files), files.lines.join("\n"), "the URL alone is not repeated; the lines are the text");
+    assert.equal(replyText(`look\n${photo}`, { attachments: [], lines: [], attachedUrls: new Set([photo]) }), "look");
+    const off = await fetchReplyFiles(stanza, undefined, logger);
+    assert.equal(off.attachments.length, 0);
+    assert.equal(off.lines[0], "Not attached: photo.png (this bridge fetches no shared files (no --upload-origins))");
+  } finally {
+    await new Promise((resolve) => server.close(resolve));
+  }
 });
