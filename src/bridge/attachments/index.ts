@@ -3,4 +3,4 @@ export { createUploader, type FileToUpload, type Uploader, type UploaderOptions,
 export { NS_UPLOAD, type IqRequest, type UploadService } from "./service.js";
 export { attachmentMessage, MAX_ATTACHMENTS, safeMediaType, uploadAttachments, type AttachmentOutcome, type MailAttachment, type SharedAttachment } from "./to-xmpp.js";
 export { readWholeMail, wholeMailLimit } from "./whole-mail.js";
-export { fetchReplyFiles, replyText, type MailFile, type ReplyFiles } from "./to-mail.js";
+export { fetchReplyFiles, replyText, withoutAttachments, type MailFile, type ReplyFiles } from "./to-mail.js";

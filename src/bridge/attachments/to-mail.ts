@@ -67,6 +67,11 @@ export async function fetchReplyFiles(stanza: Element, fetcher: Fetcher | undefi
   return { attachments, lines, attachedUrls };
 }
 
+/** The same files, none attached: a line for each that was, saying why not. */
+export function withoutAttachments(files: ReplyFiles, why: string): ReplyFiles {
+  return { attachments: [], lines: [...files.attachments.map((a) => `Not attached: ${a.filename} (${why})`), ...files.lines], attachedUrls: new Set() };
+}
+
 /** The message's text with each line that is only an attached URL left out, then the lines for files not attached. */
 export function replyText(body: string, files: ReplyFiles): string {
   const kept = body.split("\n").filter((line) => !files.attachedUrls.has(line.trim())).join("\n").trim();
