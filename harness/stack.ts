@@ -118,6 +118,8 @@ export interface StackOptions {
      * http_file_share_access; ejabberd an access rule for local users and the component's server).
      */
     readonly componentMayUpload?: boolean;
+    /** ejabberd only: an access rule for local users alone (the packaged default, `local`), to show the component is refused. */
+    readonly usersOnly?: boolean;
   };
   /**
    * Dovecot extras: an LMTP listener, more dovecot.conf lines (e.g. push_notification), and users
@@ -135,17 +137,16 @@ export interface StackOptions {
 }
 
 /** docs/attachments.md, ejabberd: local users and the component may ask mod_http_upload for slots. */
-function ejabberdUploadAccess(component: string): string[] {
+function ejabberdUploadAccess(component: string | undefined): string[] {
   return [
     "acl:",
     "  xmpp_maildir_local:",
     '    user_regexp: ""',
-    "  xmpp_maildir_component:",
-    `    server: ${JSON.stringify(component)}`,
+    ...(component === undefined ? [] : ["  xmpp_maildir_component:", `    server: ${JSON.stringify(component)}`]),
     "access_rules:",
     "  xmpp_maildir_upload:",
     "    - allow: xmpp_maildir_local",
-    "    - allow: xmpp_maildir_component",
+    ...(component === undefined ? [] : ["    - allow: xmpp_maildir_component"]),
   ];
 }
 
@@ -201,8 +202,9 @@ export async function startStack(options: StackOptions): Promise<AnyStack> {
         ...(options.ejabberdConfig === undefined && !options.upload?.componentMayUpload
           ? {}
           : { extraConfig: [options.ejabberdConfig ?? "", ...(options.upload?.componentMayUpload ? ejabberdUploadAccess(COMPONENT) : [])].join("\n") }),
+        ...(options.upload?.usersOnly ? { extraConfig: [options.ejabberdConfig ?? "", ...ejabberdUploadAccess(undefined)].join("\n") } : {}),
         ...(options.upload
-          ? { httpUpload: { ...(options.upload.maxSize === undefined ? {} : { maxSize: options.upload.maxSize }), ...(options.upload.componentMayUpload ? { access: "xmpp_maildir_upload" } : {}) } }
+          ? { httpUpload: { ...(options.upload.maxSize === undefined ? {} : { maxSize: options.upload.maxSize }), ...(options.upload.componentMayUpload || options.upload.usersOnly ? { access: "xmpp_maildir_upload" } : {}) } }
           : {}),
         ...(options.extraComponents ? { extraComponents: options.extraComponents } : {}),
       });
