@@ -2,6 +2,7 @@
 // to the smarthost and into the sender's Sent folder.
 import { randomUUID } from "node:crypto";
 import MailComposer from "nodemailer/lib/mail-composer/index.js";
+import type { MailFile } from "../attachments/index.js";
 import type { ReplyContext } from "../threads.js";
 
 export interface OutboundMail {
@@ -13,6 +14,8 @@ export interface OutboundMail {
   readonly replyTo?: ReplyContext | undefined;
   /** Our domain for the Message-ID's right-hand side. */
   readonly domain: string;
+  /** Files the user shared, fetched (../attachments/to-mail.ts): multipart/mixed around the text. */
+  readonly attachments?: readonly MailFile[] | undefined;
 }
 
 export interface ComposedMail {
@@ -58,6 +61,7 @@ export async function composeMail(mail: OutboundMail): Promise<ComposedMail> {
     to: mail.to,
     subject,
     text: mail.text,
+    ...(mail.attachments?.length ? { attachments: mail.attachments.map((a) => ({ filename: a.filename, contentType: a.contentType, content: a.content })) } : {}),
     messageId,
     date: new Date(),
     ...(mail.replyTo ? { inReplyTo: mail.replyTo.messageId, references: referencesFor(mail.replyTo) } : {}),

@@ -2,10 +2,12 @@
 // through the smarthost, answering the pushed mail it replies to, with a copy in their Sent folder.
 // One recipient per mail, always: the one the JID names. Within the size and rate limits only.
 import type { Element } from "@xmpp/xml";
-import { RefusedError } from "../../errors.js";
+import { RefusedError, SmtpError } from "../../errors.js";
 import { bare, parseJid } from "../../jid.js";
 import type { Logger } from "../../log/index.js";
 import type { MaildirResolver, MaildirWriter } from "../../maildir/index.js";
+import type { Fetcher } from "../../fetch/index.js";
+import { fetchReplyFiles, replyText, withoutAttachments, type ReplyFiles } from "../attachments/index.js";
 import type { ReplyContext } from "../threads.js";
 import { composeMail, referencesFor } from "./compose.js";
 import type { SendCounter } from "./limits.js";
@@ -27,6 +29,8 @@ export interface OutboundOptions {
   /** A chat-over-email reply becomes the conversation's last message, for the next reply's In-Reply-To. */
   readonly remember?: (user: string, context: ReplyContext) => void;
   readonly logger: Logger;
+  /** --upload-origins: files shared in the message are fetched with it and attached. */
+  readonly fetcher?: Fetcher | undefined;
 }
 
 export interface Outbound {
@@ -58,15 +62,30 @@ export function createOutbound(options: OutboundOptions): Outbound {
       await options.counter.take(user);
       const thread = stanza.getChildText("thread") ?? undefined;
       const parent = options.replyContext(user, { thread, from: recipient });
-      const composed = await composeMail({
-        from: user,
-        to: recipient,
-        subject: stanza.getChildText("subject") ?? undefined,
-        text,
-        replyTo: parent,
-        domain: options.userDomain,
-      });
-      const { response } = await options.smtp.send({ envelope: composed.envelope, raw: composed.bytes });
+      // After the count: fetching costs time and memory, and the limits bound that too.
+      const compose = (files: ReplyFiles) =>
+        composeMail({
+          from: user,
+          to: recipient,
+          subject: stanza.getChildText("subject") ?? undefined,
+          text: replyText(text, files),
+          attachments: files.attachments,
+          replyTo: parent,
+          domain: options.userDomain,
+        });
+      const files = await fetchReplyFiles(stanza, options.fetcher, logger.child({ user, to: recipient }));
+      let composed = await compose(files);
+      let response: string;
+      try {
+        ({ response } = await options.smtp.send({ envelope: composed.envelope, raw: composed.bytes }));
+      } catch (err) {
+        // RFC 5321 §4.2.2 552 / RFC 3463 5.3.4: the smarthost takes no mail this big (Postfix's
+        // message_size_limit is 10 MB by default). The text still goes, naming the files left out.
+        if (!(err instanceof SmtpError) || err.responseCode !== 552 || files.attachments.length === 0) throw err;
+        logger.info({ user, to: recipient, response: err.response }, "mail with attachments refused for its size; sending the text without them");
+        composed = await compose(withoutAttachments(files, `the mail server refused the mail with it: ${err.response}`));
+        ({ response } = await options.smtp.send({ envelope: composed.envelope, raw: composed.bytes }));
+      }
       logger.info({ user, to: recipient, messageId: composed.messageId, inReplyTo: parent?.messageId, chat: parent?.chat === true, response }, "mail sent");
       if (parent?.chat) {
         options.remember?.(user, { thread: parent.thread, from: parent.from, messageId: composed.messageId, references: referencesFor(parent), subject: composed.subject, chat: true });
