@@ -10,6 +10,7 @@
 import { mkdir, open, rename, unlink } from "node:fs/promises";
 import path from "node:path";
 import { StorageError } from "../errors.js";
+import { createBatchSync, type BatchOptions } from "./batch-sync.js";
 import { createDirSyncer, syncDir } from "./dir-sync.js";
 import { ensureFolder, folderDir } from "./folders.js";
 import { createKeywordMap, infoSuffix, type KeywordMap } from "./keywords.js";
@@ -66,6 +67,12 @@ export interface MaildirWriterOptions {
   fsync?: boolean;
   names?: NameSource;
   keywords?: KeywordMap;
+  /**
+   * Bulk writes (import, replay): fsync and rename mails in batches (./batch-sync.ts) instead of
+   * one by one. deliver() still resolves only once its mail is durable, but it waits for the
+   * batch, so use it with many deliveries in flight (at least `size`). Not with `beforeRename`.
+   */
+  batch?: BatchOptions;
 }
 
 export function createMaildirWriter(options: MaildirWriterOptions = {}): MaildirWriter {
@@ -76,6 +83,8 @@ export function createMaildirWriter(options: MaildirWriterOptions = {}): Maildir
   // is caught by ENOENT below and created again.
   const created = new Set<string>();
   const dirSyncer = createDirSyncer();
+  const batch = options.batch && fsync ? createBatchSync(options.batch, dirSyncer) : undefined;
+  let named = 0;
 
   async function ensure(maildir: string, folder: readonly string[]): Promise<string> {
     const dir = folderDir(maildir, folder);
@@ -95,10 +104,22 @@ export function createMaildirWriter(options: MaildirWriterOptions = {}): Maildir
     const { letters, dropped } = await keywordMap.lettersFor(dir, options.keywords ?? []);
     const info = infoSuffix({ seen: options.seen ?? false, letters });
     const name = names.next(message.length, options.arrivedAt);
+    const order = (named += 1);
     const tmp = path.join(dir, "tmp", name);
     const final = info ? path.join(dir, "cur", name + info) : path.join(dir, "new", name);
     // 'wx' = O_CREAT|O_EXCL: never overwrite, even if a name ever repeated.
     const file = await open(tmp, "wx", FILE_MODE);
+    if (batch && !options.beforeRename) {
+      try {
+        await file.writeFile(message);
+      } catch (err) {
+        await file.close().catch(() => undefined);
+        await unlink(tmp).catch(() => undefined);
+        throw err;
+      }
+      await batch.add({ file, tmp, final, order });
+      return { path: final, size: message.length, folderDir: dir, base: name, droppedKeywords: dropped };
+    }
     try {
       await file.writeFile(message);
       if (fsync) await file.sync();
