@@ -86,9 +86,21 @@ export function createMaildirWriter(options: MaildirWriterOptions = {}): Maildir
   const batch = options.batch && fsync ? createBatchSync(options.batch, dirSyncer) : undefined;
   let named = 0;
 
-  async function ensure(maildir: string, folder: readonly string[]): Promise<string> {
+  /** Folders being created now: a burst of first mails to one (an import) waits for one mkdir. */
+  const creating = new Map<string, Promise<string>>();
+
+  function ensure(maildir: string, folder: readonly string[]): Promise<string> {
     const dir = folderDir(maildir, folder);
-    if (created.has(dir)) return dir;
+    if (created.has(dir)) return Promise.resolve(dir);
+    let running = creating.get(dir);
+    if (!running) {
+      running = create(maildir, folder, dir).finally(() => creating.delete(dir));
+      creating.set(dir, running);
+    }
+    return running;
+  }
+
+  async function create(maildir: string, folder: readonly string[], dir: string): Promise<string> {
     await mkdir(maildir, { recursive: true, mode: DIR_MODE });
     for (const sub of SUBDIRS) await mkdir(path.join(maildir, sub), { recursive: true, mode: DIR_MODE });
     await ensureFolder(maildir, folder, { dirMode: DIR_MODE, fileMode: FILE_MODE });

@@ -76,10 +76,11 @@ export function createKeywordMap(options: { fileMode: number }): KeywordMap {
     async lettersFor(folderDir, keywords) {
       if (keywords.length === 0) return { letters: "", dropped: [] };
       let names = known.get(folderDir);
-      if (missing(names, keywords)) {
+      const running = missing(names, keywords) ? busy.get(folderDir) : undefined;
+      if (running) {
         // Without this, hundreds of concurrent first mails (an import) would each take the lock in
         // turn, and the last ones time out on it.
-        await busy.get(folderDir)?.catch(() => undefined);
+        await running.catch(() => undefined);
         names = known.get(folderDir);
       }
       if (missing(names, keywords)) {

@@ -82,3 +82,17 @@ test("batched: a mail whose folder cannot be written is refused, the others are 
     assert.equal(await readFile(d.path, "utf8"), "ok\r\n");
   });
 });
+
+test("batched: 600 first mails at once into a new folder with keywords all arrive (one folder creation, one keyword assignment)", async () => {
+  await withTmp(async (dir) => {
+    const maildir = path.join(dir, "Maildir");
+    const writer = createMaildirWriter({ batch: { size: 256, idleMs: 10 } });
+    const delivered = await Promise.all(
+      Array.from({ length: 600 }, (_, i) => writer.deliver(maildir, Buffer.from(`m${i}\r\n`), { folder: ["Chats"], seen: true, keywords: ["$XMPP"] })),
+    );
+    assert.equal(new Set(delivered.map((d) => d.path)).size, 600);
+    assert.equal((await readdir(path.join(maildir, ".Chats", "cur"))).length, 600);
+    assert.equal(await readFile(path.join(maildir, ".Chats", "dovecot-keywords"), "utf8"), "0 $XMPP\n");
+    assert.match(delivered[0]!.path, /:2,Sa$/);
+  });
+});
