@@ -30,7 +30,7 @@ export function addCommonOptions(cmd: Command, runKeys: readonly string[]): Comm
     .option("--dry-run", "print what would be done, change nothing")
     .option("--rate <n>", "at most N messages per second")
     .option("--checkpoint <file>", "record progress in FILE and resume from it after an interruption")
-    .option("--concurrency <n>", `Maildir writes in flight (default ${DEFAULT_CONCURRENCY})`)
+    .option("--concurrency <n>", `Maildir writes in flight (default ${DEFAULT_CONCURRENCY}; into a Maildir at least 512, fsynced and renamed in batches of 256)`)
     .option("--progress-interval <seconds>", `seconds between progress log lines when not on a terminal (default ${DEFAULT_PROGRESS_INTERVAL_S})`)
     .option("--config <file>", "TOML config file, as for run (also XMPP_MAILDIR_CONFIG)");
   for (const spec of RUN_OPTIONS) {

@@ -141,7 +141,9 @@ export function subjectOf(record: ArchiveRecord): string {
   const subject = headerSafe(record.subject ?? "");
   if (subject) return subject;
   const firstLine = headerSafe(record.body.split(/\r\n|\r|\n/).find((line) => line.trim()) ?? "");
-  return firstLine.length > SUBJECT_FROM_BODY_MAX ? `${[...firstLine].slice(0, SUBJECT_FROM_BODY_MAX).join("")}…` : firstLine;
+  // Code points, not UTF-16 units; the first SUBJECT_FROM_BODY_MAX of them lie within twice as
+  // many units, so only that much is split (a chat line may be kilobytes long).
+  return firstLine.length > SUBJECT_FROM_BODY_MAX ? `${[...firstLine.slice(0, 2 * SUBJECT_FROM_BODY_MAX)].slice(0, SUBJECT_FROM_BODY_MAX).join("")}…` : firstLine;
 }
 
 /**

@@ -60,14 +60,37 @@ export function createKeywordMap(options: { fileMode: number }): KeywordMap {
     });
   }
 
+  /** A folder's file being read or changed now: a burst of first mails to it waits for one. */
+  const busy = new Map<string, Promise<Map<string, number>>>();
+
+  async function refresh(folderDir: string, keywords: readonly string[]): Promise<Map<string, number>> {
+    const read = await readKeywords(path.join(folderDir, KEYWORDS_FILE));
+    const names = keywords.every((k) => read.names.has(k)) ? read.names : await assign(folderDir, keywords);
+    known.set(folderDir, names);
+    return names;
+  }
+
+  const missing = (names: Map<string, number> | undefined, keywords: readonly string[]) => !names || keywords.some((k) => !names.has(k));
+
   return {
     async lettersFor(folderDir, keywords) {
       if (keywords.length === 0) return { letters: "", dropped: [] };
       let names = known.get(folderDir);
-      if (!names || keywords.some((k) => !names!.has(k))) {
-        const read = await readKeywords(path.join(folderDir, KEYWORDS_FILE));
-        names = keywords.every((k) => read.names.has(k)) ? read.names : await assign(folderDir, keywords);
-        known.set(folderDir, names);
+      const running = missing(names, keywords) ? busy.get(folderDir) : undefined;
+      if (running) {
+        // Without this, hundreds of concurrent first mails (an import) would each take the lock in
+        // turn, and the last ones time out on it.
+        await running.catch(() => undefined);
+        names = known.get(folderDir);
+      }
+      if (missing(names, keywords)) {
+        const work = refresh(folderDir, keywords);
+        busy.set(folderDir, work);
+        try {
+          names = await work;
+        } finally {
+          if (busy.get(folderDir) === work) busy.delete(folderDir);
+        }
       }
       const indices = keywords.map((k) => names!.get(k));
       return {

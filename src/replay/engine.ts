@@ -49,7 +49,7 @@ export async function runReplay(job: ReplayJob): Promise<ReplayResult> {
   const worker = async () => {
     while (next < todo.length && !stopped()) await handle(next++);
   };
-  const workers = target.ordered ? 1 : Math.max(1, job.concurrency);
+  const workers = target.ordered ? 1 : Math.max(1, job.concurrency, job.target.minInFlight ?? 0);
   try {
     await Promise.all(Array.from({ length: workers }, worker));
     // Let loads started ahead of an interruption settle, so nothing rejects unobserved.

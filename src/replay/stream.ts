@@ -52,7 +52,7 @@ export async function runStream(job: ReplayJob, source: StreamSource): Promise<R
       }
     };
     job.progress.start(stream.total);
-    const workers = job.target.ordered ? 1 : Math.max(1, job.concurrency);
+    const workers = job.target.ordered ? 1 : Math.max(1, job.concurrency, job.target.minInFlight ?? 0);
     try {
       await Promise.all(Array.from({ length: workers }, worker));
     } finally {

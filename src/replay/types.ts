@@ -80,6 +80,11 @@ export interface Target {
   readonly description: string;
   /** Ordered targets (a stream, an XMPP conversation) get one delivery at a time, in time order. */
   readonly ordered: boolean;
+  /**
+   * Deliveries this target wants in flight at least, whatever --concurrency says: a target that
+   * commits writes in batches resolves each delivery only once its batch is durable.
+   */
+  readonly minInFlight?: number;
   deliver(record: ArchiveRecord, entry: SourceEntry, hints?: DeliveryHints): Promise<ReplayOutcome>;
   close(): Promise<void>;
 }
