@@ -61,7 +61,11 @@ export async function renderMail(record: ArchiveRecord, options: RenderOptions):
   const files = fileParts(record);
   const shown = withFileLines(encryption ? encryptedText(record, encryption) : (rich?.text ?? view.record.body), files.lines);
   // RFC 9078 §2: a reaction's text is the emoji (none: the sender took their reaction back).
-  const text = reaction ? reaction.emojis.join(" ") : view.quote ? `${view.quote}\n${shown}` : shown;
+  // RFC 2045 §2.10/RFC 2046 §4.1.1: a text part's line breaks are CRLF, and a bare CR may not
+  // appear. Chat text may hold one (XML keeps a CR written as &#13;), and a 7bit part would then
+  // carry it raw, which parsers read differently; each CR, LF or CRLF is one line break here. The
+  // application/xmpp+xml part keeps the exact characters.
+  const text = (reaction ? reaction.emojis.join(" ") : view.quote ? `${view.quote}\n${shown}` : shown).replace(/\r\n?/g, "\n");
   // The owner's own room message (the module marks its reflection): from the owner's address, as
   // the user's own mail is, so chat-over-email clients show it as outgoing; to the room.
   const ownRoom = record.type === "groupchat" && record.direction === "out";

@@ -56,6 +56,23 @@ test("any stanza is stored faithfully or refused", async () => {
   );
 });
 
+// Found by the property above: "a\r\r\nb" went into a 7bit text part with its bare CR, and a
+// MIME parser read one line break where the sender wrote two.
+test("a bare CR in chat text becomes a line break of the text part, and stays in the stanza part", async () => {
+  const inner = xml("message", { xmlns: "jabber:client", from: "bob@example.net/r", to: "alice@example.org", type: "chat", id: "cr" }, xml("body", {}, "a\r\r\nb\rc"));
+  const iq = parseStanza(`<iq type='set' id='p' from='example.org' to='archive.example.org'><copy xmlns='urn:xmpp-maildir:copy:0' reason='offline'><forwarded xmlns='urn:xmpp:forward:0'>${inner.toString()}</forwarded></copy></iq>`);
+  const result = captureCopy(iq, ctx);
+  assert.equal(result.kind, "archive");
+  if (result.kind !== "archive") return;
+  const mail = await renderMail(result.record, { domain: "archive.example.org" });
+  const raw = mail.bytes.toString("latin1");
+  assert.doesNotMatch(raw, /\r(?!\n)/, "no bare CR anywhere in the mail");
+  const parsed = await simpleParser(mail.bytes);
+  assert.equal(parsed.text?.replace(/\n$/, ""), "a\n\nb\nc");
+  const stanza = parsed.attachments.find((a) => a.contentType === "application/xmpp+xml");
+  assert.match(stanza?.content.toString("utf8") ?? "", /<body>a\r\r\nb\rc<\/body>/);
+});
+
 function unquoteLocal(address: string): string {
   const quoted = /^"((?:[^"\\]|\\.)*)"@(.*)$/.exec(address);
   return quoted ? `${quoted[1]!.replace(/\\(.)/g, "$1")}@${quoted[2]}` : address;
