@@ -37,7 +37,7 @@ export function createNotifier(options: NotifierOptions): (mail: NewMail) => Pro
     const url = imapMessageUrl({ server: options.imapUrl, user: mail.user, uid, messageId: summary.messageId });
     const { stanza, thread } = pushedMessage({ summary, to: mail.user, componentDomain: options.componentDomain, url, id: randomUUID() });
     await options.send(stanza);
-    options.pushed.remember(mail.user, { id: String(stanza.attrs.id), base: mail.base, peer: String(stanza.attrs.from) });
+    options.pushed.remember(mail.user, { id: String(stanza.attrs.id), base: mail.base, peer: String(stanza.attrs.from), ...(summary.messageId ? { messageId: summary.messageId } : {}) });
     if (summary.messageId && summary.fromAddress) {
       options.threads.remember(mail.user, { thread, from: summary.fromAddress, messageId: summary.messageId, references: summary.references, subject: summary.subject, chat: summary.chat });
     }
