@@ -23,6 +23,8 @@ export interface BridgeStack {
   readonly postfix: PostfixServer;
   readonly mailRoot: string;
   readonly password: string;
+  /** With `upload`: the XEP-0363 service's JID and the origin of its URLs. */
+  readonly upload: { readonly service: string; readonly origin: string } | undefined;
   /** The component with the stack's bridge flags, plus `extraArgs`. */
   component(extraArgs?: readonly string[]): ComponentProcess;
   /** Delivers raw RFC 5322 text through Dovecot's LMTP, as an MTA would. */
@@ -42,6 +44,8 @@ export interface BridgeStackOptions {
   readonly pushDriver?: "lua" | "ox";
   /** SMTP AUTH through Dovecot's auth socket (for a Delta Chat profile: harness/deltachat.ts). */
   readonly smtpAuth?: boolean;
+  /** Prosody's own XEP-0363 service (mod_http_file_share), for a client to share a file. */
+  readonly upload?: boolean;
 }
 
 export async function startBridgeStack(options: BridgeStackOptions): Promise<BridgeStack> {
@@ -53,6 +57,7 @@ export async function startBridgeStack(options: BridgeStackOptions): Promise<Bri
     dir: options.dir,
     users: options.users,
     dovecot: { lmtp: true, ...(options.trigger === "push" ? { extraConfig: pushConfig } : {}), ...(options.smtpAuth ? { smtpAuth: true } : {}) },
+    ...(options.upload ? { upload: {} } : {}),
   });
   const { dovecot, prosody, password } = stack;
   const cleanups: Array<() => Promise<void>> = [() => stack.stop()];
@@ -70,6 +75,7 @@ export async function startBridgeStack(options: BridgeStackOptions): Promise<Bri
       postfix,
       mailRoot: stack.mailRoot,
       password,
+      upload: stack.upload,
       component: (extraArgs = []) =>
         stack.component({
           args: [

@@ -27,8 +27,8 @@ export interface DeltaChatBridge {
   stop(): Promise<void>;
 }
 
-export async function startDeltaChatBridge(dir: string, options: { componentArgs?: readonly string[] } = {}): Promise<DeltaChatBridge> {
-  const stack = await startBridgeStack({ dir, users: ["alice"], trigger: "fs", smtpAuth: true });
+export async function startDeltaChatBridge(dir: string, options: { componentArgs?: (stack: BridgeStack) => readonly string[]; upload?: boolean } = {}): Promise<DeltaChatBridge> {
+  const stack = await startBridgeStack({ dir, users: ["alice"], trigger: "fs", smtpAuth: true, ...(options.upload ? { upload: true } : {}) });
   const cleanups: Array<() => Promise<unknown>> = [() => stack.stop()];
   const stop = async () => {
     for (const fn of cleanups.reverse()) await fn().catch(() => undefined);
@@ -36,7 +36,7 @@ export async function startDeltaChatBridge(dir: string, options: { componentArgs
   try {
     // Carol logs in to IMAP and SMTP as carol@example.net (Postfix relays her domain to the same Dovecot).
     await stack.dovecot.setUsers([ALICE, CAROL].map((user) => ({ user, password: stack.password })));
-    const component = stack.component(options.componentArgs);
+    const component = stack.component(options.componentArgs?.(stack));
     cleanups.push(() => component.stop());
     await component.waitForLog((l) => l.msg === "connected to the XMPP server");
     const alice = await connectClient({ port: stack.prosody.c2sPort, domain: DOMAIN, username: "alice", password: stack.password });
