@@ -31,3 +31,7 @@ Component "archive.example.org"
 -- (http_file_share_expires_after); the archive keeps its copy.
 -- http_external_url = "https://upload.example.org/"
 -- Component "upload.example.org" "http_file_share"
+--	-- The mail bridge (--watch) uploads pushed mail's attachments here as the component itself:
+--	-- list the users' domain and the component (docs/attachments.md). A non-empty list replaces
+--	-- the default (users of any local host), so keep the users' domain in it.
+--	http_file_share_access = { "example.org", "archive.example.org" }

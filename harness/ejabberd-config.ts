@@ -61,7 +61,7 @@ export interface EjabberdConfigInput {
    * ejabberd's XEP-0363 service, mod_http_upload (service upload.<domain>), served by an
    * ejabberd_http listener of its own on loopback: slot URLs are http://127.0.0.1:<port>/upload/….
    */
-  httpUpload?: { readonly port: number; readonly docroot: string; readonly maxSize?: number } | undefined;
+  httpUpload?: { readonly port: number; readonly docroot: string; readonly maxSize?: number; readonly access?: string } | undefined;
 }
 
 /** A scalar, or a map written as JSON (a valid YAML flow mapping), e.g. default_room_options. */
@@ -87,7 +87,7 @@ export function ejabberdConfig(input: EjabberdConfigInput): string {
             docroot: input.httpUpload.docroot,
             // The default, `local`, is a rule only the packaged ejabberd.yml defines (acl local:
             // user_regexp ""); this config has no ACLs, so any logged-in user may upload.
-            access: "all",
+            access: input.httpUpload.access ?? "all",
             ...(input.httpUpload.maxSize === undefined ? {} : { max_size: input.httpUpload.maxSize }),
           },
         }),

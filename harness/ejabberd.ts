@@ -55,7 +55,7 @@ export interface EjabberdOptions {
   modules?: EjabberdConfigInput["modules"];
   extraConfig?: string;
   /** Run mod_http_upload (XEP-0363) as upload.<domain> on a free HTTP port (ejabberd-config.ts). */
-  httpUpload?: { readonly maxSize?: number };
+  httpUpload?: { readonly maxSize?: number; readonly access?: string };
   extraComponents?: EjabberdConfigInput["extraComponents"];
 }
 

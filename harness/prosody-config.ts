@@ -49,7 +49,7 @@ export interface ProsodyConfigInput {
    * Prosody's bundled XEP-0363 service (mod_http_file_share, in 0.12 and 13) as the component
    * `upload.<domain>`, on an HTTP port of its own on loopback; URLs are http://127.0.0.1:<port>/file_share/….
    */
-  httpFileShare?: { readonly port: number; readonly sizeLimit?: number } | undefined;
+  httpFileShare?: { readonly port: number; readonly sizeLimit?: number; readonly access?: readonly string[] } | undefined;
   /** The least severe level written to the log. Default "debug": a failed test shows everything. */
   logLevel?: ProsodyLogLevel | undefined;
 }
@@ -100,6 +100,8 @@ export function prosodyConfig(input: ProsodyConfigInput): string {
       : [
           `Component ${luaString(uploadDomain(input.domain))} "http_file_share"`,
           ...(input.httpFileShare.sizeLimit === undefined ? [] : [`http_file_share_size_limit = ${input.httpFileShare.sizeLimit}`]),
+          // docs/attachments.md: who may ask for a slot (users of these hosts, and the component).
+          ...(input.httpFileShare.access === undefined ? [] : [`http_file_share_access = ${luaStringList([...input.httpFileShare.access])}`]),
           "",
         ]),
   ];

@@ -45,7 +45,7 @@ export interface ProsodyOptions {
    */
   logLevel?: ProsodyLogLevel;
   /** Run mod_http_file_share (XEP-0363) as upload.<domain> on a free HTTP port (prosody-config.ts). */
-  httpFileShare?: { readonly sizeLimit?: number };
+  httpFileShare?: { readonly sizeLimit?: number; readonly access?: readonly string[] };
 }
 
 export interface ProsodyServer {

@@ -111,7 +111,14 @@ export interface StackOptions {
   readonly extraComponents?: Readonly<Record<string, string>>;
   readonly module?: ModuleOptions;
   /** Run the server's own XEP-0363 upload service (Prosody mod_http_file_share, ejabberd mod_http_upload) on a free loopback port. */
-  readonly upload?: { readonly maxSize?: number };
+  readonly upload?: {
+    readonly maxSize?: number;
+    /**
+     * Let the component upload too, with the access rules docs/attachments.md gives (Prosody
+     * http_file_share_access; ejabberd an access rule for local users and the component's server).
+     */
+    readonly componentMayUpload?: boolean;
+  };
   /**
    * Dovecot extras: an LMTP listener, more dovecot.conf lines (e.g. push_notification), and users
    * from the passwd file only, with extra userdb fields per local part (e.g. a quota rule).
@@ -125,6 +132,21 @@ export interface StackOptions {
     /** Extra passdb fields per local part, e.g. where a Dovecot LMTP proxy sends that user. */
     readonly passdbFields?: Readonly<Record<string, readonly string[]>>;
   };
+}
+
+/** docs/attachments.md, ejabberd: local users and the component may ask mod_http_upload for slots. */
+function ejabberdUploadAccess(component: string): string[] {
+  return [
+    "acl:",
+    "  xmpp_maildir_local:",
+    '    user_regexp: ""',
+    "  xmpp_maildir_component:",
+    `    server: ${JSON.stringify(component)}`,
+    "access_rules:",
+    "  xmpp_maildir_upload:",
+    "    - allow: xmpp_maildir_local",
+    "    - allow: xmpp_maildir_component",
+  ];
 }
 
 function prosodyModuleLines(module: ModuleOptions = {}): string[] {
@@ -176,8 +198,12 @@ export async function startStack(options: StackOptions): Promise<AnyStack> {
         componentSecret: secret,
         users: options.users.map((username) => ({ username, password })),
         modules: { ...options.ejabberdModules, mod_xmpp_maildir: ejabberdModuleOptions(options.module) },
-        ...(options.ejabberdConfig === undefined ? {} : { extraConfig: options.ejabberdConfig }),
-        ...(options.upload ? { httpUpload: options.upload.maxSize === undefined ? {} : { maxSize: options.upload.maxSize } } : {}),
+        ...(options.ejabberdConfig === undefined && !options.upload?.componentMayUpload
+          ? {}
+          : { extraConfig: [options.ejabberdConfig ?? "", ...(options.upload?.componentMayUpload ? ejabberdUploadAccess(COMPONENT) : [])].join("\n") }),
+        ...(options.upload
+          ? { httpUpload: { ...(options.upload.maxSize === undefined ? {} : { maxSize: options.upload.maxSize }), ...(options.upload.componentMayUpload ? { access: "xmpp_maildir_upload" } : {}) } }
+          : {}),
         ...(options.extraComponents ? { extraComponents: options.extraComponents } : {}),
       });
     } catch (err) {
@@ -220,7 +246,9 @@ export async function startStack(options: StackOptions): Promise<AnyStack> {
         ...Object.entries(options.extraComponents ?? {}).flatMap(([domain, secret]) => [`Component ${JSON.stringify(domain)}`, `component_secret = ${JSON.stringify(secret)}`]),
       ].join("\n"),
       ...(options.prosodyLogLevel ? { logLevel: options.prosodyLogLevel } : {}),
-      ...(options.upload ? { httpFileShare: options.upload.maxSize === undefined ? {} : { sizeLimit: options.upload.maxSize } } : {}),
+      ...(options.upload
+        ? { httpFileShare: { ...(options.upload.maxSize === undefined ? {} : { sizeLimit: options.upload.maxSize }), ...(options.upload.componentMayUpload ? { access: [DOMAIN, COMPONENT] } : {}) } }
+        : {}),
     });
   } catch (err) {
     await dovecot.stop();

@@ -17,6 +17,8 @@ import { createFetcher, type Fetcher } from "./fetch/index.js";
 
 /** XEP-0363 uploads come from the user's own server; 10 s is ample on any working link, and keeps a copy's confirmation well inside the server module's 30 s confirm timeout. */
 const UPLOAD_TIMEOUT_MS = 10_000;
+/** disco and XEP-0363 slot requests to the users' own server: it answers in milliseconds. */
+const IQ_TIMEOUT_MS = 10_000;
 
 export interface App {
   /** Opens the dedupe journal (a StorageError if it cannot), starts the bridge, connects. */
@@ -84,6 +86,8 @@ export function createApp(options: AppOptions): App {
     maxStanzaBytes: config.maxStanzaBytes,
     onLimited: (limit) => metrics.mailLimited(limit),
     send,
+    iq: (stanza) => xmpp.iqCaller.request(stanza, IQ_TIMEOUT_MS),
+    fetcher: uploads,
     onConnected: (listener) => {
       xmpp.on("online", listener);
       return () => xmpp.removeListener("online", listener);

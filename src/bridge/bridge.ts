@@ -9,6 +9,8 @@ import { ConfigError, RefusedError } from "../errors.js";
 import type { Logger } from "../log/index.js";
 import type { MaildirResolver, MaildirWriter } from "../maildir/index.js";
 import { errorSpecFor, messageErrorReply } from "../xmpp/stanza-error.js";
+import type { Fetcher } from "../fetch/index.js";
+import { createUploader, type IqRequest } from "./attachments/index.js";
 import { createNotifier } from "./notify/index.js";
 import { createOutbound, createSmtpSender, LimitError, openSendCounter, outboundRecipient, type Outbound, type SendLimits, type SmtpSender } from "./outbound/index.js";
 import { discoInfo } from "./disco.js";
@@ -33,6 +35,10 @@ export interface BridgeSettings {
   readonly smtpUrl: string | undefined;
   /** --smtp-max-per-minute and --smtp-max-per-day, per user. */
   readonly smtpLimits: SendLimits;
+  /** --upload-service: where pushed mail's attachments go (undefined: found by disco#items). */
+  readonly uploadService: string | undefined;
+  /** --max-upload-bytes: the largest attachment shared either way. */
+  readonly maxUploadBytes: number;
 }
 
 export interface Bridge {
@@ -59,6 +65,10 @@ export interface BridgeOptions {
   /** Counts mails refused by a send limit (label: which limit). */
   readonly onLimited?: (limit: "per-minute" | "per-day") => void;
   readonly send: (stanza: Element) => Promise<void>;
+  /** Sends an IQ from the component and resolves with the result (XEP-0363 slots, disco). */
+  readonly iq?: IqRequest;
+  /** --upload-origins' fetcher: files shared in a reply are fetched with it and attached. */
+  readonly fetcher?: Fetcher | undefined;
   /** Subscribes to the connection coming up; returns the unsubscribe. */
   readonly onConnected: (listener: () => void) => () => void;
 }
@@ -142,7 +152,10 @@ export function createBridge(options: BridgeOptions): Bridge {
         const { threads, pushed } = state;
         markers = createReadMarkers({ userDomain, resolve: maildir.resolve, pushed, logger });
         const r = (reactions = await openReactions(options.stateDir));
-        const notify = createNotifier({ componentDomain, imapUrl: settings.imapUrl, threads, pushed, send });
+        const notify = createNotifier({
+          componentDomain, imapUrl: settings.imapUrl, threads, pushed, send,
+          uploader: options.iq && createUploader({ iq: options.iq, from: componentDomain, userDomain, service: settings.uploadService, maxBytes: settings.maxUploadBytes, logger }),
+        });
         watch = createMailWatch({
           template: maildir.template,
           handled: state.handled,
@@ -183,6 +196,7 @@ export function createBridge(options: BridgeOptions): Bridge {
           smtp,
           counter,
           maxStanzaBytes: options.maxStanzaBytes,
+          fetcher: options.fetcher,
           replyContext: (user, match) => threads?.replyContext(user, match),
           remember: (user, context) => threads?.remember(user, context),
           onSent: (user, link) => links?.remember(user, link),

@@ -68,6 +68,7 @@ export function loadRunConfig(sources: ConfigSources): RunConfig {
       imapUrl: (values.imapUrl ?? `imap://${userDomain}`).replace(/\/+$/, ""),
       smtpUrl: values.smtpUrl,
       smtpLimits: { perMinute: values.smtpMaxPerMinute, perDay: values.smtpMaxPerDay },
+      uploadService: values.uploadService, maxUploadBytes: values.maxUploadBytes,
     },
     ...(values.uploadOrigins && values.uploadOrigins.origins.length > 0 ? { uploads: { origins: values.uploadOrigins, maxBytes: values.maxUploadBytes } } : {}),
     ...(values.metricsPort !== undefined ? { metrics: { host: values.metricsHost, port: values.metricsPort } } : {}),

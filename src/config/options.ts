@@ -76,6 +76,8 @@ export const RUN_OPTIONS = [
     description: "mails one user may send from XMPP in any minute; more are refused with policy-violation until the minute has passed" },
   { key: "smtpMaxPerDay", name: "smtp-max-per-day", kind: "count", valueName: "n", default: 300,
     description: "mails one user may send from XMPP in any 24 hours (counted in --state-dir, so a restart does not reset it)" },
+  { key: "uploadService", name: "upload-service", kind: "domain", valueName: "jid",
+    description: "XEP-0363 service the bridge uploads pushed mail's attachments to, e.g. upload.example.org (default: found by disco#items on --user-domain); files up to --max-upload-bytes" },
   { key: "metricsPort", name: "metrics-port", kind: "port", valueName: "port",
     description: "serve Prometheus metrics on http://<metrics-host>:<port>/metrics and a health check on /healthz (default: off)" },
   { key: "metricsHost", name: "metrics-host", kind: "host", valueName: "host", default: "127.0.0.1",

@@ -52,6 +52,8 @@ declare module "@xmpp/component" {
     send(element: Element): Promise<void>;
     reconnect: EventEmitter & { delay: number; start(): void; stop(): void };
     middleware: { use(fn: Middleware): Middleware; filter(fn: Middleware): Middleware };
+    /** @xmpp/iq caller: request() resolves with the result IQ, rejects with a StanzaError or a TimeoutError. */
+    iqCaller: { request(stanza: Element, timeout?: number): Promise<Element> };
     iqCallee: {
       set(ns: string, name: string, handler: (ctx: MiddlewareContext) => Promise<Element | boolean> | Element | boolean): void;
       get(ns: string, name: string, handler: (ctx: MiddlewareContext) => Promise<Element | boolean> | Element | boolean): void;

@@ -32,7 +32,8 @@ export const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   dedupe: [],
   xmpp: ["metrics"],
   delivery: ["capture", "dedupe", "mail", "maildir"],
-  bridge: ["mail", "maildir", "xmpp"],
+  // fetch: files shared in a reply are fetched with the archive's allow-listed fetcher; capture: readShares.
+  bridge: ["capture", "fetch", "mail", "maildir", "xmpp"],
   replay: ["capture", "mail", "maildir", "xmpp"],
   archive: ["capture", "dedupe", "delivery", "fetch", "metrics", "xmpp"],
   config: ["bridge", "capture", "delivery", "fetch", "maildir"],

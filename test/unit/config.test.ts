@@ -37,7 +37,7 @@ test("defaults, derived user domain, and the secret from the environment", () =>
     chat: { history: false, groupchat: false, folder: "Chats", keywords: false, maxAttachmentBytes: 262_144 },
     encrypted: "archive",
     logLevel: "info",
-    bridge: { trigger: undefined, pushPort: 8426, imapUrl: "imap://example.org", smtpUrl: undefined, smtpLimits: { perMinute: 20, perDay: 300 } },
+    bridge: { trigger: undefined, pushPort: 8426, imapUrl: "imap://example.org", smtpUrl: undefined, smtpLimits: { perMinute: 20, perDay: 300 }, uploadService: undefined, maxUploadBytes: 16_777_216 },
   });
 });
 
@@ -50,7 +50,7 @@ test("--encrypted: archive (the default) or skip, from a flag or the environment
 
 test("mail ↔ XMPP options: trigger, URLs checked by scheme without echoing a password", () => {
   const config = load({ domain: "archive.example.org", maildir: "/m/%d/%n", watch: "push", "smtp-url": "smtps://u:pw@mx.example.org:465", "imap-url": "imap://mail.example.org/" });
-  assert.deepEqual(config.bridge, { trigger: "push", pushPort: 8426, imapUrl: "imap://mail.example.org", smtpUrl: "smtps://u:pw@mx.example.org:465", smtpLimits: { perMinute: 20, perDay: 300 } });
+  assert.deepEqual(config.bridge, { trigger: "push", pushPort: 8426, imapUrl: "imap://mail.example.org", smtpUrl: "smtps://u:pw@mx.example.org:465", smtpLimits: { perMinute: 20, perDay: 300 }, uploadService: undefined, maxUploadBytes: 16_777_216 });
   assert.throws(() => load({ domain: "archive.example.org", maildir: "/m/%d/%n", watch: "inotify" }), configError("watch", /off, fs, push/));
   assert.throws(
     () => load({ domain: "archive.example.org", maildir: "/m/%d/%n", "smtp-url": "http://u:secretpw@x" }),

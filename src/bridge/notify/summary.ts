@@ -2,6 +2,7 @@
 // converted from text/html by mailparser's html-to-text) and the ids a reply needs.
 import { simpleParser } from "mailparser";
 import { firstAddress } from "../../mail/index.js";
+import type { MailAttachment } from "../attachments/to-xmpp.js";
 
 /**
  * XMPP servers cap stanza size (Prosody's c2s default is 256 kB, and some clients choke earlier);
@@ -21,6 +22,8 @@ export interface MailSummary {
   readonly references: readonly string[];
   /** Chat-over-email (a `Chat-Version` header, as Delta Chat sends): pushed as a chat message. */
   readonly chat: boolean;
+  /** Attached files (not inline parts of an HTML body), for ../attachments/. */
+  readonly attachments: readonly MailAttachment[];
 }
 
 export async function summarizeMail(bytes: Buffer): Promise<MailSummary> {
@@ -37,6 +40,8 @@ export async function summarizeMail(bytes: Buffer): Promise<MailSummary> {
     messageId: mail.messageId,
     references: refs,
     chat: mail.headers.has("chat-version"),
+    // `related` parts are images an HTML body shows inline (logos, signatures): not files to share.
+    attachments: mail.attachments.filter((a) => !a.related).map((a) => ({ filename: a.filename, contentType: a.contentType, content: a.content })),
   };
 }
 

@@ -3,6 +3,7 @@
 import { randomUUID } from "node:crypto";
 import MailComposer from "nodemailer/lib/mail-composer/index.js";
 import { markReaction } from "../../mail/index.js";
+import type { MailFile } from "../attachments/index.js";
 import type { ReplyContext } from "../threads.js";
 
 export interface OutboundMail {
@@ -14,6 +15,8 @@ export interface OutboundMail {
   readonly replyTo?: ReplyContext | undefined;
   /** Our domain for the Message-ID's right-hand side. */
   readonly domain: string;
+  /** Files the user shared, fetched (../attachments/to-mail.ts): multipart/mixed around the text. */
+  readonly attachments?: readonly MailFile[] | undefined;
   /** An RFC 9078 reaction: `text` is the emoji(s), In-Reply-To (replyTo) the message reacted to. */
   readonly reaction?: boolean;
 }
@@ -61,6 +64,7 @@ export async function composeMail(mail: OutboundMail): Promise<ComposedMail> {
     to: mail.to,
     subject,
     text: mail.text,
+    ...(mail.attachments?.length ? { attachments: mail.attachments.map((a) => ({ filename: a.filename, contentType: a.contentType, content: a.content })) } : {}),
     messageId,
     date: new Date(),
     ...(mail.replyTo ? { inReplyTo: mail.replyTo.messageId, references: referencesFor(mail.replyTo) } : {}),

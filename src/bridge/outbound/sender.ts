@@ -7,6 +7,8 @@ import { NS_SID } from "../../namespaces.js";
 import { bare, parseJid } from "../../jid.js";
 import type { Logger } from "../../log/index.js";
 import type { MaildirResolver, MaildirWriter } from "../../maildir/index.js";
+import type { Fetcher } from "../../fetch/index.js";
+import { fetchReplyFiles, replyText } from "../attachments/index.js";
 import type { ReplyContext } from "../threads.js";
 import { composeMail, referencesFor } from "./compose.js";
 import type { SendCounter } from "./limits.js";
@@ -30,6 +32,8 @@ export interface OutboundOptions {
   /** Each mail sent: the stanza's ids and the mail's Message-ID, for reactions (../reactions/links.ts). */
   readonly onSent?: (user: string, sent: { ids: string[]; messageId: string; peer: string }) => void;
   readonly logger: Logger;
+  /** --upload-origins: files shared in the message are fetched with it and attached. */
+  readonly fetcher?: Fetcher | undefined;
 }
 
 export interface Outbound {
@@ -61,11 +65,14 @@ export function createOutbound(options: OutboundOptions): Outbound {
       await options.counter.take(user);
       const thread = stanza.getChildText("thread") ?? undefined;
       const parent = options.replyContext(user, { thread, from: recipient });
+      // After the count: fetching costs time and memory, and the limits bound that too.
+      const files = await fetchReplyFiles(stanza, options.fetcher, logger.child({ user, to: recipient }));
       const composed = await composeMail({
         from: user,
         to: recipient,
         subject: stanza.getChildText("subject") ?? undefined,
-        text,
+        text: replyText(text, files),
+        attachments: files.attachments,
         replyTo: parent,
         domain: options.userDomain,
       });

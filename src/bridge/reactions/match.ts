@@ -18,7 +18,8 @@ export type Match =
 const same = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
 
 export function matchByMessageId(input: { pushed: PushedMail | undefined; sent: SentLinks; user: string; peer: string; messageId: string }): Match {
-  const received = input.pushed?.list(input.user).findLast((r) => r.messageId === input.messageId);
+  // The first record of the mail: its text message (its attachments follow it, ../notify/push.ts).
+  const received = input.pushed?.list(input.user).find((r) => r.messageId === input.messageId);
   const sent = input.sent.byMessageId(input.user, input.messageId);
   if (received && same(received.peer, input.peer)) return { found: "yes", id: received.id, messageId: input.messageId, direction: "received" };
   if (sent && same(sent.peer, input.peer)) return { found: "yes", id: sent.ids[0] ?? "", messageId: input.messageId, direction: "sent" };

@@ -1,2 +1,3 @@
 export { createMailWatch, type MailWatch, type MailWatchOptions, type Trigger } from "./mail-watch.js";
-export type { NewMail, Outcome } from "./scanner.js";
+export { MAX_READ_BYTES, type NewMail, type Outcome } from "./scanner.js";
+export { findInbox } from "./inbox-files.js";

@@ -12,7 +12,7 @@ import type { HandledMail } from "../state.js";
 import { CUR_WINDOW_MS, findInbox, listInbox, type InboxFile } from "./inbox-files.js";
 
 /** Enough for the text of any real mail; attachments past this are not needed for a preview. */
-const MAX_READ_BYTES = 4 * 1024 * 1024;
+export const MAX_READ_BYTES = 4 * 1024 * 1024;
 
 /** What the scanner decided for one mail, for logs and tests. */
 export type Outcome = "pushed" | "offline" | "own" | "seen" | "gone" | "failed";
