@@ -7,6 +7,7 @@ import path from "node:path";
 import type { ComponentProcess } from "../../harness/component.js";
 import { startDeltaChatClient, type DeltaChatClient, type DeltaChatProfile } from "../../harness/deltachat.js";
 import { COMPONENT, DOMAIN, REMOTE_DOMAIN, startBridgeStack, type BridgeStack } from "../../harness/smtp-stack.js";
+import type { ServerKind } from "../../harness/stack.js";
 import { connectClient, type TestClient } from "../../harness/xmpp-client.js";
 import { subscribeToComponent } from "./bridge-mail.js";
 
@@ -27,8 +28,8 @@ export interface DeltaChatBridge {
   stop(): Promise<void>;
 }
 
-export async function startDeltaChatBridge(dir: string, options: { componentArgs?: (stack: BridgeStack) => readonly string[]; upload?: boolean } = {}): Promise<DeltaChatBridge> {
-  const stack = await startBridgeStack({ dir, users: ["alice"], trigger: "fs", smtpAuth: true, ...(options.upload ? { upload: true } : {}) });
+export async function startDeltaChatBridge(dir: string, options: { componentArgs?: (stack: BridgeStack) => readonly string[]; upload?: boolean; server?: ServerKind } = {}): Promise<DeltaChatBridge> {
+  const stack = await startBridgeStack({ dir, users: ["alice"], trigger: "fs", smtpAuth: true, ...(options.upload ? { upload: true } : {}), server: options.server ?? "prosody" });
   const cleanups: Array<() => Promise<unknown>> = [() => stack.stop()];
   const stop = async () => {
     for (const fn of cleanups.reverse()) await fn().catch(() => undefined);
@@ -39,7 +40,7 @@ export async function startDeltaChatBridge(dir: string, options: { componentArgs
     const component = stack.component(options.componentArgs?.(stack));
     cleanups.push(() => component.stop());
     await component.waitForLog((l) => l.msg === "connected to the XMPP server");
-    const alice = await connectClient({ port: stack.prosody.c2sPort, domain: DOMAIN, username: "alice", password: stack.password });
+    const alice = await connectClient({ port: stack.server.c2sPort, domain: DOMAIN, username: "alice", password: stack.password });
     cleanups.push(() => alice.stop());
     await subscribeToComponent(alice, component);
     const dc = startDeltaChatClient(path.join(dir, "deltachat"));
