@@ -11,7 +11,7 @@ import { startPostfix, type PostfixServer } from "./mta.js";
 import { luaPushConfig, oxPushConfig } from "./dovecot-features.js";
 import { freePort } from "./ports.js";
 import type { ProsodyServer } from "./prosody.js";
-import { COMPONENT, DOMAIN, startStack } from "./stack.js";
+import { COMPONENT, DOMAIN, startStack, type ServerKind, type XmppServer } from "./stack.js";
 
 export { COMPONENT, DOMAIN };
 /** A remote mail domain; Postfix relays it to the same Dovecot (allow_all_users). */
@@ -19,10 +19,15 @@ export const REMOTE_DOMAIN = "example.net";
 
 export interface BridgeStack {
   readonly dovecot: DovecotServer;
+  /** Prosody's handle; throws on a stack started with `server: "ejabberd"` (use `server`). */
   readonly prosody: ProsodyServer;
+  /** The XMPP server, whichever it is. */
+  readonly server: XmppServer;
   readonly postfix: PostfixServer;
   readonly mailRoot: string;
   readonly password: string;
+  /** With `upload`: the XEP-0363 service's JID and the origin of its URLs. */
+  readonly upload: { readonly service: string; readonly origin: string } | undefined;
   /** The component with the stack's bridge flags, plus `extraArgs`. */
   component(extraArgs?: readonly string[]): ComponentProcess;
   /** Delivers raw RFC 5322 text through Dovecot's LMTP, as an MTA would. */
@@ -42,6 +47,10 @@ export interface BridgeStackOptions {
   readonly pushDriver?: "lua" | "ox";
   /** SMTP AUTH through Dovecot's auth socket (for a Delta Chat profile: harness/deltachat.ts). */
   readonly smtpAuth?: boolean;
+  /** Prosody's own XEP-0363 service (mod_http_file_share), for a client to share a file. */
+  readonly upload?: boolean;
+  /** Default Prosody. */
+  readonly server?: ServerKind;
 }
 
 export async function startBridgeStack(options: BridgeStackOptions): Promise<BridgeStack> {
@@ -53,8 +62,10 @@ export async function startBridgeStack(options: BridgeStackOptions): Promise<Bri
     dir: options.dir,
     users: options.users,
     dovecot: { lmtp: true, ...(options.trigger === "push" ? { extraConfig: pushConfig } : {}), ...(options.smtpAuth ? { smtpAuth: true } : {}) },
+    ...(options.upload ? { upload: {} } : {}),
+    server: options.server ?? "prosody",
   });
-  const { dovecot, prosody, password } = stack;
+  const { dovecot, password } = stack;
   const cleanups: Array<() => Promise<void>> = [() => stack.stop()];
   const stopAll = async () => {
     for (const fn of cleanups.reverse()) await fn().catch(() => undefined);
@@ -66,10 +77,15 @@ export async function startBridgeStack(options: BridgeStackOptions): Promise<Bri
     cleanups.push(async () => lmtp.close());
     return {
       dovecot,
-      prosody,
+      get prosody(): ProsodyServer {
+        if (stack.kind !== "prosody") throw new Error("this bridge stack runs ejabberd: use .server");
+        return stack.prosody;
+      },
+      server: stack.server,
       postfix,
       mailRoot: stack.mailRoot,
       password,
+      upload: stack.upload,
       component: (extraArgs = []) =>
         stack.component({
           args: [

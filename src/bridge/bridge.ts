@@ -15,6 +15,7 @@ import { createNotifier } from "./notify/index.js";
 import { createOutbound, createSmtpSender, LimitError, openSendCounter, outboundRecipient, type Outbound, type SendLimits, type SmtpSender } from "./outbound/index.js";
 import { discoInfo } from "./disco.js";
 import { createPresenceTracker } from "./presence/index.js";
+import { createReactions, NS_REACTIONS, openSentLinks, type ReactionMailer, type Reactions, type SentLinks } from "./reactions/index.js";
 import { createReadMarkers, type ReadMarkers } from "./read-markers.js";
 import { openBridgeState, type BridgeState } from "./state.js";
 import { createMailWatch, type MailWatch, type Trigger } from "./watch/index.js";
@@ -81,7 +82,15 @@ export function createBridge(options: BridgeOptions): Bridge {
   let smtp: SmtpSender | undefined;
   let outbound: Outbound | undefined;
   let markers: ReadMarkers | undefined;
+  let sent: SentLinks | undefined;
+  let reactions: Reactions | undefined;
+  let mailer: ReactionMailer | undefined;
   const undo: Array<() => void> = [];
+
+  async function openReactions(stateDir: string): Promise<Reactions> {
+    sent = await openSentLinks(stateDir, { onError: (err) => logger.error({ err: err.message }, "cannot save the sent-message links; reactions to them may not be matched after a restart") });
+    return createReactions({ componentDomain, userDomain, pushed: state?.pushed, sent, send, logger });
+  }
 
   async function sendAll(stanzas: Element[]): Promise<void> {
     for (const s of stanzas) await send(s).catch((err: Error) => logger.debug({ err: err.message }, "presence not sent"));
@@ -105,9 +114,16 @@ export function createBridge(options: BridgeOptions): Bridge {
     // A bounce of a message we pushed: nothing to answer (RFC 6120 §8.3.1).
     if (stanza.attrs.type === "error") return undefined;
     await markers?.handle(stanza);
+    // A XEP-0444 reaction goes as an RFC 9078 reaction mail (./reactions/), fallback body or not.
+    const reaction = stanza.getChild("reactions", NS_REACTIONS) !== undefined;
     // A marker, receipt or chat state alone: nothing to mail, and no error to bother the user with.
-    if (!stanza.getChildText("body")) return undefined;
+    if (!stanza.getChildText("body") && !reaction) return undefined;
     try {
+      if (reaction) {
+        if (!reactions) throw new RefusedError("sending mail is not enabled on this component (no --smtp-url)", { type: "cancel", condition: "service-unavailable" });
+        await reactions.fromStanza(stanza, recipient, mailer);
+        return undefined;
+      }
       if (!outbound) throw new RefusedError("sending mail is not enabled on this component (no --smtp-url)", { type: "cancel", condition: "service-unavailable" });
       await outbound.send(stanza, recipient);
     } catch (err) {
@@ -126,7 +142,7 @@ export function createBridge(options: BridgeOptions): Bridge {
 
   return {
     middleware,
-    discoInfo: (query) => discoInfo(query, { markers: settings.trigger !== undefined }),
+    discoInfo: (query) => discoInfo(query, { markers: settings.trigger !== undefined, reactions: settings.smtpUrl !== undefined }),
     async start() {
       if (settings.trigger) {
         const maildir = needMaildir("watch");
@@ -135,6 +151,11 @@ export function createBridge(options: BridgeOptions): Bridge {
         });
         const { threads, pushed } = state;
         markers = createReadMarkers({ userDomain, resolve: maildir.resolve, pushed, logger });
+        const r = (reactions = await openReactions(options.stateDir));
+        const notify = createNotifier({
+          componentDomain, imapUrl: settings.imapUrl, threads, pushed, send,
+          uploader: options.iq && createUploader({ iq: options.iq, from: componentDomain, userDomain, service: settings.uploadService, maxBytes: settings.maxUploadBytes, logger }),
+        });
         watch = createMailWatch({
           template: maildir.template,
           handled: state.handled,
@@ -143,10 +164,10 @@ export function createBridge(options: BridgeOptions): Bridge {
           pushPort: settings.pushPort,
           logger,
           isOnline: (user) => presence.isOnline(user),
-          push: createNotifier({
-            componentDomain, imapUrl: settings.imapUrl, threads, pushed, send,
-            uploader: options.iq && createUploader({ iq: options.iq, from: componentDomain, userDomain, service: settings.uploadService, maxBytes: settings.maxUploadBytes, logger }),
-          }),
+          // An RFC 9078 reaction mail is pushed as a XEP-0444 reaction, not as a message.
+          push: async (mail) => {
+            if (!(await r.fromMail(mail))) await notify(mail);
+          },
         });
         await watch.start();
         const w = watch;
@@ -164,16 +185,21 @@ export function createBridge(options: BridgeOptions): Bridge {
         smtp = createSmtpSender({ url: settings.smtpUrl, logger });
         // Without a watch nothing was pushed, so there is nothing to answer: no threading.
         const threads = state?.threads;
+        reactions ??= await openReactions(options.stateDir);
+        const counter = await openSendCounter(options.stateDir, settings.smtpLimits);
+        mailer = { resolve: maildir.resolve, writer: options.writer, smtp, counter, replyContext: (user, match) => threads?.replyContext(user, match) };
+        const links = sent;
         outbound = createOutbound({
           userDomain,
           resolve: maildir.resolve,
           writer: options.writer,
           smtp,
-          counter: await openSendCounter(options.stateDir, settings.smtpLimits),
+          counter,
           maxStanzaBytes: options.maxStanzaBytes,
           fetcher: options.fetcher,
           replyContext: (user, match) => threads?.replyContext(user, match),
           remember: (user, context) => threads?.remember(user, context),
+          onSent: (user, link) => links?.remember(user, link),
           logger,
         });
       }
@@ -182,6 +208,7 @@ export function createBridge(options: BridgeOptions): Bridge {
       for (const off of undo.splice(0)) off();
       await watch?.stop();
       await state?.flush();
+      await sent?.flush();
       smtp?.close();
     },
   };

@@ -3,11 +3,13 @@
 // so clients that look before sending them know they are welcome.
 import xml, { type Element } from "@xmpp/xml";
 import { NS_CHAT_MARKERS, NS_DISCO_INFO, NS_RECEIPTS } from "../namespaces.js";
+import { NS_REACTIONS } from "./reactions/index.js";
 
 /** The <query/> of the result, or an item-not-found error for a node we do not have (§3.2). */
-export function discoInfo(query: Element, options: { markers: boolean }): Element {
+export function discoInfo(query: Element, options: { markers: boolean; reactions?: boolean }): Element {
   if (query.attrs.node) return xml("error", { type: "cancel" }, xml("item-not-found", { xmlns: "urn:ietf:params:xml:ns:xmpp-stanzas" }));
-  const features = [NS_DISCO_INFO, ...(options.markers ? [NS_CHAT_MARKERS, NS_RECEIPTS] : [])];
+  // XEP-0444 §2: reactions are sent on as RFC 9078 mail (./reactions/) when mail can be sent.
+  const features = [NS_DISCO_INFO, ...(options.markers ? [NS_CHAT_MARKERS, NS_RECEIPTS] : []), ...(options.reactions ? [NS_REACTIONS] : [])];
   return xml(
     "query",
     { xmlns: NS_DISCO_INFO },

@@ -23,6 +23,8 @@ export interface PushRecord {
   readonly base: string;
   /** The JID it came from (the escaped sender): markers are per conversation (XEP-0333 §4). */
   readonly peer: string;
+  /** The mail's Message-ID, for reactions to it (RFC 9078, ./reactions/); absent in older files. */
+  readonly messageId?: string;
   /** Set once a marker has made it \Seen. */
   read?: boolean;
 }

@@ -6,3 +6,4 @@ export { STANZA_ID_HEADER, parseStanzaIdHeader } from "./stanza-id.js";
 export { parseMail, firstAddress, peekHeaders, headerDate, parseStanzaXml, type ParsedMail } from "./parse.js";
 export { extractXmppPart, type XmppPart } from "./xmpp-part.js";
 export { CONNECTION_CODES, isConnectionFailure, type NodemailerError } from "./smtp-errors.js";
+export { markReaction } from "./chat-structure.js";

@@ -45,11 +45,15 @@ export function createNotifier(options: NotifierOptions): (mail: NewMail) => Pro
     const url = imapMessageUrl({ server: options.imapUrl, user: mail.user, uid, messageId: summary.messageId });
     const { stanza, thread } = pushedMessage({ summary: { ...summary, text }, to: mail.user, componentDomain: options.componentDomain, url, id: randomUUID() });
     await options.send(stanza);
+    // Each pushed message stands for the mail: a marker or a reaction on any of them is for it.
+    const record = { base: mail.base, peer: String(stanza.attrs.from), ...(summary.messageId ? { messageId: summary.messageId } : {}) };
+    options.pushed.remember(mail.user, { id: String(stanza.attrs.id), ...record });
     for (const file of files.shared) {
       const type = stanza.attrs.type === "chat" ? "chat" : "normal";
-      await options.send(attachmentMessage({ from: String(stanza.attrs.from), to: mail.user, type, id: randomUUID(), thread, file }));
+      const attachment = attachmentMessage({ from: String(stanza.attrs.from), to: mail.user, type, id: randomUUID(), thread, file });
+      await options.send(attachment);
+      options.pushed.remember(mail.user, { id: String(attachment.attrs.id), ...record });
     }
-    options.pushed.remember(mail.user, { id: String(stanza.attrs.id), base: mail.base, peer: String(stanza.attrs.from) });
     if (summary.messageId && summary.fromAddress) {
       options.threads.remember(mail.user, { thread, from: summary.fromAddress, messageId: summary.messageId, references: summary.references, subject: summary.subject, chat: summary.chat });
     }

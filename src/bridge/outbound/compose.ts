@@ -2,6 +2,7 @@
 // to the smarthost and into the sender's Sent folder.
 import { randomUUID } from "node:crypto";
 import MailComposer from "nodemailer/lib/mail-composer/index.js";
+import { markReaction } from "../../mail/index.js";
 import type { MailFile } from "../attachments/index.js";
 import type { ReplyContext } from "../threads.js";
 
@@ -16,6 +17,8 @@ export interface OutboundMail {
   readonly domain: string;
   /** Files the user shared, fetched (../attachments/to-mail.ts): multipart/mixed around the text. */
   readonly attachments?: readonly MailFile[] | undefined;
+  /** An RFC 9078 reaction: `text` is the emoji(s), In-Reply-To (replyTo) the message reacted to. */
+  readonly reaction?: boolean;
 }
 
 export interface ComposedMail {
@@ -71,8 +74,10 @@ export async function composeMail(mail: OutboundMail): Promise<ComposedMail> {
     // show a mail with Chat-Version as a chat message, and thread it by In-Reply-To.
     headers: { "X-XMPP-Sender": mail.from, ...(mail.replyTo?.chat ? { "Chat-Version": "1.0" } : {}) },
   });
+  const root = composer.compile();
+  if (mail.reaction) markReaction(root);
   const bytes = await new Promise<Buffer>((resolve, reject) => {
-    composer.compile().build((err, message) => (err ? reject(err) : resolve(message)));
+    root.build((err, message) => (err ? reject(err) : resolve(message)));
   });
   return { bytes, messageId, subject, envelope: { from: mail.from, to: [mail.to] } };
 }

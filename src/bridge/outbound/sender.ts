@@ -3,6 +3,7 @@
 // One recipient per mail, always: the one the JID names. Within the size and rate limits only.
 import type { Element } from "@xmpp/xml";
 import { RefusedError, SmtpError } from "../../errors.js";
+import { NS_SID } from "../../namespaces.js";
 import { bare, parseJid } from "../../jid.js";
 import type { Logger } from "../../log/index.js";
 import type { MaildirResolver, MaildirWriter } from "../../maildir/index.js";
@@ -28,6 +29,8 @@ export interface OutboundOptions {
   readonly replyContext: (user: string, match: { thread?: string | undefined; from: string }) => ReplyContext | undefined;
   /** A chat-over-email reply becomes the conversation's last message, for the next reply's In-Reply-To. */
   readonly remember?: (user: string, context: ReplyContext) => void;
+  /** Each mail sent: the stanza's ids and the mail's Message-ID, for reactions (../reactions/links.ts). */
+  readonly onSent?: (user: string, sent: { ids: string[]; messageId: string; peer: string }) => void;
   readonly logger: Logger;
   /** --upload-origins: files shared in the message are fetched with it and attached. */
   readonly fetcher?: Fetcher | undefined;
@@ -87,6 +90,8 @@ export function createOutbound(options: OutboundOptions): Outbound {
         ({ response } = await options.smtp.send({ envelope: composed.envelope, raw: composed.bytes }));
       }
       logger.info({ user, to: recipient, messageId: composed.messageId, inReplyTo: parent?.messageId, chat: parent?.chat === true, response }, "mail sent");
+      const ids = [stanza.attrs.id, stanza.getChild("origin-id", NS_SID)?.attrs.id].filter((id): id is string => typeof id === "string" && id !== "");
+      options.onSent?.(user, { ids: [...new Set(ids)], messageId: composed.messageId, peer: String(stanza.attrs.to).split("/")[0]!.toLowerCase() });
       if (parent?.chat) {
         options.remember?.(user, { thread: parent.thread, from: parent.from, messageId: composed.messageId, references: referencesFor(parent), subject: composed.subject, chat: true });
       }
