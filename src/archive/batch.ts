@@ -37,8 +37,9 @@ export function splitBatch(iq: Element, userDomain: string): Element[] {
     if (typeof id !== "string" || id === "") throw badBatch(`copy ${i + 1} of the batch has no id`);
     if (seen.has(id)) throw badBatch(`copy id '${id}' appears twice in the batch`);
     seen.add(id);
-    const { id: _id, ...attrs } = copy.attrs as Record<string, string>;
-    const single = new xml.Element("copy", { ...attrs, xmlns: NS_COPY });
+    const attrs: Record<string, string> = { ...(copy.attrs as Record<string, string>), xmlns: NS_COPY };
+    delete attrs.id;
+    const single = new xml.Element("copy", attrs);
     single.children = copy.children;
     return xml("iq", { type: "set", id, from: iq.attrs.from, to: iq.attrs.to }, single);
   });
