@@ -466,7 +466,9 @@ local function send_batch(ids)
 		end
 	end);
 	batches[batch_id] = batch;
-	module:send(st.iq({ type = "set", from = module.host, to = component, id = batch_id }):add_direct_child(copies));
+	local iq = st.iq({ type = "set", from = module.host, to = component, id = batch_id });
+	iq:add_direct_child(copies); -- returns nothing (util.stanza)
+	module:send(iq);
 end
 
 -- With batching: everything waiting at the end of this turn, up to the window, in batches of at
