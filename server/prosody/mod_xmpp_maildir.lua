@@ -26,6 +26,12 @@
 -- (re)connects, after a `wait` error (with backoff), after a timeout, and when Prosody restarts.
 -- The component drops repeats by the copy's id.
 --
+-- Batches (copy protocol v1, docs/protocol.md "Batches (v1)"): the module asks the component with
+-- disco#info on every connection (and on load); if it lists urn:xmpp-maildir:copy:1, the copies
+-- waiting at the end of each event-loop turn go in batches of up to 64 (a copy waiting alone goes
+-- as a v0 copy). Until the answer, with an older component, or after a batch is refused as
+-- unknown, copies go singly (v0), with the same ids.
+--
 -- The outbox (docs/protocol.md, "The module's outbox"):
 --   * by default one append-only log per host, DATA/<host>/xmpp_maildir_outbox.log: a record per
 --     copy, a small record per confirmation, written together once per event-loop turn;
