@@ -93,6 +93,8 @@ local compact_size = module:get_option_number("xmpp_maildir_outbox_compact_size"
 -- Batches: at most 64 copies (the protocol's limit), and no more than this many bytes of outbox
 -- records once a batch has one copy, so a batch of large copies stays a modest stanza.
 local batch_max = 64;
+-- Batches are used when the component takes them; false keeps one IQ per copy (v0) regardless.
+local batching_allowed = module:get_option_boolean("xmpp_maildir_batching", true);
 local batch_max_bytes = 1024 * 1024;
 
 local pending = {};        -- id -> { seq, iq }
@@ -603,8 +605,9 @@ disco_answer = function (stanza)
 			if feature.attr.var == xmlns_copy_batch then v1 = true; end
 		end
 	end
-	module:log("info", "%s %s batches of copies (%s)", component, v1 and "takes" or "does not take", xmlns_copy_batch);
-	batching = v1;
+	module:log("info", "%s %s batches of copies (%s)%s", component, v1 and "takes" or "does not take", xmlns_copy_batch,
+		v1 and not batching_allowed and "; not sending any (xmpp_maildir_batching = false)" or "");
+	batching = v1 and batching_allowed;
 	pump();
 end
 
