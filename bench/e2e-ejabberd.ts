@@ -17,6 +17,15 @@ import type { Phase } from "./e2e-report.js";
 import { measure, SETTLE_TIMEOUT_MS, users, waitForStored } from "./e2e-run.js";
 import { exactlyOnce, storedSubjects } from "./e2e-verify.js";
 import { beamSchedulerThreads } from "./proc-stat.js";
+import { registerInBand } from "../harness/xmpp-register.js";
+
+/** Accounts are made by in-band registration (harness/xmpp-register.ts), which needs these. */
+const REGISTRATION_MODULES = { mod_register: {} };
+const REGISTRATION_CONFIG = "registration_timeout: infinity";
+
+function registrar(server: EjabberdServer): { c2sPort: number; addUser(user: { username: string; password: string }): Promise<void> } {
+  return { c2sPort: server.c2sPort, addUser: (user) => registerInBand(server.c2sPort, DOMAIN, user.username, user.password) };
+}
 
 /** Messages in mod_offline's Mnesia table (offline_msg, one record per stored message). */
 async function offlineCount(server: EjabberdServer): Promise<number> {
@@ -38,12 +47,12 @@ export async function runEjabberdE2e(k: number, ticks: number, messages: number,
   let component: ComponentProcess | undefined;
   let clients: TestClient[] = [];
   try {
-    stack = await startStack({ dir, users: [], server: "ejabberd" });
+    stack = await startStack({ dir, users: [], server: "ejabberd", ejabberdModules: REGISTRATION_MODULES, ejabberdConfig: REGISTRATION_CONFIG });
     const { ejabberd } = stack;
     const { senders, recipients } = users(k);
     component = stack.component({ args: ["--log-level", logLevel] });
     await component.waitForLog((l) => l.msg === "connected to the XMPP server");
-    clients = await connectSenders(ejabberd, stack.password, senders, recipients);
+    clients = await connectSenders(registrar(ejabberd), stack.password, senders, recipients);
     const { perClient, expected } = plan(`${label}-k${k}`, messages, k, recipients);
     const running = component;
     const { seconds, use } = await measure({ server: beam(ejabberd), component: running.child.pid!, clients: process.pid }, ticks, async () => {
@@ -98,10 +107,10 @@ export async function runEjabberdAlone(k: number, ticks: number, messages: numbe
   let ejabberd: EjabberdServer | undefined;
   let clients: TestClient[] = [];
   try {
-    ejabberd = await startEjabberd({ dir, domain: DOMAIN, componentDomain: COMPONENT, componentSecret: "unused", users: [], withModule: false });
+    ejabberd = await startEjabberd({ dir, domain: DOMAIN, componentDomain: COMPONENT, componentSecret: "unused", users: [], withModule: false, modules: REGISTRATION_MODULES, extraConfig: REGISTRATION_CONFIG });
     const server = ejabberd;
     const { senders, recipients } = users(k);
-    clients = await connectSenders(server, "pw-bench", senders, recipients);
+    clients = await connectSenders(registrar(server), "pw-bench", senders, recipients);
     const { perClient } = plan(`${label}-k${k}`, messages, k, recipients);
     const { seconds, use } = await measure({ server: beam(server), clients: process.pid }, ticks, async () => {
       await Promise.all(clients.map((c, i) => drive(c, perClient[i]!)));

@@ -43,6 +43,8 @@ const PROSODY_LOG_LEVEL = (process.env.BENCH_PROSODY_LOG_LEVEL ?? "info") as Pro
 const PINO_LEVELS: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60 };
 /** BENCH_E2E_SPLIT=0 skips the mem-outbox and prosody-alone runs. */
 const SPLIT = process.env.BENCH_E2E_SPLIT !== "0";
+/** BENCH_E2E_PROSODY=0 skips every Prosody run (see ejabberdOnly). */
+const PROSODY = process.env.BENCH_E2E_PROSODY !== "0";
 /** BENCH_E2E_EJABBERD=0 skips the ejabberd rows (ejabberd-e2e, ejabberd-alone) at the largest K. */
 const EJABBERD = process.env.BENCH_E2E_EJABBERD !== "0";
 async function waitForEmptyOutbox(dataDir: string): Promise<void> {
@@ -159,6 +161,18 @@ async function runProsodyAlone(k: number, ticks: number): Promise<Phase> {
   }
 }
 
+/** BENCH_E2E_PROSODY=0: the two ejabberd rows alone, at the largest K (to compare ejabberd outboxes). */
+async function ejabberdOnly(k: number, ticks: number): Promise<void> {
+  const e2e = await runEjabberdE2e(k, ticks, MESSAGES, LOG_LEVEL);
+  console.log(row(e2e));
+  const alone = await runEjabberdAlone(k, ticks, MESSAGES);
+  console.log(row(alone));
+  for (const line of whereTheTimeGoes(e2e, undefined, undefined)) console.log(line);
+  console.log(`# ejabberd with the module (Mnesia outbox): ${ratioLine(e2e, alone)}`);
+  console.log(`# load after: ${os.loadavg().map((x) => x.toFixed(2)).join(" ")}`);
+  console.log(`${summary(e2e, undefined, { e2e, alone }).replace(/^.* ejabberd_ratio=/, "ejabberd_ratio=")}`);
+}
+
 async function main(): Promise<void> {
   if (!KS.every((k) => Number.isInteger(k) && k > 0) || !Number.isInteger(MESSAGES) || MESSAGES < 1 || !Number.isInteger(RECIPIENTS) || RECIPIENTS < 1) {
     throw new Error("BENCH_E2E_K (e.g. 1,4,16), BENCH_E2E_MESSAGES and BENCH_E2E_RECIPIENTS take positive integers");
@@ -169,6 +183,10 @@ async function main(): Promise<void> {
   console.log(`# ${MESSAGES} chats per K to ${RECIPIENTS} offline users, 0.2–4 kB bodies; log level: component ${LOG_LEVEL}, Prosody ${PROSODY_LOG_LEVEL}`);
   for (const line of HEADER) console.log(line);
   const phases: Phase[] = [];
+  if (!PROSODY) {
+    await ejabberdOnly(KS.at(-1)!, ticks);
+    return;
+  }
   for (const k of KS) {
     phases.push(await runE2e(k, ticks));
     console.log(row(phases.at(-1)!));

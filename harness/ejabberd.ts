@@ -281,7 +281,8 @@ export function findBeamPid(node: string): number {
     try {
       if (!readFileSync(`/proc/${entry}/comm`, "utf8").startsWith("beam")) continue;
       const argv = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0");
-      if (argv.includes(node)) found.push(Number(entry));
+      // Its own name, not a ctl node's argument naming it.
+      if (argv.some((arg, i) => (arg === "-sname" || arg === "-name") && argv[i + 1] === node)) found.push(Number(entry));
     } catch {
       // The process ended while we looked.
     }

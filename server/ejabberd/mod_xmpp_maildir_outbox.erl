@@ -1,7 +1,8 @@
 %%% mod_xmpp_maildir_outbox: mod_xmpp_maildir's durable outbox (docs/protocol.md, "ejabberd").
 %%%
 %%% Delivery to the component is at-least-once. Each copy is written to a Mnesia disc_copies
-%%% table (xmpp_maildir_outbox) and the transaction log is synced before it is sent; it is deleted
+%%% table (xmpp_maildir_outbox) and the transaction log is synced before it is sent (group commit:
+%%% one writer per host writes and syncs every copy waiting for it at once, see store/2); it is deleted
 %%% only when the component answers with an IQ result, which it sends once the mail is durably in
 %%% the Maildir. Unconfirmed copies are sent again in order when the component (re)connects, after
 %%% a `wait` error (with backoff), after a timeout, and when ejabberd restarts. The component drops
@@ -89,57 +90,65 @@ write(Host, Id, Copy) ->
     Seq = {erlang:system_time(microsecond), erlang:unique_integer([monotonic, positive])},
     {Seq, store(Host, #xmpp_maildir_outbox{id = Id, host = Host, seq = Seq, copy = Copy})}.
 
-%% mnesia:sync_transaction/1 returns once the commit is handed to Mnesia's transaction log, but
-%% the log process may still hold it: a test that SIGKILLs ejabberd lost 17 of 300 copies that way.
-%% mnesia:sync_log/0 writes and fsyncs the log, so the copy survives a crash of ejabberd (and of
-%% the machine) from then on.
-store(Host, Rec) ->
-    case mnesia:sync_transaction(fun() -> mnesia:write(Rec) end) of
-        {atomic, ok} -> sync_log(Host);
-        {aborted, Why} -> {error, Why}
-    end.
-
-%% Group commit. One mnesia:sync_log/0 covers every record written before it started, so the
-%% syncer takes all the requests waiting in its mailbox, syncs once, and answers them all; those
-%% that arrive meanwhile share the next sync. One fsync per copy would cap the whole server at one
-%% copy per fsync (about 80 a second on the test machine), whatever the number of senders.
-syncer_name(Host) ->
+%% Group commit. The routing process hands the record to the host's writer and waits for its
+%% answer. The writer takes every record waiting in its mailbox, writes each with
+%% mnesia:dirty_write/1 (which appends it to Mnesia's transaction log, LATEST.LOG, through
+%% disk_log:alog from the writer itself), then calls mnesia:sync_log/0 once: disk_log handles one
+%% sender's requests in order, so that sync writes and fsyncs every record of the group, and only
+%% then are the waiting routing processes answered. Those arriving meanwhile share the next sync.
+%% After a SIGKILL, Mnesia replays LATEST.LOG at start (a torn last record is cut by disk_log's
+%% repair), so every copy whose routing process was answered is back in the table.
+%% Before (until 2026-12-01): one mnesia:sync_transaction per copy in the routing process, then
+%% a shared sync_log; the transaction's locks and commit protocol cost more than the write itself,
+%% and a transaction buys nothing here (one record, one key, never read by another writer).
+writer_name(Host) ->
     gen_mod:get_module_proc(Host, mod_xmpp_maildir_syncer).
 
-start_syncer(Host) ->
-    Pid = proc_lib:spawn_link(fun syncer_loop/0),
-    register(syncer_name(Host), Pid),
+start_writer(Host) ->
+    Pid = proc_lib:spawn_link(fun writer_loop/0),
+    register(writer_name(Host), Pid),
     ok.
 
-syncer_loop() ->
+writer_loop() ->
     receive
-        {sync, _, _} = First ->
-            Waiting = [First | waiting_syncs()],
-            Result = mnesia:sync_log(),
-            lists:foreach(fun({sync, Pid, Ref}) -> Pid ! {Ref, Result} end, Waiting),
-            syncer_loop()
+        {write, _, _, _} = First ->
+            Group = [First | waiting_writes()],
+            Result = write_and_sync([Rec || {write, _, _, Rec} <- Group]),
+            lists:foreach(fun({write, Pid, Ref, _}) -> Pid ! {Ref, Result} end, Group),
+            writer_loop()
     end.
 
-waiting_syncs() ->
+waiting_writes() ->
     receive
-        {sync, _, _} = Next -> [Next | waiting_syncs()]
+        {write, _, _, _} = Next -> [Next | waiting_writes()]
     after 0 ->
         []
     end.
 
-sync_log(Host) ->
-    case whereis(syncer_name(Host)) of
+%% mnesia:dirty_write/1 exits with {aborted, Reason} when it cannot write (e.g. the table is gone).
+write_and_sync(Recs) ->
+    try
+        lists:foreach(fun mnesia:dirty_write/1, Recs),
+        mnesia:sync_log()
+    catch
+        exit:{aborted, Why} -> {error, Why};
+        Class:Why -> {error, {Class, Why}}
+    end.
+
+store(Host, Rec) ->
+    case whereis(writer_name(Host)) of
         undefined ->
-            mnesia:sync_log();
-        Syncer ->
-            Ref = erlang:monitor(process, Syncer),
-            Syncer ! {sync, self(), Ref},
+            %% The writer is being restarted (handle_info/2): write and sync here.
+            write_and_sync([Rec]);
+        Writer ->
+            Ref = erlang:monitor(process, Writer),
+            Writer ! {write, self(), Ref, Rec},
             receive
                 {Ref, Result} ->
                     erlang:demonitor(Ref, [flush]),
                     Result;
                 {'DOWN', Ref, process, _, Why} ->
-                    {error, {syncer_down, Why}}
+                    {error, {writer_down, Why}}
             after ?SYNC_TIMEOUT_MS ->
                     erlang:demonitor(Ref, [flush]),
                     {error, sync_timeout}
@@ -155,12 +164,12 @@ forget(Id) ->
 %%% The outbox of one host, in mod_xmpp_maildir's process for it
 %%%===================================================================
 
-%% The syncer is linked to the calling process, which traps exits and passes the 'EXIT' on to
+%% The writer is linked to the calling process, which traps exits and passes the 'EXIT' on to
 %% handle_info/2. Copies left by an earlier run are queued, to be sent at the first pump.
 -spec open(binary(), gen_mod:opts()) -> outbox().
 open(Host, Opts) ->
     Outbox = apply_opts(#outbox{host = Host}, Opts),
-    start_syncer(Host),
+    start_writer(Host),
     load(Outbox#outbox{retry_delay = Outbox#outbox.retry_min}).
 
 -spec reconfigure(gen_mod:opts(), outbox()) -> outbox().
@@ -170,7 +179,7 @@ reconfigure(Opts, Outbox) ->
 %% Unconfirmed copies stay in the table and are sent again when the module starts.
 -spec close(outbox()) -> ok.
 close(#outbox{host = Host}) ->
-    case whereis(syncer_name(Host)) of
+    case whereis(writer_name(Host)) of
         undefined -> ok;
         Pid -> unlink(Pid), exit(Pid, kill), ok
     end.
@@ -201,7 +210,7 @@ component_disconnected(#outbox{component = Component, inflight = Inflight} = Out
         false -> pause_and_retry("component disconnected", requeue(maps:keys(Inflight), Outbox))
     end.
 
-%% The outbox's own messages: its timers, the first pump, its syncer's exit.
+%% The outbox's own messages: its timers, the first pump, its writer's exit.
 -spec handle_info(term(), outbox()) -> {ok, outbox()} | unknown.
 handle_info(pump, Outbox) ->
     {ok, pump(Outbox)};
@@ -218,12 +227,12 @@ handle_info({timeout, Ref, {confirm, Id}}, #outbox{inflight = Inflight, confirm_
 handle_info({timeout, _StaleRef, _}, Outbox) ->
     {ok, Outbox};
 handle_info({'EXIT', _Pid, _Why} = Exit, #outbox{host = Host} = Outbox) ->
-    %% The syncer is linked to the process; should it ever die, senders fall back to syncing
-    %% themselves until it is back.
-    case whereis(syncer_name(Host)) of
+    %% The writer is linked to the process; should it ever die, senders fall back to writing and
+    %% syncing themselves until it is back.
+    case whereis(writer_name(Host)) of
         undefined ->
-            ?WARNING_MSG("Outbox syncer stopped (~p); restarting it", [Exit]),
-            start_syncer(Host);
+            ?WARNING_MSG("Outbox writer stopped (~p); restarting it", [Exit]),
+            start_writer(Host);
         _ ->
             ok
     end,
