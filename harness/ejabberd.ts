@@ -63,6 +63,8 @@ export interface EjabberdOptions {
    * e.g. bench/e2e.ts's "ejabberd alone" row. Default true.
    */
   withModule?: boolean;
+  /** Where the module's .erl files and .spec are; default server/ejabberd (harness/old-release.ts gives an older one). */
+  moduleSource?: string;
 }
 
 export interface EjabberdServer {
@@ -81,6 +83,11 @@ export interface EjabberdServer {
   ctl(args: string[]): Promise<string>;
   /** `ejabberdctl stop`, then SIGKILL after a timeout. Idempotent. */
   stop(): Promise<void>;
+  /**
+   * While stopped: rebuilds the module from another source dir (default server/ejabberd), so the
+   * next start() loads that code with the same Mnesia data (a module upgrade).
+   */
+  replaceModule(source?: string): Promise<void>;
   /** The pid of the node's Erlang VM (beam.smp), where ejabberd's CPU time is spent. */
   beamPid(): number;
   /** SIGKILL to the whole node: a crash, no chance to flush anything. */
@@ -107,10 +114,10 @@ function ejabberdAccount(): RunAs | undefined {
  * Builds the module with the repository's script into `out` (a dir laid out like an installed
  * contrib module), so each test runs the code in the checkout.
  */
-export async function buildEjabberdModule(out: string): Promise<void> {
+export async function buildEjabberdModule(out: string, source?: string): Promise<void> {
   try {
     // In the generation's root when there is one: built against that ejabberd's headers.
-    const { command, args } = serverCommand("sh", [path.join(repoRoot(), "scripts", "build-ejabberd-module.sh"), out]);
+    const { command, args } = serverCommand("sh", [path.join(repoRoot(), "scripts", "build-ejabberd-module.sh"), out, ...(source === undefined ? [] : [source])]);
     await execFileAsync(command, args, { timeout: CTL_TIMEOUT_MS });
   } catch (err) {
     const e = err as Error & { stdout?: string; stderr?: string };
@@ -159,7 +166,7 @@ export async function startEjabberd(opts: EjabberdOptions): Promise<EjabberdServ
   for (const d of [paths.dir, paths.spool, paths.logs, paths.home, paths.modules, paths.modulesConf, ...(httpUpload ? [httpUpload.docroot] : [])]) await mkdir(d, { recursive: true, mode: 0o750 });
   const withModule = opts.withModule ?? true;
   if (withModule) {
-    await buildEjabberdModule(path.join(opts.dir, "build", EJABBERD_MODULE));
+    await buildEjabberdModule(path.join(opts.dir, "build", EJABBERD_MODULE), opts.moduleSource);
     await symlink(path.join(opts.dir, "build", EJABBERD_MODULE), path.join(paths.modules, EJABBERD_MODULE));
   }
   await writeFile(
@@ -264,6 +271,12 @@ export async function startEjabberd(opts: EjabberdOptions): Promise<EjabberdServ
     },
     ctl,
     beamPid: () => findBeamPid(node),
+    replaceModule: async (source) => {
+      if (proc && !proc.hasExited()) throw new Error("replaceModule: stop ejabberd first");
+      const build = path.join(opts.dir, "build", EJABBERD_MODULE);
+      await buildEjabberdModule(build, source);
+      if (owner) await chownTree(build, owner);
+    },
     stop,
     kill,
     start,
