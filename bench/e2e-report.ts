@@ -44,14 +44,14 @@ export const HEADER = [
   "# per part: CPU ms per message (utime+stime, all threads), util = CPU s / wall s (1.0 = one core),",
   `#           run+queue = share of the wall time its main thread was on a CPU + runnable but queued (limit: ≥ ${SATURATED})`,
   "#           (ejabberd: beam.smp's CPU; run+queue is the average over its scheduler threads)",
-  "#                          server (prosody/ejabberd)   component                   clients (this process)",
-  "run             K  wall_s rate/s  ms/msg  util run+queue   ms/msg  util run+queue   ms/msg  util run+queue  dupes pauses timeouts  limit",
+  "#                            server (prosody/ejabberd)   component                   clients (this process)",
+  "run               K  wall_s rate/s  ms/msg  util run+queue   ms/msg  util run+queue   ms/msg  util run+queue  dupes pauses timeouts  limit",
 ];
 
 export function row(p: Phase): string {
   const part = (u: CpuUse | undefined) =>
     u ? `${f(u.cpuMs / p.messages, 6, 2)} ${f(u.util, 5, 2)} ${f(u.run, 4, 2)}+${u.wait.toFixed(2)}` : `${"-".padStart(6)} ${"-".padStart(5)} ${"-".padStart(9)}`;
-  return `${p.label.padEnd(13)} ${f(p.k, 3)} ${f(p.seconds, 7, 2)} ${f(rate(p), 6)}  ${PARTS.map((x) => part(p.use[x])).join("   ")}  ${f(p.duplicates, 5)} ${f(p.pauses, 6)} ${f(p.timeouts, 8)}  ${limitOf(p)}`;
+  return `${p.label.padEnd(15)} ${f(p.k, 3)} ${f(p.seconds, 7, 2)} ${f(rate(p), 6)}  ${PARTS.map((x) => part(p.use[x])).join("   ")}  ${f(p.duplicates, 5)} ${f(p.pauses, 6)} ${f(p.timeouts, 8)}  ${limitOf(p)}`;
 }
 
 /** CPU per message of one part, split into user and system time and main thread vs the rest. */
