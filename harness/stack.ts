@@ -102,6 +102,8 @@ export interface StackOptions {
   readonly server?: ServerKind;
   /** Extra top-level lines for ejabberd.yml (e.g. shaper_rules). ejabberd only. */
   readonly ejabberdConfig?: string;
+  /** mod_xmpp_maildir's sources (.erl, .spec) for ejabberd; default server/ejabberd. ejabberd only. */
+  readonly ejabberdModuleSource?: string;
   /** More modules and options for ejabberd.yml (e.g. mod_muc's default_room_options). ejabberd only. */
   readonly ejabberdModules?: Readonly<Record<string, Record<string, YamlValue>>>;
   /**
@@ -181,6 +183,7 @@ export async function startStack(options: StackOptions): Promise<AnyStack> {
         ...(options.ejabberdConfig === undefined ? {} : { extraConfig: options.ejabberdConfig }),
         ...(options.upload ? { httpUpload: options.upload.maxSize === undefined ? {} : { maxSize: options.upload.maxSize } } : {}),
         ...(options.extraComponents ? { extraComponents: options.extraComponents } : {}),
+        ...(options.ejabberdModuleSource ? { moduleSource: options.ejabberdModuleSource } : {}),
       });
     } catch (err) {
       await dovecot.stop();
