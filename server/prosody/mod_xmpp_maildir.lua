@@ -90,9 +90,12 @@ end
 -- The log is rewritten with only its unconfirmed copies once it is at least this big and they
 -- take at most a quarter of it: the cost of a rewrite stays a fraction of what was appended.
 local compact_size = module:get_option_number("xmpp_maildir_outbox_compact_size", 1024 * 1024);
--- Batches: at most 64 copies (the protocol's limit), and no more than this many bytes of outbox
--- records once a batch has one copy, so a batch of large copies stays a modest stanza.
-local batch_max = 64;
+-- Batches: at most a quarter of the window (16 of 64; the protocol allows 64), so that several
+-- batches are in flight at once: the component answers a batch when its slowest copy is stored,
+-- and one batch as big as the window left the pipe empty meanwhile (bench:e2e, docs/performance.md).
+-- And no more than this many bytes of outbox records once a batch has one copy, so a batch of
+-- large copies stays a modest stanza.
+local batch_max = math.max(1, math.min(64, math.floor(window / 4)));
 -- Batches are used when the component takes them; false keeps one IQ per copy (v0) regardless.
 local batching_allowed = module:get_option_boolean("xmpp_maildir_batching", true);
 local batch_max_bytes = 1024 * 1024;
