@@ -28,8 +28,8 @@
 --
 -- Batches (copy protocol v1, docs/protocol.md "Batches (v1)"): the module asks the component with
 -- disco#info on every connection (and on load); if it lists urn:xmpp-maildir:copy:1, the copies
--- waiting at the end of each event-loop turn go in batches of up to 64 (a copy waiting alone goes
--- as a v0 copy). Until the answer, with an older component, or after a batch is refused as
+-- waiting at the end of each event-loop turn go in batches of up to a quarter of the window (a
+-- copy waiting alone goes as a v0 copy). Until the answer, with an older component, or after a batch is refused as
 -- unknown, copies go singly (v0), with the same ids.
 --
 -- The outbox (docs/protocol.md, "The module's outbox"):
