@@ -2,7 +2,6 @@
 // Prosody takes them, never further ahead than a few dozen unanswered messages each.
 import { xml } from "@xmpp/client";
 import { mapLimit } from "../src/replay/limit.js";
-import type { ProsodyServer } from "../harness/prosody.js";
 import { DOMAIN } from "../harness/stack.js";
 import { connectClient, type TestClient } from "../harness/xmpp-client.js";
 
@@ -59,8 +58,14 @@ export async function drive(client: TestClient, stanzas: readonly string[]): Pro
   await Promise.all(unanswered);
 }
 
-/** Registers every account (a few prosodyctl runs at once), then logs the senders in. */
-export async function connectSenders(prosody: ProsodyServer, password: string, senders: readonly string[], recipients: readonly string[]): Promise<TestClient[]> {
+/** Registers every account (a few prosodyctl/ejabberdctl runs at once), then logs the senders in. */
+/** What connectSenders needs of either server (Prosody's or ejabberd's harness). */
+export interface LoadTarget {
+  readonly c2sPort: number;
+  addUser(user: { username: string; password: string }): Promise<void>;
+}
+
+export async function connectSenders(prosody: LoadTarget, password: string, senders: readonly string[], recipients: readonly string[]): Promise<TestClient[]> {
   await mapLimit([...senders, ...recipients], REGISTER_CONCURRENCY, (username) => prosody.addUser({ username, password }));
   const clients: TestClient[] = [];
   try {

@@ -11,9 +11,12 @@
 // Then, at the largest K, two runs that split Prosody's cost (BENCH_E2E_SPLIT=0 skips them):
 //   file-outbox    the same, with the module's outbox on Prosody's storage API (internal driver:
 //                  a file per copy), as before the log: the before/after of issue #15 in one run
+//   v0-wire        the same, with batches on the wire (copy protocol v1) turned off: one IQ per copy
 //   mem-outbox     the same, with the module's outbox in Prosody's memory storage: not durable,
 //                  never for production, but it shows what the outbox costs at all
 //   prosody-alone  the same load through a Prosody without our module: c2s and mod_offline alone
+// Then the same load at the largest K through ejabberd, with and without our module
+// (e2e-ejabberd.ts; BENCH_E2E_EJABBERD=0 skips them). The last line has both servers' ratios.
 import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import os from "node:os";
@@ -26,12 +29,13 @@ import { makeTempDir, removeDir } from "../harness/tmp.js";
 import type { TestClient } from "../harness/xmpp-client.js";
 import { connectSenders, drive, plan } from "./e2e-load.js";
 import { exactlyOnce, offlineCount, outboxSize, storedSubjects } from "./e2e-verify.js";
-import { HEADER, PARTS, ratioLine, row, summary, whereTheTimeGoes, type Part, type Phase } from "./e2e-report.js";
-import { clockTicks, cpuUse, sampleCpu, type CpuSample, type CpuUse } from "./proc-stat.js";
+import { HEADER, ratioLine, row, summary, whereTheTimeGoes, type Phase } from "./e2e-report.js";
+import { clockTicks } from "./proc-stat.js";
+import { measure, POLL_MS, RECIPIENTS, SETTLE_TIMEOUT_MS, sleep, users, waitForStored } from "./e2e-run.js";
+import { runEjabberdAlone, runEjabberdE2e } from "./e2e-ejabberd.js";
 
 const KS = (process.env.BENCH_E2E_K ?? "1,4,16").split(",").map(Number);
 const MESSAGES = Number(process.env.BENCH_E2E_MESSAGES ?? 2000);
-const RECIPIENTS = Number(process.env.BENCH_E2E_RECIPIENTS ?? 50);
 /** What a deployment runs with: one line per stored message from the component. */
 const LOG_LEVEL = process.env.BENCH_LOG_LEVEL ?? "info";
 /** A deployment logs at info; "debug" (the tests' default) writes ~5 lines per message. */
@@ -40,37 +44,10 @@ const PROSODY_LOG_LEVEL = (process.env.BENCH_PROSODY_LOG_LEVEL ?? "info") as Pro
 const PINO_LEVELS: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60 };
 /** BENCH_E2E_SPLIT=0 skips the mem-outbox and prosody-alone runs. */
 const SPLIT = process.env.BENCH_E2E_SPLIT !== "0";
-/** 2,000 fsync'd deliveries take seconds; a busy shared machine can make it minutes. */
-const SETTLE_TIMEOUT_MS = 300_000;
-/** How often the component's log and Prosody's outbox are looked at while waiting. */
-const POLL_MS = 20;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Waits for `n` "stored" lines; returns the wall-clock time (epoch ms, pino's `time`) of the last. */
-async function waitForStored(component: ComponentProcess, n: number): Promise<number> {
-  const deadline = Date.now() + SETTLE_TIMEOUT_MS;
-  let cursor = 0;
-  let stored = 0;
-  let lastAt = 0;
-  for (;;) {
-    const logs = component.logs;
-    for (; cursor < logs.length; cursor++) {
-      const line = logs[cursor]!;
-      if (line.msg === "stored") {
-        stored += 1;
-        lastAt = Number(line.time);
-      } else if (line.level >= 50) {
-        throw new Error(`the component logged an error: ${JSON.stringify(line)}`);
-      }
-    }
-    if (stored >= n) return lastAt;
-    if (component.child.exitCode !== null || component.child.signalCode !== null) throw new Error(`the component exited after ${stored} of ${n} stored: ${component.stderr()}`);
-    if (Date.now() > deadline) throw new Error(`only ${stored} of ${n} stored after ${SETTLE_TIMEOUT_MS} ms`);
-    await sleep(POLL_MS);
-  }
-}
-
+/** BENCH_E2E_PROSODY=0 skips every Prosody run (see ejabberdOnly). */
+const PROSODY = process.env.BENCH_E2E_PROSODY !== "0";
+/** BENCH_E2E_EJABBERD=0 skips the ejabberd rows (ejabberd-e2e, ejabberd-alone) at the largest K. */
+const EJABBERD = process.env.BENCH_E2E_EJABBERD !== "0";
 async function waitForEmptyOutbox(dataDir: string): Promise<void> {
   const deadline = Date.now() + SETTLE_TIMEOUT_MS;
   for (let left = await outboxSize(dataDir); left > 0; left = await outboxSize(dataDir)) {
@@ -85,33 +62,20 @@ function prosodyPid(prosody: ProsodyServer): number {
   return pid;
 }
 
-/** Runs the load, sampling each process's CPU before the first send and when `run` resolves (with the end time). */
-async function measure(pids: Partial<Record<Part, number>>, ticks: number, run: () => Promise<number>): Promise<{ seconds: number; use: Partial<Record<Part, CpuUse>> }> {
-  const parts = PARTS.filter((p) => pids[p] !== undefined);
-  const sample = () => new Map(parts.map((p) => [p, sampleCpu(pids[p]!, ticks)] as const));
-  const before = sample();
-  const startedAt = Date.now();
-  const endedAt = await run();
-  const after = sample();
-  return { seconds: (endedAt - startedAt) / 1000, use: Object.fromEntries(parts.map((p) => [p, cpuUse(before.get(p) as CpuSample, after.get(p) as CpuSample)])) };
-}
-
-function users(k: number): { senders: string[]; recipients: string[] } {
-  return { senders: Array.from({ length: k }, (_, i) => `s${i}`), recipients: Array.from({ length: RECIPIENTS }, (_, i) => `r${i}`) };
-}
-
 /**
  * The module's outbox in each run: "log" (its default, one append-only file per host), "file"
  * (Prosody's storage API on the internal driver, one file per copy: the module's default until
  * 2026-12-01), "memory" (Prosody's memory storage driver, mod_storage_memory: not durable).
  */
-type OutboxKind = "log" | "file" | "memory";
+type OutboxKind = "log" | "file" | "memory" | "v0";
 const OUTBOX_CONFIG: Record<OutboxKind, string[]> = {
   log: [],
   file: [`xmpp_maildir_outbox_store = "storage"`],
   memory: [`storage = { xmpp_maildir_outbox = "memory" }`],
+  // The log, with copy protocol v1 (batches) turned off: one IQ per copy, as before issue #15's batching.
+  v0: [`xmpp_maildir_batching = false`],
 };
-const OUTBOX_LABEL: Record<OutboxKind, string> = { log: "e2e", file: "file-outbox", memory: "mem-outbox" };
+const OUTBOX_LABEL: Record<OutboxKind, string> = { log: "e2e", file: "file-outbox", memory: "mem-outbox", v0: "v0-wire" };
 
 async function runE2e(k: number, ticks: number, options: { outbox?: OutboxKind } = {}): Promise<Phase> {
   const outbox = options.outbox ?? "log";
@@ -129,7 +93,7 @@ async function runE2e(k: number, ticks: number, options: { outbox?: OutboxKind }
     clients = await connectSenders(prosody, stack.password, senders, recipients);
     const { perClient, expected } = plan(`${label}-k${k}`, MESSAGES, k, recipients);
     const running = component;
-    const { seconds, use } = await measure({ prosody: prosodyPid(prosody), component: running.child.pid!, clients: process.pid }, ticks, async () => {
+    const { seconds, use } = await measure({ server: prosodyPid(prosody), component: running.child.pid!, clients: process.pid }, ticks, async () => {
       const sending = Promise.all(clients.map((c, i) => drive(c, perClient[i]!)));
       sending.catch(() => undefined);
       const lastStoredAt = await waitForStored(running, MESSAGES);
@@ -186,7 +150,7 @@ async function runProsodyAlone(k: number, ticks: number): Promise<Phase> {
     const password = "pw-bench";
     clients = await connectSenders(prosody, password, senders, recipients);
     const { perClient } = plan(`alone-k${k}`, MESSAGES, k, recipients);
-    const { seconds, use } = await measure({ prosody: prosodyPid(prosody), clients: process.pid }, ticks, async () => {
+    const { seconds, use } = await measure({ server: prosodyPid(prosody), clients: process.pid }, ticks, async () => {
       await Promise.all(clients.map((c, i) => drive(c, perClient[i]!)));
       return Date.now();
     });
@@ -200,6 +164,18 @@ async function runProsodyAlone(k: number, ticks: number): Promise<Phase> {
   }
 }
 
+/** BENCH_E2E_PROSODY=0: the two ejabberd rows alone, at the largest K (to compare ejabberd outboxes). */
+async function ejabberdOnly(k: number, ticks: number): Promise<void> {
+  const e2e = await runEjabberdE2e(k, ticks, MESSAGES, LOG_LEVEL);
+  console.log(row(e2e));
+  const alone = await runEjabberdAlone(k, ticks, MESSAGES);
+  console.log(row(alone));
+  for (const line of whereTheTimeGoes(e2e, undefined, undefined)) console.log(line);
+  console.log(`# ejabberd with the module (Mnesia outbox): ${ratioLine(e2e, alone)}`);
+  console.log(`# load after: ${os.loadavg().map((x) => x.toFixed(2)).join(" ")}`);
+  console.log(`${summary(e2e, undefined, { e2e, alone }).replace(/^.* ejabberd_ratio=/, "ejabberd_ratio=")}`);
+}
+
 async function main(): Promise<void> {
   if (!KS.every((k) => Number.isInteger(k) && k > 0) || !Number.isInteger(MESSAGES) || MESSAGES < 1 || !Number.isInteger(RECIPIENTS) || RECIPIENTS < 1) {
     throw new Error("BENCH_E2E_K (e.g. 1,4,16), BENCH_E2E_MESSAGES and BENCH_E2E_RECIPIENTS take positive integers");
@@ -210,6 +186,10 @@ async function main(): Promise<void> {
   console.log(`# ${MESSAGES} chats per K to ${RECIPIENTS} offline users, 0.2–4 kB bodies; log level: component ${LOG_LEVEL}, Prosody ${PROSODY_LOG_LEVEL}`);
   for (const line of HEADER) console.log(line);
   const phases: Phase[] = [];
+  if (!PROSODY) {
+    await ejabberdOnly(KS.at(-1)!, ticks);
+    return;
+  }
   for (const k of KS) {
     phases.push(await runE2e(k, ticks));
     console.log(row(phases.at(-1)!));
@@ -218,14 +198,25 @@ async function main(): Promise<void> {
   if (!last) return;
   const fileOutbox = SPLIT ? await runE2e(last.k, ticks, { outbox: "file" }) : undefined;
   if (fileOutbox) console.log(row(fileOutbox));
+  const v0Wire = SPLIT ? await runE2e(last.k, ticks, { outbox: "v0" }) : undefined;
+  if (v0Wire) console.log(row(v0Wire));
   const memOutbox = SPLIT ? await runE2e(last.k, ticks, { outbox: "memory" }) : undefined;
   if (memOutbox) console.log(row(memOutbox));
   const alone = SPLIT ? await runProsodyAlone(last.k, ticks) : undefined;
   if (alone) console.log(row(alone));
+  const ejabberdE2e = EJABBERD ? await runEjabberdE2e(last.k, ticks, MESSAGES, LOG_LEVEL) : undefined;
+  if (ejabberdE2e) console.log(row(ejabberdE2e));
+  const ejabberdAlone = EJABBERD ? await runEjabberdAlone(last.k, ticks, MESSAGES) : undefined;
+  if (ejabberdAlone) console.log(row(ejabberdAlone));
   for (const line of whereTheTimeGoes(last, memOutbox, alone)) console.log(line);
   if (fileOutbox) console.log(`# the outbox as one file per copy (before): ${ratioLine(fileOutbox, alone)}; as a log: ${ratioLine(last, alone)}`);
+  if (v0Wire) console.log(`# one IQ per copy (v0, batching off): ${ratioLine(v0Wire, alone)}; batches (v1): ${ratioLine(last, alone)}`);
+  if (ejabberdE2e && ejabberdAlone) {
+    for (const line of whereTheTimeGoes(ejabberdE2e, undefined, undefined)) console.log(line);
+    console.log(`# ejabberd with the module (Mnesia outbox): ${ratioLine(ejabberdE2e, ejabberdAlone)}`);
+  }
   console.log(`# load after: ${os.loadavg().map((x) => x.toFixed(2)).join(" ")}`);
-  console.log(summary(last, alone));
+  console.log(summary(last, alone, ejabberdE2e && ejabberdAlone ? { e2e: ejabberdE2e, alone: ejabberdAlone } : undefined));
 }
 
 await main();

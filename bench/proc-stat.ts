@@ -5,7 +5,7 @@
 // The second pair tells a saturated thread (never idle: running or queued) from a busy one, on a
 // machine where other work competes for the cores.
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 
 export interface CpuSample {
   /** performance.now() when read. */
@@ -42,15 +42,32 @@ export function clockTicks(): number {
   return ticks;
 }
 
-export function sampleCpu(pid: number, ticksPerSecond: number): CpuSample {
+/**
+ * The threads that do an Erlang VM's work: its normal schedulers ("1_scheduler", "2_scheduler", …;
+ * the main thread of beam.smp only waits). Their average stands in for "the main thread" there.
+ */
+export function beamSchedulerThreads(pid: number): number[] {
+  const tids = readdirSync(`/proc/${pid}/task`).filter((tid) => /^\d+_scheduler$/.test(readFileSync(`/proc/${pid}/task/${tid}/comm`, "utf8").trim()));
+  if (tids.length === 0) throw new Error(`no scheduler threads in beam.smp ${pid}`);
+  return tids.map(Number);
+}
+
+/** `threads`: whose schedstat is "the main thread" (averaged); default the process's own thread. */
+export function sampleCpu(pid: number, ticksPerSecond: number, threads: readonly number[] = [pid]): CpuSample {
   const at = performance.now();
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   // The command name (field 2) is in parentheses and may hold spaces or parentheses itself:
   // fields are counted from the last ')'. After it come state (3), ... utime (14), stime (15).
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   const [utime, stime] = [Number(fields[11]), Number(fields[12])];
-  const [runNs, waitNs] = readFileSync(`/proc/${pid}/task/${pid}/schedstat`, "utf8").trim().split(" ").map(Number);
-  if (!Number.isFinite(utime + stime) || runNs === undefined || waitNs === undefined) throw new Error(`cannot parse /proc/${pid}: ${stat}`);
+  let runNs = 0;
+  let waitNs = 0;
+  for (const tid of threads) {
+    const [run, wait] = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").trim().split(" ").map(Number);
+    runNs += (run ?? NaN) / threads.length;
+    waitNs += (wait ?? NaN) / threads.length;
+  }
+  if (!Number.isFinite(utime + stime + runNs + waitNs)) throw new Error(`cannot parse /proc/${pid}: ${stat}`);
   const ms = (ticks: number) => (ticks * 1000) / ticksPerSecond;
   return { at, userMs: ms(utime), sysMs: ms(stime), mainRunMs: runNs / 1e6, mainWaitMs: waitNs / 1e6 };
 }

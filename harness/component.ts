@@ -32,6 +32,8 @@ export interface ComponentOptions {
   readonly gid?: number;
   readonly args?: string[];
   readonly env?: Record<string, string>;
+  /** Another build's dist/src/cli/main.js (an older release: harness/old-release.ts); default this checkout's. */
+  readonly cli?: string;
 }
 
 export function cliPath(): string {
@@ -42,18 +44,19 @@ export function cliPath(): string {
  * The component runs as the mail user; if that user cannot read this checkout (a clone under
  * /root, say) the child would die with a bare EACCES. Say what is wrong instead.
  */
-function assertReadableAs(uid: number, gid: number): void {
-  const probe = spawnSync(process.execPath, ["-e", `require("fs").accessSync(${JSON.stringify(cliPath())}, 4)`], { uid, gid, encoding: "utf8" });
+function assertReadableAs(uid: number, gid: number, cli: string): void {
+  const probe = spawnSync(process.execPath, ["-e", `require("fs").accessSync(${JSON.stringify(cli)}, 4)`], { uid, gid, encoding: "utf8" });
   if (probe.status !== 0) {
-    throw new Error(`the mail user (uid ${uid}) cannot read ${cliPath()}: put the checkout where every user may read it (e.g. not under /root). ${probe.stderr.split("\n")[0] ?? ""}`);
+    throw new Error(`the mail user (uid ${uid}) cannot read ${cli}: put the checkout where every user may read it (e.g. not under /root). ${probe.stderr.split("\n")[0] ?? ""}`);
   }
 }
 
 export function startComponent(options: ComponentOptions): ComponentProcess {
-  if (options.uid !== undefined && options.uid !== process.getuid?.()) assertReadableAs(options.uid, options.gid ?? options.uid);
+  const cli = options.cli ?? cliPath();
+  if (options.uid !== undefined && options.uid !== process.getuid?.()) assertReadableAs(options.uid, options.gid ?? options.uid, cli);
   const child = spawn(
     process.execPath,
-    [cliPath(), "run", "--xmpp-port", String(options.xmppPort), "--domain", options.domain, "--maildir", options.maildir, "--log-level", "debug", ...(options.args ?? [])],
+    [cli, "run", "--xmpp-port", String(options.xmppPort), "--domain", options.domain, "--maildir", options.maildir, "--log-level", "debug", ...(options.args ?? [])],
     {
       env: { PATH: process.env.PATH ?? "/usr/bin:/bin", XMPP_MAILDIR_SECRET: options.secret, ...options.env },
       stdio: ["ignore", "pipe", "pipe"],

@@ -6,6 +6,7 @@
  */
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { readdirSync, readFileSync } from "node:fs";
 import { chown, mkdir, readdir, stat, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -57,6 +58,13 @@ export interface EjabberdOptions {
   /** Run mod_http_upload (XEP-0363) as upload.<domain> on a free HTTP port (ejabberd-config.ts). */
   httpUpload?: { readonly maxSize?: number; readonly access?: string };
   extraComponents?: EjabberdConfigInput["extraComponents"];
+  /**
+   * false: ejabberd alone, without mod_xmpp_maildir (not built, not installed, not configured),
+   * e.g. bench/e2e.ts's "ejabberd alone" row. Default true.
+   */
+  withModule?: boolean;
+  /** Where the module's .erl files and .spec are; default server/ejabberd (harness/old-release.ts gives an older one). */
+  moduleSource?: string;
 }
 
 export interface EjabberdServer {
@@ -75,6 +83,13 @@ export interface EjabberdServer {
   ctl(args: string[]): Promise<string>;
   /** `ejabberdctl stop`, then SIGKILL after a timeout. Idempotent. */
   stop(): Promise<void>;
+  /**
+   * While stopped: rebuilds the module from another source dir (default server/ejabberd), so the
+   * next start() loads that code with the same Mnesia data (a module upgrade).
+   */
+  replaceModule(source?: string): Promise<void>;
+  /** The pid of the node's Erlang VM (beam.smp), where ejabberd's CPU time is spent. */
+  beamPid(): number;
   /** SIGKILL to the whole node: a crash, no chance to flush anything. */
   kill(): Promise<void>;
   /** Starts it again after stop() or kill(): same ports, node, config and Mnesia data. */
@@ -99,10 +114,10 @@ function ejabberdAccount(): RunAs | undefined {
  * Builds the module with the repository's script into `out` (a dir laid out like an installed
  * contrib module), so each test runs the code in the checkout.
  */
-export async function buildEjabberdModule(out: string): Promise<void> {
+export async function buildEjabberdModule(out: string, source?: string): Promise<void> {
   try {
     // In the generation's root when there is one: built against that ejabberd's headers.
-    const { command, args } = serverCommand("sh", [path.join(repoRoot(), "scripts", "build-ejabberd-module.sh"), out]);
+    const { command, args } = serverCommand("sh", [path.join(repoRoot(), "scripts", "build-ejabberd-module.sh"), out, ...(source === undefined ? [] : [source])]);
     await execFileAsync(command, args, { timeout: CTL_TIMEOUT_MS });
   } catch (err) {
     const e = err as Error & { stdout?: string; stderr?: string };
@@ -149,8 +164,11 @@ export async function startEjabberd(opts: EjabberdOptions): Promise<EjabberdServ
   const node = `xmd-${randomBytes(4).toString("hex")}@localhost`;
 
   for (const d of [paths.dir, paths.spool, paths.logs, paths.home, paths.modules, paths.modulesConf, ...(httpUpload ? [httpUpload.docroot] : [])]) await mkdir(d, { recursive: true, mode: 0o750 });
-  await buildEjabberdModule(path.join(opts.dir, "build", EJABBERD_MODULE));
-  await symlink(path.join(opts.dir, "build", EJABBERD_MODULE), path.join(paths.modules, EJABBERD_MODULE));
+  const withModule = opts.withModule ?? true;
+  if (withModule) {
+    await buildEjabberdModule(path.join(opts.dir, "build", EJABBERD_MODULE), opts.moduleSource);
+    await symlink(path.join(opts.dir, "build", EJABBERD_MODULE), path.join(paths.modules, EJABBERD_MODULE));
+  }
   await writeFile(
     paths.config,
     ejabberdConfig({
@@ -197,7 +215,8 @@ export async function startEjabberd(opts: EjabberdOptions): Promise<EjabberdServ
     try {
       // Ready when c2s answers for our domain and the log (written asynchronously by OTP's
       // logger) shows our module started; fail fast on an error line.
-      const moduleStarted = new RegExp(`Copying offline and normal messages.* to ${opts.componentDomain.replaceAll(".", "\\.")}`);
+      // Without our module, "started" is ejabberd's own line once every module and listener is up.
+      const moduleStarted = withModule ? new RegExp(`Copying offline and normal messages.* to ${opts.componentDomain.replaceAll(".", "\\.")}`) : /ejabberd \S+ is started in the node/;
       let seen = "";
       await pollUntil(
         async () => {
@@ -251,10 +270,38 @@ export async function startEjabberd(opts: EjabberdOptions): Promise<EjabberdServ
       await ctl(["register", user.username, opts.domain, user.password]);
     },
     ctl,
+    beamPid: () => findBeamPid(node),
+    replaceModule: async (source) => {
+      if (proc && !proc.hasExited()) throw new Error("replaceModule: stop ejabberd first");
+      const build = path.join(opts.dir, "build", EJABBERD_MODULE);
+      await buildEjabberdModule(build, source);
+      if (owner) await chownTree(build, owner);
+    },
     stop,
     kill,
     start,
   };
+}
+
+/**
+ * The node's beam.smp, found by its node name on the command line (ejabberdctl passes -sname or
+ * -name <node>). Under a generation root it runs chrooted, but /proc is the host's.
+ */
+export function findBeamPid(node: string): number {
+  const found: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (!readFileSync(`/proc/${entry}/comm`, "utf8").startsWith("beam")) continue;
+      const argv = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0");
+      // Its own name, not a ctl node's argument naming it.
+      if (argv.some((arg, i) => (arg === "-sname" || arg === "-name") && argv[i + 1] === node)) found.push(Number(entry));
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  if (found.length !== 1) throw new Error(`expected one beam.smp for node ${node}, found ${found.length}`);
+  return found[0]!;
 }
 
 /** The admin's way first (ejabberdctl stop: Mnesia is closed cleanly), SIGKILL if it hangs. */

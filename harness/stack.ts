@@ -67,7 +67,7 @@ interface BaseStack {
   readonly password: string;
   readonly secret: string;
   /** Starts `xmpp-maildir run` as the mail user. */
-  component(options?: { secret?: string; args?: string[] }): ComponentProcess;
+  component(options?: { secret?: string; args?: string[]; cli?: string }): ComponentProcess;
   /** The IMAP login for a local part. */
   imap(local: string): { port: number; user: string; password: string };
   /**
@@ -102,6 +102,8 @@ export interface StackOptions {
   readonly server?: ServerKind;
   /** Extra top-level lines for ejabberd.yml (e.g. shaper_rules). ejabberd only. */
   readonly ejabberdConfig?: string;
+  /** mod_xmpp_maildir's sources (.erl, .spec) for ejabberd; default server/ejabberd. ejabberd only. */
+  readonly ejabberdModuleSource?: string;
   /** More modules and options for ejabberd.yml (e.g. mod_muc's default_room_options). ejabberd only. */
   readonly ejabberdModules?: Readonly<Record<string, Record<string, YamlValue>>>;
   /**
@@ -110,6 +112,8 @@ export interface StackOptions {
    */
   readonly extraComponents?: Readonly<Record<string, string>>;
   readonly module?: ModuleOptions;
+  /** Where Prosody finds mod_xmpp_maildir.lua; default server/prosody (the rolling-upgrade test swaps the file in its own). Prosody only. */
+  readonly pluginPath?: string;
   /** Run the server's own XEP-0363 upload service (Prosody mod_http_file_share, ejabberd mod_http_upload) on a free loopback port. */
   readonly upload?: {
     readonly maxSize?: number;
@@ -186,8 +190,8 @@ export async function startStack(options: StackOptions): Promise<AnyStack> {
     secret,
     imap: (local: string) => ({ port: dovecot.imapPort, user: `${local}@${DOMAIN}`, password }),
   };
-  const componentOn = (server: XmppServer) => (opts: { secret?: string; args?: string[] } = {}) =>
-    startComponent({ xmppPort: server.componentPort, domain: COMPONENT, maildir: template, secret: opts.secret ?? secret, uid: user.uid, gid: user.gid, ...(opts.args ? { args: opts.args } : {}) });
+  const componentOn = (server: XmppServer) => (opts: { secret?: string; args?: string[]; cli?: string } = {}) =>
+    startComponent({ xmppPort: server.componentPort, domain: COMPONENT, maildir: template, secret: opts.secret ?? secret, uid: user.uid, gid: user.gid, ...(opts.args ? { args: opts.args } : {}), ...(opts.cli ? { cli: opts.cli } : {}) });
 
   if (options.server === "ejabberd") {
     let ejabberd: EjabberdServer;
@@ -207,6 +211,7 @@ export async function startStack(options: StackOptions): Promise<AnyStack> {
           ? { httpUpload: { ...(options.upload.maxSize === undefined ? {} : { maxSize: options.upload.maxSize }), ...(options.upload.componentMayUpload || options.upload.usersOnly ? { access: "xmpp_maildir_upload" } : {}) } }
           : {}),
         ...(options.extraComponents ? { extraComponents: options.extraComponents } : {}),
+        ...(options.ejabberdModuleSource ? { moduleSource: options.ejabberdModuleSource } : {}),
       });
     } catch (err) {
       await dovecot.stop();
@@ -238,7 +243,7 @@ export async function startStack(options: StackOptions): Promise<AnyStack> {
       componentDomain: COMPONENT,
       componentSecret: secret,
       users: options.users.map((username) => ({ username, password })),
-      pluginPath: path.join(repoRoot(), "server", "prosody"),
+      pluginPath: options.pluginPath ?? path.join(repoRoot(), "server", "prosody"),
       modules: ["xmpp_maildir"],
       extraHostConfig: [
         `xmpp_maildir_component = "${COMPONENT}"`,

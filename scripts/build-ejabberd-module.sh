@@ -19,6 +19,9 @@ set -eu
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-"$root/build/ejabberd/mod_xmpp_maildir"}
+# $2: another source dir with the .erl files and the .spec (the rolling-upgrade test builds an
+# older release's module with it); default server/ejabberd.
+src=${2:-"$root/server/ejabberd"}
 
 if ! command -v erlc >/dev/null 2>&1; then
   echo "build-ejabberd-module: erlc not found; install ejabberd (Debian: apt-get install ejabberd)" >&2
@@ -48,10 +51,10 @@ if [ -z "$xmpp_lib" ] || [ ! -f "$xmpp_lib/include/xmpp.hrl" ]; then
 fi
 
 mkdir -p "$out/ebin"
-cp "$root/server/ejabberd/mod_xmpp_maildir.spec" "$out/"
+cp "$src/mod_xmpp_maildir.spec" "$out/"
 # -pa: the gen_mod behaviour, so erlc checks our callbacks; +warnings_as_errors keeps it clean.
 erlc -Wall +warnings_as_errors \
   -I "$ejabberd_lib/include" -I "$xmpp_lib/include" \
   -pa "$ejabberd_lib/ebin" \
-  -o "$out/ebin" "$root"/server/ejabberd/*.erl
+  -o "$out/ebin" "$src"/*.erl
 echo "build-ejabberd-module: $out/ebin/mod_xmpp_maildir.beam (against $ejabberd_lib)"

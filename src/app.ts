@@ -2,7 +2,7 @@
 // mail bridge from a validated RunConfig, and wires them in one written order (as xmpp.js's
 // component/index.js composes its plugins). Nothing else constructs these or decides between
 // Maildir and LMTP delivery.
-import type { Element } from "@xmpp/xml";
+import xml, { type Element } from "@xmpp/xml";
 import { createArchiveHandler } from "./archive/index.js";
 import { createBridge } from "./bridge/index.js";
 import { deliversToMaildir, type RunConfig } from "./config/index.js";
@@ -11,7 +11,7 @@ import type { XmppAuthError } from "./errors.js";
 import type { Logger } from "./log/index.js";
 import { compileTemplate, createMaildirWriter, type MaildirWriter } from "./maildir/index.js";
 import { noMetrics, type Metrics } from "./metrics/index.js";
-import { NS_COPY, NS_DISCO_INFO } from "./namespaces.js";
+import { NS_COPY, NS_COPY_BATCH, NS_DISCO_INFO } from "./namespaces.js";
 import { createConnection } from "./xmpp/index.js";
 import { createFetcher, type Fetcher } from "./fetch/index.js";
 
@@ -97,11 +97,19 @@ export function createApp(options: AppOptions): App {
   // The order stanzas meet the handlers, written down once:
   //   1. the bridge: presence to the component, and messages to escaped mail addresses (SMTP);
   //   2. the archive: every other message to user@<component domain>;
-  //   and IQs by namespace: a copy from the server module; disco#info (the bridge's features).
+  //   and IQs by namespace: a copy from the server module (v0), a batch of them (v1); disco#info
+  //   (the bridge's features, and the copy protocol's versions).
   xmpp.middleware.use(bridge.middleware);
   xmpp.middleware.use(archive.direct);
   xmpp.iqCallee.set(NS_COPY, "copy", archive.copy);
-  xmpp.iqCallee.get(NS_DISCO_INFO, "query", (ctx) => bridge.discoInfo(ctx.element ?? ctx.stanza));
+  xmpp.iqCallee.set(NS_COPY_BATCH, "copies", archive.copies);
+  xmpp.iqCallee.get(NS_DISCO_INFO, "query", (ctx) => {
+    const info = bridge.discoInfo(ctx.element ?? ctx.stanza);
+    // The copy protocol's versions, on the component's own domain: the server modules ask before
+    // they send batches (docs/protocol.md, "Negotiation").
+    if (info.is("query") && ctx.stanza.attrs.to === config.domain) for (const v of [NS_COPY, NS_COPY_BATCH]) info.append(xml("feature", { var: v }));
+    return info;
+  });
 
   return {
     async start() {

@@ -3,6 +3,8 @@
 
 /** Our copy protocol between the server modules and the component (docs/protocol.md). */
 export const NS_COPY = "urn:xmpp-maildir:copy:0";
+/** Version 1 of it: several copies in one IQ (docs/protocol.md, "Batches"). */
+export const NS_COPY_BATCH = "urn:xmpp-maildir:copy:1";
 /** XEP-0297 Stanza Forwarding. */
 export const NS_FORWARD = "urn:xmpp:forward:0";
 /** XEP-0203 Delayed Delivery. */

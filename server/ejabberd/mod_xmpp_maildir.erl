@@ -290,7 +290,7 @@ handle_cast(Msg, State) ->
     ?WARNING_MSG("Unexpected cast: ~p", [Msg]),
     {noreply, State}.
 
-%% The outbox's timers, its first pump and its syncer's exit.
+%% The outbox's timers, its first pump and its writer's exit.
 handle_info(Info, #state{outbox = Outbox} = State) ->
     case mod_xmpp_maildir_outbox:handle_info(Info, Outbox) of
         {ok, Outbox1} ->

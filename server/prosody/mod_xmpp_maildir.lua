@@ -26,6 +26,12 @@
 -- (re)connects, after a `wait` error (with backoff), after a timeout, and when Prosody restarts.
 -- The component drops repeats by the copy's id.
 --
+-- Batches (copy protocol v1, docs/protocol.md "Batches (v1)"): the module asks the component with
+-- disco#info on every connection (and on load); if it lists urn:xmpp-maildir:copy:1, the copies
+-- waiting at the end of each event-loop turn go in batches of up to a quarter of the window (a
+-- copy waiting alone goes as a v0 copy). Until the answer, with an older component, or after a batch is refused as
+-- unknown, copies go singly (v0), with the same ids.
+--
 -- The outbox (docs/protocol.md, "The module's outbox"):
 --   * by default one append-only log per host, DATA/<host>/xmpp_maildir_outbox.log: a record per
 --     copy, a small record per confirmation, written together once per event-loop turn;
@@ -53,6 +59,10 @@ if not component then
 end
 
 local xmlns_copy = "urn:xmpp-maildir:copy:0";
+-- Version 1: several copies in one IQ (docs/protocol.md, "Batches"), once the component says it
+-- takes them (disco#info, asked on every connection).
+local xmlns_copy_batch = "urn:xmpp-maildir:copy:1";
+local xmlns_disco_info = "http://jabber.org/protocol/disco#info";
 local xmlns_forward = "urn:xmpp:forward:0";
 local xmlns_delay = "urn:xmpp:delay";
 
@@ -80,6 +90,15 @@ end
 -- The log is rewritten with only its unconfirmed copies once it is at least this big and they
 -- take at most a quarter of it: the cost of a rewrite stays a fraction of what was appended.
 local compact_size = module:get_option_number("xmpp_maildir_outbox_compact_size", 1024 * 1024);
+-- Batches: at most a quarter of the window (16 of 64; the protocol allows 64), so that several
+-- batches are in flight at once: the component answers a batch when its slowest copy is stored,
+-- and one batch as big as the window left the pipe empty meanwhile (bench:e2e, docs/performance.md).
+-- And no more than this many bytes of outbox records once a batch has one copy, so a batch of
+-- large copies stays a modest stanza.
+local batch_max = math.max(1, math.min(64, math.floor(window / 4)));
+-- Batches are used when the component takes them; false keeps one IQ per copy (v0) regardless.
+local batching_allowed = module:get_option_boolean("xmpp_maildir_batching", true);
+local batch_max_bytes = 1024 * 1024;
 
 local pending = {};        -- id -> { seq, iq }
 -- Ids waiting to be sent, in seq order, at queue[qhead..qtail]. Explicit bounds, never `#`:
@@ -92,8 +111,14 @@ local next_seq = 0;
 local paused = false;
 local retry_delay = retry_min;
 local retry_timer = nil;
+-- Batching is on while the connected component has said it takes urn:xmpp-maildir:copy:1.
+local batching = false;
+local batches = {};        -- batch IQ id -> { ids = { copy id, ... }, timer }
+local disco_id = nil;      -- the id of the disco#info query awaiting its answer
+local flush_timer = nil;   -- sends what is waiting at the end of this event-loop turn
 
 local pump; -- forward declaration
+local disco_answer, batch_answer; -- forward declarations
 local outbox_remove; -- forward declaration
 
 -- A copy may be sent once it is in the outbox: it joins the end of the queue.
@@ -382,8 +407,8 @@ end
 
 local function take_inflight()
 	local ids = {};
-	for id, timer in pairs(inflight) do
-		timer:stop();
+	for id, handle in pairs(inflight) do
+		handle:stop();
 		if pending[id] then ids[#ids + 1] = id; end
 	end
 	inflight, inflight_count = {}, 0;
@@ -424,7 +449,66 @@ local function send_one(id)
 	module:send(st.clone(entry.iq));
 end
 
+-- A batch IQ of the copies `ids` (v1). Each <copy/> is the v0 one with the copy's id added; its
+-- <forwarded/> is the very element held in `pending`, not a clone: serialising does not change it.
+local function send_batch(ids)
+	local batch_id = "xmd-b-" .. new_id();
+	local batch = { ids = ids, is_batch = true };
+	function batch:stop()
+		if self.timer then self.timer:stop(); self.timer = nil; end
+	end
+	local copies = st.stanza("copies", { xmlns = xmlns_copy_batch });
+	for _, id in ipairs(ids) do
+		local v0 = pending[id].iq.tags[1];
+		local copy = st.stanza("copy", { id = id, reason = v0.attr.reason, own = v0.attr.own });
+		for _, child in ipairs(v0.tags) do copy:add_direct_child(child); end
+		copies:add_direct_child(copy);
+		inflight[id] = batch;
+		inflight_count = inflight_count + 1;
+	end
+	batch.timer = module:add_timer(confirm_timeout, function ()
+		batch.timer = nil;
+		for _, id in ipairs(ids) do
+			if inflight[id] == batch then
+				module:log("warn", "Batch %s of %d copies not confirmed within %ds", batch_id, #ids, confirm_timeout);
+				pause_and_retry("confirmation timed out");
+				return;
+			end
+		end
+	end);
+	batches[batch_id] = batch;
+	local iq = st.iq({ type = "set", from = module.host, to = component, id = batch_id });
+	iq:add_direct_child(copies); -- returns nothing (util.stanza)
+	module:send(iq);
+end
+
+-- With batching: everything waiting at the end of this turn, up to the window, in batches of at
+-- most batch_max copies; a copy waiting alone goes as a v0 copy, which needs no batch around it.
+local function flush()
+	flush_timer = nil;
+	while batching and not paused and inflight_count < window and qhead <= qtail do
+		local ids, bytes = {}, 0;
+		while #ids < batch_max and inflight_count + #ids < window and qhead <= qtail do
+			local id = queue[qhead];
+			local size = record_bytes[id] or 0;
+			if #ids > 0 and bytes + size > batch_max_bytes then break; end
+			queue[qhead] = nil;
+			qhead = qhead + 1;
+			if pending[id] and not inflight[id] then
+				ids[#ids + 1] = id;
+				bytes = bytes + size;
+			end
+		end
+		if #ids == 1 then send_one(ids[1]); elseif #ids > 1 then send_batch(ids); end
+	end
+	if qhead > qtail then queue, qhead, qtail = {}, 1, 0; end
+end
+
 function pump()
+	if batching then
+		if not flush_timer then flush_timer = module:add_timer(0, flush); end
+		return;
+	end
 	while not paused and inflight_count < window and qhead <= qtail do
 		local id = queue[qhead];
 		queue[qhead] = nil;
@@ -435,9 +519,11 @@ function pump()
 end
 
 local function done(id)
-	local timer = inflight[id];
-	if timer then
-		timer:stop();
+	local handle = inflight[id];
+	if handle then
+		-- A batch's timer is stopped when the batch is answered: the copy may also be confirmed by
+		-- a late answer to an earlier attempt while the batch it is in now is still out.
+		if not handle.is_batch then handle:stop(); end
 		inflight[id] = nil;
 		inflight_count = inflight_count - 1;
 	end
@@ -505,12 +591,119 @@ local function send_copy(stanza, reason, own)
 	outbox.add(id, seq, iq);
 end
 
+-- Negotiation (docs/protocol.md): ask the component which versions of the copy protocol it takes.
+-- Until it answers, copies go as v0; no answer, an error or no copy:1 feature keeps v0.
+local function discover()
+	batching = false;
+	disco_id = "xmd-disco-" .. new_id();
+	module:send(st.iq({ type = "get", from = module.host, to = component, id = disco_id }):query(xmlns_disco_info));
+end
+
+disco_answer = function (stanza)
+	disco_id = nil;
+	local query = stanza.attr.type == "result" and stanza:get_child("query", xmlns_disco_info);
+	local v1 = false;
+	if query then
+		for feature in query:childtags("feature") do
+			if feature.attr.var == xmlns_copy_batch then v1 = true; end
+		end
+	end
+	module:log("info", "%s %s batches of copies (%s)%s", component, v1 and "takes" or "does not take", xmlns_copy_batch,
+		v1 and not batching_allowed and "; not sending any (xmpp_maildir_batching = false)" or "");
+	batching = v1 and batching_allowed;
+	pump();
+end
+
+-- The copies of `batch` still waiting for this batch's answer (not confirmed meanwhile by a late
+-- answer, and not put back and sent again since).
+local function still_out(batch)
+	local ids = {};
+	for _, id in ipairs(batch.ids) do
+		if inflight[id] == batch and pending[id] then ids[#ids + 1] = id; end
+	end
+	return ids;
+end
+
+-- The answer to a batch: a result settles each copy (confirmed, refused, or `wait`); an error
+-- applies to all of them, or says the component is an old one that takes only v0 copies.
+batch_answer = function (batch, stanza)
+	local err_type, condition, text = stanza:get_error();
+	if stanza.attr.type == "result" then
+		local answers = {};
+		local copies = stanza:get_child("copies", xmlns_copy_batch);
+		if copies then
+			for copy in copies:childtags("copy") do
+				if copy.attr.id then answers[copy.attr.id] = copy; end
+			end
+		end
+		local wait_why = nil;
+		for _, id in ipairs(batch.ids) do
+			local copy = answers[id];
+			local error_tag = copy and copy:get_child("error");
+			if copy and not error_tag then
+				if pending[id] then done(id); end
+			elseif copy then
+				local e_type, e_condition, e_text = copy:get_error();
+				if e_type == "wait" then
+					wait_why = wait_why or ("%s: %s"):format(e_condition or "wait", e_text or "");
+				elseif pending[id] then
+					module:log("error", "Component refused copy %s (%s/%s: %s); removing it from the outbox",
+						id, e_type or "?", e_condition or "?", e_text or "");
+					done(id);
+				end
+			elseif inflight[id] == batch then
+				-- Not in the answer: kept, and sent again, as after a `wait`.
+				wait_why = wait_why or "the answer to a batch left a copy out";
+			end
+		end
+		if wait_why and #still_out(batch) > 0 then
+			pause_and_retry(wait_why);
+		else
+			retry_delay = retry_min;
+			pump();
+		end
+		return;
+	end
+	local ids = still_out(batch);
+	if condition == "service-unavailable" or condition == "feature-not-implemented"
+		or (condition == "bad-request" and not stanza:get_child("copies", xmlns_copy_batch)) then
+		-- An older component, which takes only v0 copies: send these again singly, same ids.
+		module:log("info", "%s refused a batch of copies (%s); sending single copies on this connection", component, condition);
+		batching = false;
+		for _, id in ipairs(ids) do
+			inflight[id] = nil;
+			inflight_count = inflight_count - 1;
+		end
+		requeue(ids);
+		pump();
+	elseif err_type == "wait" then
+		pause_and_retry(("%s: %s"):format(condition or "wait", text or ""));
+	else
+		module:log("error", "Component refused a batch of %d copies (%s/%s: %s); removing them from the outbox",
+			#ids, err_type or "?", condition or "?", text or "");
+		for _, id in ipairs(ids) do done(id); end
+		pump();
+	end
+end
+
 -- The component's answers: an IQ result (stored), or an error.
 module:hook("iq/host", function (event)
 	local stanza = event.stanza;
 	local t = stanza.attr.type;
 	local id = stanza.attr.id;
-	if (t ~= "result" and t ~= "error") or stanza.attr.from ~= component or not id or not pending[id] then return; end
+	if (t ~= "result" and t ~= "error") or stanza.attr.from ~= component or not id then return; end
+	if id == disco_id then
+		disco_answer(stanza);
+		return true;
+	end
+	local batch = batches[id];
+	if batch then
+		batches[id] = nil;
+		batch:stop();
+		batch_answer(batch, stanza);
+		return true;
+	end
+	if not pending[id] then return; end
 	if t == "result" then
 		done(id);
 		retry_delay = retry_min;
@@ -621,8 +814,14 @@ module:hook("pre-message/full", outgoing, -1);
 local function watch_component_host()
 	local host = prosody.hosts[component];
 	if not host then return; end
-	module:hook_object_event(host.events, "component-authenticated", function () resume("component connected"); end);
-	module:hook_object_event(host.events, "component-disconnected", function () pause_and_retry("component disconnected"); end);
+	module:hook_object_event(host.events, "component-authenticated", function ()
+		discover();
+		resume("component connected");
+	end);
+	module:hook_object_event(host.events, "component-disconnected", function ()
+		batching, batches, disco_id = false, {}, nil;
+		pause_and_retry("component disconnected");
+	end);
 end
 watch_component_host();
 module:hook_global("host-activated", function (host)
@@ -641,6 +840,9 @@ local function load_outbox()
 	end
 end
 load_outbox();
+-- Loaded while the component may already be connected (a module reload, an upgrade): ask now. If
+-- it is not, Prosody answers for it with an error, and component-authenticated asks again.
+if prosody.hosts[component] then discover(); end
 module:hook_global("server-stopping", function () outbox.close(); end);
 function module.unload() outbox.close(); end
 -- Give the component a moment to connect after a server start before the first attempt; the

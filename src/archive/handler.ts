@@ -5,7 +5,7 @@
 import { createHash } from "node:crypto";
 import type { Middleware, MiddlewareContext } from "@xmpp/component";
 import type { Element } from "@xmpp/xml";
-import { NS_COPY } from "../namespaces.js";
+import { NS_COPY, NS_COPY_BATCH } from "../namespaces.js";
 import { captureCopy, captureDirect, type CaptureContext, type CaptureResult, type ChatSettings, type EncryptedPolicy } from "../capture/index.js";
 import { openJournal, type DedupeJournal } from "../dedupe/index.js";
 import type { Sink, StoreOutcome } from "../delivery/index.js";
@@ -14,6 +14,7 @@ import { bare } from "../jid.js";
 import type { Logger } from "../log/index.js";
 import type { ArchiveKind, Metrics } from "../metrics/index.js";
 import { errorElement, errorSpecFor, messageErrorReply } from "../xmpp/stanza-error.js";
+import { batchResult, splitBatch } from "./batch.js";
 import { createLimiter } from "./limiter.js";
 import { createFailureReporter } from "./report.js";
 import { fetchShares } from "./uploads.js";
@@ -58,6 +59,8 @@ export interface ArchiveHandlerOptions {
 export interface ArchiveHandler {
   /** For iqCallee.set(NS_COPY, "copy", …): resolves with true (the confirmation) or an error element. */
   readonly copy: (ctx: MiddlewareContext) => Promise<Element | true>;
+  /** For iqCallee.set(NS_COPY_BATCH, "copies", …): the result's <copies/>, or an error element for the whole batch. */
+  readonly copies: (ctx: MiddlewareContext) => Promise<Element>;
   /** Middleware for messages to user@<component domain>; anything else goes on to `next`. */
   readonly direct: Middleware;
   /** Opens the dedupe journal (a StorageError if it cannot) and starts taking stanzas. */
@@ -165,21 +168,47 @@ export function createArchiveHandler(options: ArchiveHandlerOptions): ArchiveHan
 
   const shuttingDown = () => new RefusedError("shutting down", { type: "wait", condition: "resource-constraint" });
 
+  /** One copy, settled: true (confirmed) or the error element for it, logged. */
+  async function answerCopy(stanza: Element): Promise<Element | true> {
+    try {
+      if (!accepting) throw shuttingDown();
+      await archiveCopy(stanza);
+      return true;
+    } catch (err) {
+      failures.report(stanza, err);
+      return errorElement(errorSpecFor(err));
+    }
+  }
+
   return {
     async copy({ stanza }) {
-      try {
-        if (!accepting) throw shuttingDown();
-        await archiveCopy(stanza);
-        return true;
-      } catch (err) {
-        failures.report(stanza, err);
+      const answer = await answerCopy(stanza);
+      if (answer !== true) {
         // xmpp.js echoes the IQ's child in error replies (RFC 6120 §8.3.1 allows it). Echoing a
         // refused copy would send up to max-stanza-bytes back, or a hostile deep tree that blows
         // the serialiser's stack; keep only the empty <copy/> element.
         const copy = stanza.getChild("copy", NS_COPY);
         if (copy) copy.children = [];
+      }
+      return answer;
+    },
+    async copies({ stanza }) {
+      let singles: Element[];
+      try {
+        if (!accepting) throw shuttingDown();
+        singles = splitBatch(stanza, settings.userDomain);
+      } catch (err) {
+        failures.report(stanza, err);
+        // An error for the whole batch; echo only the empty <copies/> (see copy above).
+        const copies = stanza.getChild("copies", NS_COPY_BATCH);
+        if (copies) copies.children = [];
         return errorElement(errorSpecFor(err));
       }
+      logger.debug({ id: stanza.attrs.id, from: stanza.attrs.from, copies: singles.length }, "batch of copies");
+      // All at once: they share the limiter's slots and the journal's group commit (one fsync for
+      // the copies of a batch that reach it together); answered when every one is settled.
+      const answers = await Promise.all(singles.map(async (single) => ({ id: String(single.attrs.id), answer: await answerCopy(single) })));
+      return batchResult(answers);
     },
     async direct({ stanza }, next) {
       if (stanza.name !== "message") return next();

@@ -1,0 +1,214 @@
+// The rolling upgrade from copy protocol v0 to v1 (batches) with ejabberd, in either order: nothing
+// lost, nothing stored twice (docs/protocol.md, "Upgrading"). "Old" is the real old code: the
+// ejabberd module and the component as commit 31723c0 had them (v0 only), built from git history
+// (harness/old-release.ts). A real ejabberd, real components, a real Dovecot, counted over IMAP.
+// The same two orders as rolling-upgrade.test.ts (Prosody):
+//   order A: the module first (copies waiting in its Mnesia outbox while ejabberd restarts with
+//            the new module, the old component still running), then the component, traffic flowing;
+//   order B: the component first, traffic flowing, then the module (copies waiting across the restart).
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import { xml } from "@xmpp/client";
+import type { ComponentProcess, LogLine } from "../../harness/component.js";
+import { ejabberdOutboxSize } from "../../harness/ejabberd.js";
+import { onServers } from "../../harness/generation.js";
+import { listMailbox } from "../../harness/imap.js";
+import { buildOldRelease, type OldRelease } from "../../harness/old-release.js";
+import { pollUntil } from "../../harness/poll.js";
+import { DOMAIN, startStack, type EjabberdStack } from "../../harness/stack.js";
+import { makeTempDir, removeDir } from "../../harness/tmp.js";
+import { connectClient, type TestClient } from "../../harness/xmpp-client.js";
+
+/** The last commit with only copy protocol v0. */
+const OLD_COMMIT = "31723c0";
+const USERS = ["alice", "carol"];
+const BURST = 8;
+const BURST_GAP_MS = 40;
+const SETTLE_TIMEOUT_MS = 180_000;
+
+const connected = (l: LogLine) => l.msg === "connected to the XMPP server";
+const batchLines = (c: ComponentProcess) => c.logs.filter((l) => l.msg === "batch of copies");
+
+/** Sends bodies in order, then an XEP-0199 ping: once it is answered, ejabberd has handled them all. */
+async function sendAll(client: TestClient, bodies: string[], sent: string[]): Promise<void> {
+  for (const [i, body] of bodies.entries()) {
+    await client.sendMessage({ to: `${USERS[i % USERS.length]}@${DOMAIN}`, type: "chat", body });
+    sent.push(body);
+  }
+  await client.client.iqCaller.request(xml("iq", { type: "get", to: DOMAIN }, xml("ping", { xmlns: "urn:xmpp:ping" })), 60_000);
+}
+
+/** Bursts of messages until stop() (which resolves once ejabberd has handled every one). */
+function traffic(client: TestClient, tag: string, sent: string[]): { stop(): Promise<void> } {
+  let running = true;
+  let n = 0;
+  const loop = (async () => {
+    while (running) {
+      const bodies = Array.from({ length: BURST }, () => `${tag}-${String(n++).padStart(5, "0")}`);
+      await Promise.all(bodies.map((body, i) => client.sendMessage({ to: `${USERS[i % USERS.length]}@${DOMAIN}`, type: "chat", body }).then(() => sent.push(body))));
+      await new Promise((r) => setTimeout(r, BURST_GAP_MS));
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      await sendAll(client, [], sent);
+    },
+  };
+}
+
+const bodies = (tag: string, count: number) => Array.from({ length: count }, (_, i) => `${tag}-${String(i).padStart(5, "0")}`);
+
+async function logMatches(stack: EjabberdStack, re: RegExp, describe: string): Promise<void> {
+  await pollUntil(async () => (re.test(await readFile(stack.server.logPath, "utf8")) ? true : undefined), { timeoutMs: 30_000, intervalMs: 200, describe: () => describe });
+}
+
+/** Every body sent is in its user's INBOX exactly once (by subject and by Message-ID), and the outbox is empty. */
+async function assertExactlyOnce(stack: EjabberdStack, sent: string[]): Promise<void> {
+  let left = -1;
+  await pollUntil(async () => ((left = await ejabberdOutboxSize(stack.ejabberd)) === 0 ? true : undefined), {
+    timeoutMs: SETTLE_TIMEOUT_MS, intervalMs: 250, describe: () => `every copy confirmed (${left} left in the outbox)`,
+  });
+  const expected = new Map(USERS.map((u) => [u, [] as string[]]));
+  for (const body of sent) expected.get(USERS[Number(body.slice(body.lastIndexOf("-") + 1)) % USERS.length]!)!.push(body);
+  for (const [user, want] of expected) {
+    const mails = await listMailbox(stack.imap(user));
+    const subjects = mails.map((m) => m.subject ?? "");
+    const dupes = subjects.filter((s, i) => subjects.indexOf(s) !== i);
+    assert.deepEqual(dupes, [], `${user}: no message stored twice`);
+    const ids = mails.map((m) => m.messageId ?? "");
+    assert.equal(new Set(ids).size, ids.length, `${user}: no Message-ID twice`);
+    const missing = want.filter((b) => !subjects.includes(b));
+    assert.deepEqual(missing.slice(0, 10), [], `${user}: ${missing.length} of ${want.length} missing`);
+    assert.equal(subjects.length, want.length, `${user}: exactly the messages sent`);
+  }
+}
+
+describe(onServers("rolling upgrade from copy protocol v0 to v1 (ejabberd)"), { concurrency: 1 }, () => {
+  let buildDir: string;
+  let old: OldRelease;
+  let oldModule: string;
+
+  before(async () => {
+    buildDir = await makeTempDir("xmd-old-release-");
+    old = await buildOldRelease(OLD_COMMIT, buildDir);
+    oldModule = path.join(path.dirname(old.prosodyDir), "ejabberd");
+    assert.doesNotMatch(await readFile(path.join(oldModule, "mod_xmpp_maildir_outbox.erl"), "utf8"), /copy:1/, "the old module is v0 only");
+  });
+
+  after(async () => {
+    if (buildDir) await removeDir(buildDir);
+  });
+
+  async function withOldStack(prefix: string, fn: (stack: EjabberdStack) => Promise<void>): Promise<void> {
+    const dir = await makeTempDir(prefix);
+    let stack: EjabberdStack | undefined;
+    try {
+      stack = await startStack({ dir, server: "ejabberd", users: ["alice", "bob", "carol"], module: { retryMin: 1, retryMax: 2 }, ejabberdModuleSource: oldModule });
+      await fn(stack);
+      assert.deepEqual(await stack.serverErrors(), [], "no errors in ejabberd's log");
+    } finally {
+      await stack?.stop();
+      await removeDir(dir);
+    }
+  }
+
+  /** The module swap: the component frozen so the last copies stay in the outbox, ejabberd stopped, the new module built, ejabberd started. */
+  async function upgradeModule(stack: EjabberdStack, component: ComponentProcess, sent: string[]): Promise<void> {
+    component.child.kill("SIGSTOP");
+    const bob = await connectClient({ port: stack.server.c2sPort, domain: DOMAIN, username: "bob", password: stack.password });
+    await sendAll(bob, bodies("outbox", 40), sent);
+    await bob.stop();
+    const waiting = await ejabberdOutboxSize(stack.ejabberd);
+    assert.ok(waiting >= 40, `copies waiting in the outbox across the upgrade (${waiting})`);
+    await stack.server.stop();
+    await stack.ejabberd.replaceModule();
+    const before = component.logs.filter(connected).length;
+    await stack.server.start();
+    component.child.kill("SIGCONT");
+    assert.match(await readFile(stack.server.logPath, "utf8"), /Re-sending \d+ unconfirmed copies/, "the new module took over the old one's outbox");
+    await component.waitForLog(() => component.logs.filter(connected).length > before, 30_000);
+  }
+
+  /** The component swap with traffic flowing: old stopped (SIGTERM), new started. */
+  async function upgradeComponent(stack: EjabberdStack, component: ComponentProcess, sent: string[], tag: string): Promise<ComponentProcess> {
+    const bob = await connectClient({ port: stack.server.c2sPort, domain: DOMAIN, username: "bob", password: stack.password });
+    try {
+      const flow = traffic(bob, `flow${tag}`, sent);
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal(await component.stop(), 0);
+      await new Promise((r) => setTimeout(r, 500));
+      const next = stack.component();
+      await next.waitForLog(connected);
+      await new Promise((r) => setTimeout(r, 1_000));
+      await flow.stop();
+      return next;
+    } finally {
+      await bob.stop();
+    }
+  }
+
+  /** With both new: bursts go as batches; ejabberd's log says the component takes them. */
+  async function bothNew(stack: EjabberdStack, component: ComponentProcess, sent: string[]): Promise<void> {
+    await logMatches(stack, /archive\.example\.test takes batches of copies/, "the new module found that the new component takes batches");
+    const bob = await connectClient({ port: stack.server.c2sPort, domain: DOMAIN, username: "bob", password: stack.password });
+    try {
+      const flow = traffic(bob, "flowZ", sent);
+      await pollUntil(async () => (batchLines(component).some((l) => Number(l.copies) > 1) ? true : undefined), {
+        timeoutMs: 30_000, intervalMs: 100, describe: () => "a batch of several copies reached the new component",
+      });
+      await flow.stop();
+    } finally {
+      await bob.stop();
+    }
+  }
+
+  test("order A: the module first (with copies in its outbox), then the component", async () => {
+    await withOldStack("xmd-upgrade-ej-a-", async (stack) => {
+      const sent: string[] = [];
+      let component = stack.component({ cli: old.cli });
+      try {
+        await component.waitForLog(connected);
+        const bob = await connectClient({ port: stack.server.c2sPort, domain: DOMAIN, username: "bob", password: stack.password });
+        await sendAll(bob, bodies("old", 30), sent);
+        await bob.stop();
+
+        await upgradeModule(stack, component, sent);
+        // New module, old component: it asked, was told v0 only, and sends single copies.
+        await logMatches(stack, /archive\.example\.test does not take batches of copies/, "the new module found that the old component takes no batches");
+
+        component = await upgradeComponent(stack, component, sent, "A");
+        await bothNew(stack, component, sent);
+        await assertExactlyOnce(stack, sent);
+      } finally {
+        assert.equal(await component.stop(), 0);
+      }
+    });
+  });
+
+  test("order B: the component first, then the module (with copies in its outbox)", async () => {
+    await withOldStack("xmd-upgrade-ej-b-", async (stack) => {
+      const sent: string[] = [];
+      let component = stack.component({ cli: old.cli });
+      try {
+        await component.waitForLog(connected);
+        const bob = await connectClient({ port: stack.server.c2sPort, domain: DOMAIN, username: "bob", password: stack.password });
+        await sendAll(bob, bodies("old", 30), sent);
+        await bob.stop();
+
+        component = await upgradeComponent(stack, component, sent, "B");
+        assert.deepEqual(batchLines(component), [], "the old module sends no batches");
+        assert.ok(component.logs.some((l) => l.msg === "stored"), "the new component stores the old module's copies");
+
+        await upgradeModule(stack, component, sent);
+        await bothNew(stack, component, sent);
+        await assertExactlyOnce(stack, sent);
+      } finally {
+        assert.equal(await component.stop(), 0);
+      }
+    });
+  });
+});
