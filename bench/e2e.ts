@@ -11,6 +11,7 @@
 // Then, at the largest K, two runs that split Prosody's cost (BENCH_E2E_SPLIT=0 skips them):
 //   file-outbox    the same, with the module's outbox on Prosody's storage API (internal driver:
 //                  a file per copy), as before the log: the before/after of issue #15 in one run
+//   v0-wire        the same, with batches on the wire (copy protocol v1) turned off: one IQ per copy
 //   mem-outbox     the same, with the module's outbox in Prosody's memory storage: not durable,
 //                  never for production, but it shows what the outbox costs at all
 //   prosody-alone  the same load through a Prosody without our module: c2s and mod_offline alone
@@ -66,13 +67,15 @@ function prosodyPid(prosody: ProsodyServer): number {
  * (Prosody's storage API on the internal driver, one file per copy: the module's default until
  * 2026-12-01), "memory" (Prosody's memory storage driver, mod_storage_memory: not durable).
  */
-type OutboxKind = "log" | "file" | "memory";
+type OutboxKind = "log" | "file" | "memory" | "v0";
 const OUTBOX_CONFIG: Record<OutboxKind, string[]> = {
   log: [],
   file: [`xmpp_maildir_outbox_store = "storage"`],
   memory: [`storage = { xmpp_maildir_outbox = "memory" }`],
+  // The log, with copy protocol v1 (batches) turned off: one IQ per copy, as before issue #15's batching.
+  v0: [`xmpp_maildir_batching = false`],
 };
-const OUTBOX_LABEL: Record<OutboxKind, string> = { log: "e2e", file: "file-outbox", memory: "mem-outbox" };
+const OUTBOX_LABEL: Record<OutboxKind, string> = { log: "e2e", file: "file-outbox", memory: "mem-outbox", v0: "v0-wire" };
 
 async function runE2e(k: number, ticks: number, options: { outbox?: OutboxKind } = {}): Promise<Phase> {
   const outbox = options.outbox ?? "log";
@@ -195,6 +198,8 @@ async function main(): Promise<void> {
   if (!last) return;
   const fileOutbox = SPLIT ? await runE2e(last.k, ticks, { outbox: "file" }) : undefined;
   if (fileOutbox) console.log(row(fileOutbox));
+  const v0Wire = SPLIT ? await runE2e(last.k, ticks, { outbox: "v0" }) : undefined;
+  if (v0Wire) console.log(row(v0Wire));
   const memOutbox = SPLIT ? await runE2e(last.k, ticks, { outbox: "memory" }) : undefined;
   if (memOutbox) console.log(row(memOutbox));
   const alone = SPLIT ? await runProsodyAlone(last.k, ticks) : undefined;
@@ -205,6 +210,7 @@ async function main(): Promise<void> {
   if (ejabberdAlone) console.log(row(ejabberdAlone));
   for (const line of whereTheTimeGoes(last, memOutbox, alone)) console.log(line);
   if (fileOutbox) console.log(`# the outbox as one file per copy (before): ${ratioLine(fileOutbox, alone)}; as a log: ${ratioLine(last, alone)}`);
+  if (v0Wire) console.log(`# one IQ per copy (v0, batching off): ${ratioLine(v0Wire, alone)}; batches (v1): ${ratioLine(last, alone)}`);
   if (ejabberdE2e && ejabberdAlone) {
     for (const line of whereTheTimeGoes(ejabberdE2e, undefined, undefined)) console.log(line);
     console.log(`# ejabberd with the module (Mnesia outbox): ${ratioLine(ejabberdE2e, ejabberdAlone)}`);

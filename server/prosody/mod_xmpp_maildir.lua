@@ -26,6 +26,12 @@
 -- (re)connects, after a `wait` error (with backoff), after a timeout, and when Prosody restarts.
 -- The component drops repeats by the copy's id.
 --
+-- Batches (copy protocol v1, docs/protocol.md "Batches (v1)"): the module asks the component with
+-- disco#info on every connection (and on load); if it lists urn:xmpp-maildir:copy:1, the copies
+-- waiting at the end of each event-loop turn go in batches of up to 64 (a copy waiting alone goes
+-- as a v0 copy). Until the answer, with an older component, or after a batch is refused as
+-- unknown, copies go singly (v0), with the same ids.
+--
 -- The outbox (docs/protocol.md, "The module's outbox"):
 --   * by default one append-only log per host, DATA/<host>/xmpp_maildir_outbox.log: a record per
 --     copy, a small record per confirmation, written together once per event-loop turn;
@@ -87,6 +93,8 @@ local compact_size = module:get_option_number("xmpp_maildir_outbox_compact_size"
 -- Batches: at most 64 copies (the protocol's limit), and no more than this many bytes of outbox
 -- records once a batch has one copy, so a batch of large copies stays a modest stanza.
 local batch_max = 64;
+-- Batches are used when the component takes them; false keeps one IQ per copy (v0) regardless.
+local batching_allowed = module:get_option_boolean("xmpp_maildir_batching", true);
 local batch_max_bytes = 1024 * 1024;
 
 local pending = {};        -- id -> { seq, iq }
@@ -466,7 +474,9 @@ local function send_batch(ids)
 		end
 	end);
 	batches[batch_id] = batch;
-	module:send(st.iq({ type = "set", from = module.host, to = component, id = batch_id }):add_direct_child(copies));
+	local iq = st.iq({ type = "set", from = module.host, to = component, id = batch_id });
+	iq:add_direct_child(copies); -- returns nothing (util.stanza)
+	module:send(iq);
 end
 
 -- With batching: everything waiting at the end of this turn, up to the window, in batches of at
@@ -595,8 +605,9 @@ disco_answer = function (stanza)
 			if feature.attr.var == xmlns_copy_batch then v1 = true; end
 		end
 	end
-	module:log("info", "%s %s batches of copies (%s)", component, v1 and "takes" or "does not take", xmlns_copy_batch);
-	batching = v1;
+	module:log("info", "%s %s batches of copies (%s)%s", component, v1 and "takes" or "does not take", xmlns_copy_batch,
+		v1 and not batching_allowed and "; not sending any (xmpp_maildir_batching = false)" or "");
+	batching = v1 and batching_allowed;
 	pump();
 end
 

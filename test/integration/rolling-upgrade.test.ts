@@ -149,17 +149,17 @@ describe(onServers("rolling upgrade from copy protocol v0 to v1 (Prosody)"), { c
   /** The component swap with traffic flowing: old stopped (SIGTERM), new started. */
   async function upgradeComponent(stack: Stack, component: ComponentProcess, sent: string[], tag: string): Promise<ComponentProcess> {
     const bob = await connectClient({ port: stack.server.c2sPort, domain: DOMAIN, username: "bob", password: stack.password });
+    const flow = traffic(bob, `flow${tag}`, sent);
     try {
-      const flow = traffic(bob, `flow${tag}`, sent);
       await new Promise((r) => setTimeout(r, 500));
-      assert.equal(await component.stop(), 0);
+      assert.equal(await component.stop(), 0, "the old component stops cleanly");
       await new Promise((r) => setTimeout(r, 500));
       const next = stack.component();
       await next.waitForLog(connected);
       await new Promise((r) => setTimeout(r, 1_000));
-      await flow.stop();
       return next;
     } finally {
+      await flow.stop();
       await bob.stop();
     }
   }
@@ -170,13 +170,13 @@ describe(onServers("rolling upgrade from copy protocol v0 to v1 (Prosody)"), { c
       timeoutMs: 30_000, intervalMs: 200, describe: () => "the new module found that the new component takes batches",
     });
     const bob = await connectClient({ port: stack.server.c2sPort, domain: DOMAIN, username: "bob", password: stack.password });
+    const flow = traffic(bob, "flowZ", sent);
     try {
-      const flow = traffic(bob, "flowZ", sent);
       await pollUntil(async () => (batchLines(component).some((l) => Number(l.copies) > 1) ? true : undefined), {
         timeoutMs: 30_000, intervalMs: 100, describe: () => "a batch of several copies reached the new component",
       });
-      await flow.stop();
     } finally {
+      await flow.stop();
       await bob.stop();
     }
   }
