@@ -51,6 +51,9 @@ function traffic(client: TestClient, tag: string, sent: string[]): { stop(): Pro
       await new Promise((r) => setTimeout(r, BURST_GAP_MS));
     }
   })();
+  // Awaited in stop(); a test that fails while traffic flows closes the client, and that
+  // rejection must not hide the failure itself.
+  loop.catch(() => undefined);
   return {
     async stop() {
       running = false;
