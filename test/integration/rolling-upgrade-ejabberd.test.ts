@@ -10,8 +10,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { xml } from "@xmpp/client";
-import type { ComponentProcess, LogLine } from "../../harness/component.js";
+import type { ComponentProcess } from "../../harness/component.js";
 import { ejabberdOutboxSize } from "../../harness/ejabberd.js";
 import { onServers } from "../../harness/generation.js";
 import { listMailbox } from "../../harness/imap.js";
@@ -19,51 +18,13 @@ import { buildOldRelease, type OldRelease } from "../../harness/old-release.js";
 import { pollUntil } from "../../harness/poll.js";
 import { DOMAIN, startStack, type EjabberdStack } from "../../harness/stack.js";
 import { makeTempDir, removeDir } from "../../harness/tmp.js";
-import { connectClient, type TestClient } from "../../harness/xmpp-client.js";
+import { connectClient } from "../../harness/xmpp-client.js";
+import { OLD_COMMIT, USERS, batchLines, bodies, connected, sendAll, traffic } from "../support/upgrade-traffic.js";
 
-/** The last commit with only copy protocol v0. */
-const OLD_COMMIT = "31723c0";
-const USERS = ["alice", "carol"];
-const BURST = 8;
-const BURST_GAP_MS = 40;
+/** Who sends in bothNew, at the same time. */
+const SENDERS = ["bob", "dave", "erin"];
 const SETTLE_TIMEOUT_MS = 180_000;
 
-const connected = (l: LogLine) => l.msg === "connected to the XMPP server";
-const batchLines = (c: ComponentProcess) => c.logs.filter((l) => l.msg === "batch of copies");
-
-/** Sends bodies in order, then an XEP-0199 ping: once it is answered, ejabberd has handled them all. */
-async function sendAll(client: TestClient, bodies: string[], sent: string[]): Promise<void> {
-  for (const [i, body] of bodies.entries()) {
-    await client.sendMessage({ to: `${USERS[i % USERS.length]}@${DOMAIN}`, type: "chat", body });
-    sent.push(body);
-  }
-  await client.client.iqCaller.request(xml("iq", { type: "get", to: DOMAIN }, xml("ping", { xmlns: "urn:xmpp:ping" })), 60_000);
-}
-
-/** Bursts of messages until stop() (which resolves once ejabberd has handled every one). */
-function traffic(client: TestClient, tag: string, sent: string[]): { stop(): Promise<void> } {
-  let running = true;
-  let n = 0;
-  const loop = (async () => {
-    while (running) {
-      const bodies = Array.from({ length: BURST }, () => `${tag}-${String(n++).padStart(5, "0")}`);
-      await Promise.all(bodies.map((body, i) => client.sendMessage({ to: `${USERS[i % USERS.length]}@${DOMAIN}`, type: "chat", body }).then(() => sent.push(body))));
-      await new Promise((r) => setTimeout(r, BURST_GAP_MS));
-    }
-  })();
-  // Awaited in stop(); a test that fails while traffic flows closes the client, and that
-  // rejection must not hide the failure itself.
-  loop.catch(() => undefined);
-  return {
-    async stop() {
-      running = false;
-      await loop;
-      await sendAll(client, [], sent);
-    },
-  };
-}
-
-const bodies = (tag: string, count: number) => Array.from({ length: count }, (_, i) => `${tag}-${String(i).padStart(5, "0")}`);
 
 async function logMatches(stack: EjabberdStack, re: RegExp, describe: string): Promise<void> {
   await pollUntil(async () => (re.test(await readFile(stack.server.logPath, "utf8")) ? true : undefined), { timeoutMs: 30_000, intervalMs: 200, describe: () => describe });
@@ -110,7 +71,7 @@ describe(onServers("rolling upgrade from copy protocol v0 to v1 (ejabberd)"), { 
     const dir = await makeTempDir(prefix);
     let stack: EjabberdStack | undefined;
     try {
-      stack = await startStack({ dir, server: "ejabberd", users: ["alice", "bob", "carol"], module: { retryMin: 1, retryMax: 2 }, ejabberdModuleSource: oldModule });
+      stack = await startStack({ dir, server: "ejabberd", users: ["alice", "carol", ...SENDERS], module: { retryMin: 1, retryMax: 2 }, ejabberdModuleSource: oldModule });
       await fn(stack);
       assert.deepEqual(await stack.serverErrors(), [], "no errors in ejabberd's log");
     } finally {
@@ -154,18 +115,23 @@ describe(onServers("rolling upgrade from copy protocol v0 to v1 (ejabberd)"), { 
     }
   }
 
-  /** With both new: bursts go as batches; ejabberd's log says the component takes them. */
+  /**
+   * With both new: bursts go as batches; ejabberd's log says the component takes them. Three
+   * senders at once: one sender's copies are each synced before the next is written (its session
+   * process waits for the outbox's group commit), so a single client never has two copies waiting
+   * in the module's process in one turn; several clients do.
+   */
   async function bothNew(stack: EjabberdStack, component: ComponentProcess, sent: string[]): Promise<void> {
     await logMatches(stack, /archive\.example\.test takes batches of copies/, "the new module found that the new component takes batches");
-    const bob = await connectClient({ port: stack.server.c2sPort, domain: DOMAIN, username: "bob", password: stack.password });
+    const senders = await Promise.all(SENDERS.map((username) => connectClient({ port: stack.server.c2sPort, domain: DOMAIN, username, password: stack.password })));
     try {
-      const flow = traffic(bob, "flowZ", sent);
+      const flows = senders.map((client, i) => traffic(client, `flowZ${String(i)}`, sent));
       await pollUntil(async () => (batchLines(component).some((l) => Number(l.copies) > 1) ? true : undefined), {
-        timeoutMs: 30_000, intervalMs: 100, describe: () => "a batch of several copies reached the new component",
+        timeoutMs: 60_000, intervalMs: 100, describe: () => "a batch of several copies reached the new component",
       });
-      await flow.stop();
+      await Promise.all(flows.map((flow) => flow.stop()));
     } finally {
-      await bob.stop();
+      await Promise.all(senders.map((client) => client.stop()));
     }
   }
 
@@ -192,12 +158,7 @@ describe(onServers("rolling upgrade from copy protocol v0 to v1 (ejabberd)"), { 
     });
   });
 
-  // todo: fails at "a batch of several copies reached the new component" on both generations
-  // (2026-12-01). One sender's copies are written one fsync after the other in its own session
-  // process, so with a single client they reach the module's process one per turn and go as
-  // single v0 copies; order A saw a batch only from the backlog of the component swap. The
-  // traffic in bothNew needs several concurrent senders (or a backlog) for ejabberd.
-  test("order B: the component first, then the module (with copies in its outbox)", { todo: "batches need several concurrent senders on ejabberd; see the comment above" }, async () => {
+  test("order B: the component first, then the module (with copies in its outbox)", async () => {
     await withOldStack("xmd-upgrade-ej-b-", async (stack) => {
       const sent: string[] = [];
       let component = stack.component({ cli: old.cli });

@@ -12,8 +12,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { copyFile, mkdir, readFile } from "node:fs/promises";
 import path from "node:path";
-import { xml } from "@xmpp/client";
-import type { ComponentProcess, LogLine } from "../../harness/component.js";
+import type { ComponentProcess } from "../../harness/component.js";
 import { onServers } from "../../harness/generation.js";
 import { listMailbox } from "../../harness/imap.js";
 import { buildOldRelease, type OldRelease } from "../../harness/old-release.js";
@@ -22,50 +21,12 @@ import { pollUntil } from "../../harness/poll.js";
 import { outboxCopies } from "../../harness/prosody-outbox.js";
 import { DOMAIN, startStack, type Stack } from "../../harness/stack.js";
 import { makeTempDir, removeDir } from "../../harness/tmp.js";
-import { connectClient, type TestClient } from "../../harness/xmpp-client.js";
+import { connectClient } from "../../harness/xmpp-client.js";
+import { OLD_COMMIT, USERS, batchLines, bodies, connected, sendAll, traffic } from "../support/upgrade-traffic.js";
 
-/** The last commit with only copy protocol v0 (the session that added v1 started there). */
-const OLD_COMMIT = "31723c0";
-const USERS = ["alice", "carol"];
-/** Messages per burst, and the pause between bursts, while traffic flows during a swap. */
-const BURST = 8;
-const BURST_GAP_MS = 40;
 const SETTLE_TIMEOUT_MS = 180_000;
 const MODULE_FILE = "mod_xmpp_maildir.lua";
 
-const connected = (l: LogLine) => l.msg === "connected to the XMPP server";
-const batchLines = (c: ComponentProcess) => c.logs.filter((l) => l.msg === "batch of copies");
-
-/** Sends bodies in order, then an XEP-0199 ping: once it is answered, Prosody has handled them all. */
-async function sendAll(client: TestClient, bodies: string[], sent: string[]): Promise<void> {
-  for (const [i, body] of bodies.entries()) {
-    await client.sendMessage({ to: `${USERS[i % USERS.length]}@${DOMAIN}`, type: "chat", body });
-    sent.push(body);
-  }
-  await client.client.iqCaller.request(xml("iq", { type: "get", to: DOMAIN }, xml("ping", { xmlns: "urn:xmpp:ping" })), 60_000);
-}
-
-/** Bursts of messages until stop() (which resolves once Prosody has handled every one). */
-function traffic(client: TestClient, tag: string, sent: string[]): { stop(): Promise<void> } {
-  let running = true;
-  let n = 0;
-  const loop = (async () => {
-    while (running) {
-      const bodies = Array.from({ length: BURST }, () => `${tag}-${String(n++).padStart(5, "0")}`);
-      await Promise.all(bodies.map((body, i) => client.sendMessage({ to: `${USERS[i % USERS.length]}@${DOMAIN}`, type: "chat", body }).then(() => sent.push(body))));
-      await new Promise((r) => setTimeout(r, BURST_GAP_MS));
-    }
-  })();
-  return {
-    async stop() {
-      running = false;
-      await loop;
-      await sendAll(client, [], sent);
-    },
-  };
-}
-
-const bodies = (tag: string, count: number) => Array.from({ length: count }, (_, i) => `${tag}-${String(i).padStart(5, "0")}`);
 
 /** Every body sent is in its user's INBOX exactly once (by subject and by Message-ID), and the outbox is empty. */
 async function assertExactlyOnce(stack: Stack, sent: string[]): Promise<void> {
