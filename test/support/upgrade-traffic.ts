@@ -1,8 +1,10 @@
 // What both rolling-upgrade suites (Prosody and ejabberd) send while module and component are
 // swapped: numbered bodies that go round the recipients by their number, so the test knows whose
 // INBOX each belongs in, and an XEP-0199 ping that tells when the server has handled them all.
+import assert from "node:assert/strict";
 import { xml } from "@xmpp/client";
 import type { ComponentProcess, LogLine } from "../../harness/component.js";
+import { listMailbox, type ImapAccount } from "../../harness/imap.js";
 import { DOMAIN } from "../../harness/stack.js";
 import type { TestClient } from "../../harness/xmpp-client.js";
 
@@ -48,4 +50,27 @@ export function traffic(client: TestClient, tag: string, sent: string[]): { stop
       await sendAll(client, [], sent);
     },
   };
+}
+
+/** Every body sent is in its user's INBOX exactly once, by subject and by Message-ID (once the server's outbox is empty). */
+export async function assertInboxesOnce(imap: (user: string) => ImapAccount, sent: string[]): Promise<void> {
+  const expected = new Map(USERS.map((u) => [u, [] as string[]]));
+  for (const body of sent) {
+    const i = Number(body.slice(body.lastIndexOf("-") + 1));
+    // Bursts (of an even size) and sendAll both go round the users by the body's number.
+    expected.get(USERS[i % USERS.length]!)!.push(body);
+  }
+  const total = [...expected.values()].reduce((a, b) => a + b.length, 0);
+  assert.equal(total, sent.length);
+  for (const [user, want] of expected) {
+    const mails = await listMailbox(imap(user));
+    const subjects = mails.map((m) => m.subject ?? "");
+    const dupes = subjects.filter((s, i) => subjects.indexOf(s) !== i);
+    assert.deepEqual(dupes, [], `${user}: no message stored twice`);
+    const ids = mails.map((m) => m.messageId ?? "");
+    assert.equal(new Set(ids).size, ids.length, `${user}: no Message-ID twice`);
+    const missing = want.filter((b) => !subjects.includes(b));
+    assert.deepEqual(missing.slice(0, 10), [], `${user}: ${missing.length} of ${want.length} missing`);
+    assert.equal(subjects.length, want.length, `${user}: exactly the messages sent`);
+  }
 }
