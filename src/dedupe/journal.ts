@@ -3,13 +3,13 @@
 // stored once.
 //
 // Crash safety comes from the order of writes. For each copy:
-//   1. the mail is complete in tmp/;
-//   2. "P <key> <final path>" is appended to the journal and fsynced (group commit), while the
-//      mail is fsynced in tmp/ (src/maildir/deliver.ts); both are durable before 3 starts;
+//   1. the mail is complete and fsynced in tmp/;
+//   2. "P <key> <final path>" is appended to the journal and fsynced (group commit);
 //   3. the mail is renamed into new/ (and new/ fsynced), then "C <key>" is appended (not synced);
 //   4. the copy is confirmed.
-// A crash before 3 leaves no trace, or a P entry without a file (a mail in tmp/ is no file to
-// lookup()): lookup() checks for the file, finds none, and the copy is stored when it comes again. A crash after 3 leaves a P entry and the file: lookup() finds
+// A crash before 2 leaves no trace: the copy is stored when it comes again. A crash between 2
+// and 3 leaves a P entry without a file: lookup() checks for the file, finds none, and the copy
+// is stored when it comes again. A crash after 3 leaves a P entry and the file: lookup() finds
 // the file (in new/, or in cur/ where Dovecot moves it, or where a flagged mail is delivered) and
 // the copy is not stored twice.
 //

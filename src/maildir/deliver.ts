@@ -35,8 +35,8 @@ export interface Delivered {
 
 export interface DeliverOptions {
   /**
-   * Runs once the message is complete in tmp/, while its fsync runs; the rename that makes it
-   * visible waits for both. Gets the final path. The dedupe journal records the path here, so that a crash at
+   * Runs once the message is complete and synced in tmp/, just before the rename makes it
+   * visible, with the final path. The dedupe journal records the path here, so that a crash at
    * any point either leaves no trace or leaves a journal entry that can be checked. If it throws,
    * the message is not delivered and tmp/ is cleaned up.
    */
@@ -132,25 +132,20 @@ export function createMaildirWriter(options: MaildirWriterOptions = {}): Maildir
       await batch.add({ file, tmp, final, order });
       return { path: final, size: message.length, folderDir: dir, base: name, droppedKeywords: dropped };
     }
-    let prepared: Promise<void> | undefined;
     try {
       await file.writeFile(message);
-      // Alongside the mail's own fsync, not after it: both must be durable before the rename, and
-      // neither needs the other, so a copy waits for one fsync's time before its rename, not two
-      // (the journal's group commit folds the P lines of all mails written meanwhile into one).
-      prepared = options.beforeRename?.(final);
-      // Awaited below; until then a rejection must not count as unhandled.
-      prepared?.catch(() => undefined);
       if (fsync) await file.sync();
     } catch (err) {
       await file.close().catch(() => undefined);
-      await prepared?.catch(() => undefined);
       await unlink(tmp).catch(() => undefined);
       throw err;
     }
     await file.close();
     try {
-      if (prepared) await prepared;
+      // After the mail's own fsync, not alongside it: the journal's group commit then releases
+      // concurrent mails in the order they were prepared, which keeps their renames (and so the
+      // UIDs Dovecot gives them when it looks in between) in arrival order.
+      if (options.beforeRename) await options.beforeRename(final);
       await rename(tmp, final);
     } catch (err) {
       await unlink(tmp).catch(() => undefined);
