@@ -31,10 +31,16 @@ const isRoot = process.getuid?.() === 0;
 const connected = (l: LogLine) => l.msg === "connected to the XMPP server";
 const stored = (l: LogLine) => l.msg === "stored";
 
-/** Sends bodies in order, then an XEP-0199 ping: once it is answered, the server has handled them all. */
+/**
+ * Sends bodies in order, then an XEP-0199 ping: once it is answered, the server has handled them all.
+ * The ping waits behind every message of the sender's stream, so it gets the settle timeout: ejabberd
+ * alone (24.12, no module) took 56 s to route 2,000 messages from one client to two offline users
+ * (28 ms each: mod_mam's and mod_offline's Mnesia disc_only tables grow per user), 62 s with our
+ * module, measured 2026-12-02; a 60 s ping timeout failed the ejabberd runs under load.
+ */
 async function sendAll(client: TestClient, bodies: Array<{ to: string; body: string }>): Promise<void> {
   for (const { to, body } of bodies) await client.sendMessage({ to: `${to}@${DOMAIN}`, type: "chat", body });
-  await client.client.iqCaller.request(xml("iq", { type: "get", to: DOMAIN }, xml("ping", { xmlns: "urn:xmpp:ping" })), 60_000);
+  await client.client.iqCaller.request(xml("iq", { type: "get", to: DOMAIN }, xml("ping", { xmlns: "urn:xmpp:ping" })), SETTLE_TIMEOUT_MS);
 }
 
 /** Polls every user's INBOX over IMAP until the expected bodies are all there, then checks exactly-once. */
