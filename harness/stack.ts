@@ -122,7 +122,11 @@ export interface StackOptions {
      * http_file_share_access; ejabberd an access rule for local users and the component's server).
      */
     readonly componentMayUpload?: boolean;
-    /** ejabberd only: an access rule for local users alone (the packaged default, `local`), to show the component is refused. */
+    /**
+     * Uploads for the users alone, to show the component refused: ejabberd an access rule for
+     * local users (the packaged default, `local`); Prosody http_file_share_access naming the users'
+     * domain only (0.12 would otherwise let any local host upload, the component included).
+     */
     readonly usersOnly?: boolean;
   };
   /**
@@ -254,7 +258,7 @@ export async function startStack(options: StackOptions): Promise<AnyStack> {
       ].join("\n"),
       ...(options.prosodyLogLevel ? { logLevel: options.prosodyLogLevel } : {}),
       ...(options.upload
-        ? { httpFileShare: { ...(options.upload.maxSize === undefined ? {} : { sizeLimit: options.upload.maxSize }), ...(options.upload.componentMayUpload ? { access: [DOMAIN, COMPONENT] } : {}) } }
+        ? { httpFileShare: { ...(options.upload.maxSize === undefined ? {} : { sizeLimit: options.upload.maxSize }), ...(options.upload.componentMayUpload ? { access: [DOMAIN, COMPONENT] } : options.upload.usersOnly ? { access: [DOMAIN] } : {}) } }
         : {}),
     });
   } catch (err) {

@@ -223,3 +223,66 @@ for (const kind of SERVER_KINDS) {
 function xmlOob(url: string): Element {
   return xml("x", { xmlns: NS_OOB }, xml("url", {}, url));
 }
+
+// The admin forgot the access rule docs/attachments.md gives: the upload service refuses the
+// component's slot requests (Prosody: http_file_share_access lists only the users' domain; ejabberd:
+// the packaged `local` rule). Nothing is lost: the text arrives with a line naming the file and why,
+// the component warns with the fix, and the users themselves still upload.
+for (const kind of SERVER_KINDS) {
+  describe(onServers(`mail attachments when ${SERVER_NAMES[kind]} does not let the component upload`), () => {
+    let dir: string;
+    let stack: AnyStack;
+    let postfix: PostfixServer;
+    let component: ComponentProcess;
+    let alice: TestClient;
+
+    before(async () => {
+      dir = await makeTempDir("xmd-attach-denied-");
+      stack = await startStack({ dir, users: ["alice"], server: kind, upload: { usersOnly: true }, dovecot: { lmtp: true, smtpAuth: true } });
+      postfix = await startPostfix({ dir: path.join(dir, "postfix"), lmtpPort: stack.dovecot.lmtpPort!, relayDomains: [DOMAIN], saslPath: stack.dovecot.authSocketPath });
+      component = stack.component({
+        args: ["--watch", "fs", "--push-port", String(await freePort()), "--imap-url", `imap://127.0.0.1:${stack.dovecot.imapPort}`, "--max-upload-bytes", String(MAX_UPLOAD_BYTES)],
+      });
+      await component.waitForLog((l) => l.msg === "connected to the XMPP server");
+      alice = await connectClient({ port: stack.server.c2sPort, domain: DOMAIN, username: "alice", password: stack.password });
+      await subscribeToComponent(alice, component);
+    });
+
+    after(async () => {
+      await alice?.stop().catch(() => undefined);
+      const code = await component?.stop("SIGTERM");
+      await postfix?.stop();
+      await stack?.stop();
+      await removeDir(dir);
+      assert.equal(code, 0, `component exits 0 on SIGTERM; stderr: ${component?.stderr()}`);
+    });
+
+    test("the text arrives with a line naming the file and the refusal; the component warns with the fix; users still upload", async () => {
+      const smtp = nodemailer.createTransport({ host: "127.0.0.1", port: postfix.smtpPort, secure: false, ignoreTLS: true });
+      try {
+        await smtp.sendMail({
+          envelope: { from: CAROL, to: [`alice@${DOMAIN}`] },
+          from: `Carol <${CAROL}>`,
+          to: `alice@${DOMAIN}`,
+          subject: "the plan",
+          text: "plan attached",
+          attachments: [{ filename: "plan.png", content: png(8, 8), contentType: "image/png" }],
+        });
+      } finally {
+        smtp.close();
+      }
+      const text = await alice.waitForStanza((s) => s.is("message") && s.getChildText("subject") === "the plan", 30_000);
+      const body = text.getChildText("body") ?? "";
+      assert.match(body, /plan attached/);
+      assert.match(body, new RegExp(`Attachment not shared: plan\\.png \\(the upload service upload\\.${DOMAIN.replace(/\./g, "\\.")} refused a slot: [a-z-]+.*; the bridge may not upload there\\)`), body);
+      const warning = component.logs.find((l) => l.msg === "attachment not shared");
+      assert.equal(warning?.level, 40, `a warning: ${JSON.stringify(warning)}`);
+      assert.match(String(warning?.fix), /docs\/attachments\.md/);
+      assert.equal(component.logs.some((l) => l.msg === "attachment shared"), false);
+      assert.equal(alice.received.some((s) => isFile(s)), false, "no file message without an upload");
+      // The rule keeps users' uploads working: it only leaves the component out.
+      const url = await uploadFile(alice, stack.upload!.service, { name: "mine.png", type: "image/png", bytes: png(4, 4) });
+      assert.ok(url.startsWith(`${stack.upload!.origin}/`), url);
+    });
+  });
+}

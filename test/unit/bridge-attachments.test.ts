@@ -133,6 +133,33 @@ test("the service's own max-file-size is respected, a failed PUT says so, and to
   }
 });
 
+test("a service whose access rules leave the component out: the line says so, and the log warns with the fix", async () => {
+  const lines: Array<Record<string, unknown>> = [];
+  const warnLogger = createLogger({ level: "info", destination: { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) } });
+  // xmpp.js rejects with a StanzaError: the condition and text of the service's <error/>.
+  const service = await fakeService();
+  await service.close();
+  const refuse = (condition: string, text: string): IqRequest => async (stanza) => {
+    if (stanza.getChild("request")) throw Object.assign(new Error(condition), { name: "StanzaError", condition, text });
+    return service.iq(stanza);
+  };
+  const iq = refuse("forbidden", "Uploads not allowed");
+  const uploader = createUploader({ iq, from: "archive.example.org", userDomain: "example.org", service: "upload.example.org", maxBytes: 1000, logger: warnLogger });
+  const outcome = await uploadAttachments([{ filename: "a.png", contentType: "image/png", content: Buffer.alloc(10) }], uploader);
+  assert.deepEqual(outcome.lines, ["Attachment not shared: a.png (the upload service upload.example.org refused a slot: forbidden (Uploads not allowed); the bridge may not upload there)"]);
+  const warning = lines.find((l) => l.msg === "attachment not shared");
+  assert.equal(warning?.level, 40, "a warning: only the admin can fix it");
+  assert.match(String(warning?.fix), /http_file_share_access.*mod_http_upload.*docs\/attachments\.md/);
+  // Any other refusal stays an info line without a fix: it is about this file, not the setup.
+  lines.length = 0;
+  const full = refuse("resource-constraint", "Quota exceeded");
+  const quota = createUploader({ iq: full, from: "archive.example.org", userDomain: "example.org", service: "upload.example.org", maxBytes: 1000, logger: warnLogger });
+  const refused = await uploadAttachments([{ filename: "b.png", contentType: "image/png", content: Buffer.alloc(10) }], quota);
+  assert.deepEqual(refused.lines, ["Attachment not shared: b.png (the upload service upload.example.org refused a slot: resource-constraint (Quota exceeded))"]);
+  assert.equal(lines.find((l) => l.msg === "attachment not shared")?.level, 30);
+  assert.equal(lines.find((l) => l.msg === "attachment not shared")?.fix, undefined);
+});
+
 test("no upload service: each file gets a line, and a service that is not found is not asked again at once", async () => {
   const iqs: Element[] = [];
   const iq: IqRequest = async (stanza) => {

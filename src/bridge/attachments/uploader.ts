@@ -15,7 +15,11 @@ export interface FileToUpload {
   readonly bytes: Buffer;
 }
 
-export type UploadResult = { readonly ok: true; readonly url: string } | { readonly ok: false; readonly why: string };
+export type UploadResult = { readonly ok: true; readonly url: string } | { readonly ok: false; readonly why: string; readonly fix?: string };
+
+/** What an admin does when the upload service refuses the component (docs/attachments.md). */
+export const UPLOAD_ACCESS_FIX =
+  "give the component's domain upload rights: Prosody http_file_share_access, ejabberd mod_http_upload's access rule (docs/attachments.md)";
 
 export interface Uploader {
   /** The largest file this uploader takes: --max-upload-bytes. */
@@ -62,7 +66,10 @@ export function createUploader(options: UploaderOptions): Uploader {
         if (/^(authorization|cookie|expires)$/i.test(name)) headers[name] = h.text().replace(/[\r\n]/g, "");
       }
     } catch (err) {
-      return { ok: false, why: `the upload service ${service.jid} refused a slot: ${describeIqError(err)}` };
+      const why = `the upload service ${service.jid} refused a slot: ${describeIqError(err)}`;
+      // forbidden/not-allowed: the service's access rules leave the component out, which only the
+      // admin can change; the user's line says so, and the log says how (a warning, not info).
+      return refusedAccess(err) ? { ok: false, why: `${why}; the bridge may not upload there`, fix: UPLOAD_ACCESS_FIX } : { ok: false, why };
     }
     try {
       const res = await fetch(put, {
@@ -85,10 +92,17 @@ export function createUploader(options: UploaderOptions): Uploader {
       const result = await upload(file);
       // The GET URL is a capability (anyone holding it can download the file): not logged.
       if (result.ok) options.logger.info({ name: file.name, bytes: file.bytes.length, type: file.type }, "attachment shared");
+      else if (result.fix) options.logger.warn({ name: file.name, bytes: file.bytes.length, why: result.why, fix: result.fix }, "attachment not shared");
       else options.logger.info({ name: file.name, bytes: file.bytes.length, why: result.why }, "attachment not shared");
       return result;
     },
   };
+}
+
+/** RFC 6120 §8.3.3.5 forbidden, §8.3.3.10 not-allowed: the requester lacks the rights. */
+function refusedAccess(err: unknown): boolean {
+  const condition = (err as { condition?: string }).condition;
+  return condition === "forbidden" || condition === "not-allowed";
 }
 
 /** An IQ error (xmpp.js StanzaError: condition and text) or a timeout, as a short phrase. */
