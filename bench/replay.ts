@@ -11,6 +11,9 @@
 //   BENCH_CPU_PROF_KINDS=import        ... of these measurements instead (read, replay, import; comma-separated)
 //   BENCH_REPLAY_KINDS=replay,import   run only these measurements (default all three; the import
 //                                      row's ratio needs replay)
+//   BENCH_RENDER_THREADS=0             the import's render worker threads (default: one per spare core)
+//   BENCH_IMPORT_NO_RENDER=1           the import without the MIME build: every row gets the same
+//                                      3 kB mail (own Message-ID), to see what everything else costs
 //
 // The import row: `xmpp-maildir import` of an ejabberd SQL archive (SQLite, the new multi-host
 // schema) holding the same N messages, streamed into a real Maildir (fsync'd writes, Chats,
@@ -189,7 +192,13 @@ async function child(kind: string, maildir: string): Promise<void> {
   } else if (kind === "import") {
     // Here `maildir` is the bench's directory: the database is in it, the Maildirs go under it.
     const lib = await import("../src/replay/index.js");
-    const target = lib.createMaildirTarget({ template: path.join(maildir, "imported", "%d", "%n"), domain: DOMAIN, dryRun: false });
+    const threads = process.env.BENCH_RENDER_THREADS;
+    const fixed = Buffer.alloc(3275, "x");
+    const noRender = { render: async (r: { ids: { id: string | undefined } }) => ({ messageId: `<${r.ids.id}@bench>`, bytes: fixed }), close: async () => undefined };
+    const target = lib.createMaildirTarget({
+      template: path.join(maildir, "imported", "%d", "%n"), domain: DOMAIN, dryRun: false,
+      ...(threads ? { renderThreads: Number(threads) } : {}), ...(process.env.BENCH_IMPORT_NO_RENDER === "1" ? { renderPool: noRender } : {}),
+    });
     const { summary } = await lib.runReplay({
       source: lib.createEjabberdSqlSource({ dsn: lib.parseDsn(`sqlite:${path.join(maildir, "ejabberd.db")}`, "source"), stores: ["archive"], domains: { componentDomain: DOMAIN, userDomain: "example.org" } }),
       target,
