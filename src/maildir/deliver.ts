@@ -177,7 +177,7 @@ export function createMaildirWriter(options: MaildirWriterOptions = {}): Maildir
 
 /**
  * Bulk writes: the file created and written with plain synchronous calls, left open for the
- * batch's fsync. Measured (docs/performance.md, 2026-12-01): one thread-pool job each for open,
+ * batch's fsync. Measured (docs/performance.md, 2026-12-02): one thread-pool job each for open,
  * write and close, several in flight, cost about twice the CPU per mail (threads contending for
  * the tmp/ directory, FileHandle objects), and a small file's create and write are page-cache
  * work that does not wait for the disk; the fsync, which does, stays asynchronous.
