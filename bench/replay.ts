@@ -8,6 +8,12 @@
 //   BENCH_REPLAY_MESSAGES=2000,20000   other sizes (ascending)
 //   BENCH_REPLAY_LIB=/path/to/dist/src/replay/index.js   replay with another build (a before/after)
 //   BENCH_CPU_PROF=/tmp/prof           write a .cpuprofile of each replay there
+//   BENCH_CPU_PROF_KINDS=import        ... of these measurements instead (read, replay, import; comma-separated)
+//   BENCH_REPLAY_KINDS=replay,import   run only these measurements (default all three; the import
+//                                      row's ratio needs replay)
+//   BENCH_RENDER_THREADS=0             the import's render worker threads (default: one per spare core)
+//   BENCH_IMPORT_NO_RENDER=1           the import without the MIME build: every row gets the same
+//                                      3 kB mail (own Message-ID), to see what everything else costs
 //
 // The import row: `xmpp-maildir import` of an ejabberd SQL archive (SQLite, the new multi-host
 // schema) holding the same N messages, streamed into a real Maildir (fsync'd writes, Chats,
@@ -34,6 +40,10 @@ const SIZES = (process.env.BENCH_REPLAY_MESSAGES ?? process.env.BENCH_COUNT ?? "
 const DISTINCT = 300;
 /** As many reads in flight for the raw baseline as replay's own index reads. */
 const READ_CONCURRENCY = 32;
+const KINDS = new Set((process.env.BENCH_REPLAY_KINDS ?? "read,replay,import").split(","));
+const PROF_KINDS = new Set((process.env.BENCH_CPU_PROF_KINDS ?? "replay").split(","));
+/** A measurement not run: rates and ratios print as 0 / NaN. */
+const SKIPPED: Measurement = { ms: NaN, cpuMs: NaN, messages: 0, bytes: 0, rssMb: 0 };
 const DOMAIN = "archive.example.org";
 
 interface Measurement {
@@ -60,14 +70,17 @@ async function main(): Promise<void> {
     const stanzas = distinctStanzas();
     let importRows = 0;
     for (const size of SIZES) {
-      await writeCopies(maildir, mails, written, size);
+      if (KINDS.has("read") || KINDS.has("replay")) await writeCopies(maildir, mails, written, size);
       written = size;
-      const read = await measure("read", maildir);
-      const replay = await measure("replay", maildir);
-      await writeArchiveRows(path.join(dir, "ejabberd.db"), stanzas, importRows, size);
-      importRows = size;
-      await rm(path.join(dir, "imported"), { recursive: true, force: true });
-      const imported = await measure("import", dir);
+      const read = KINDS.has("read") ? await measure("read", maildir) : { ...SKIPPED, messages: size };
+      const replay = KINDS.has("replay") ? await measure("replay", maildir) : { ...SKIPPED, messages: size };
+      let imported: Measurement = { ...SKIPPED, messages: size };
+      if (KINDS.has("import")) {
+        await writeArchiveRows(path.join(dir, "ejabberd.db"), stanzas, importRows, size);
+        importRows = size;
+        await rm(path.join(dir, "imported"), { recursive: true, force: true });
+        imported = await measure("import", dir);
+      }
       if (replay.messages !== size || read.messages !== size || imported.messages !== size) {
         throw new Error(`expected ${size} messages, read ${read.messages}, replayed ${replay.messages}, imported ${imported.messages}`);
       }
@@ -156,7 +169,7 @@ async function writeCopies(maildir: string, mails: Buffer[], from: number, to: n
 
 /** Runs one measurement in a fresh process and returns what it reports. */
 async function measure(kind: "read" | "replay" | "import", maildir: string): Promise<Measurement> {
-  const profile = process.env.BENCH_CPU_PROF && kind === "replay" ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+  const profile = process.env.BENCH_CPU_PROF && PROF_KINDS.has(kind) ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
   const proc = spawn(process.execPath, [...profile, fileURLToPath(import.meta.url), "--child", kind, maildir], { stdio: ["ignore", "pipe", "inherit"] });
   let out = "";
   proc.stdout.setEncoding("utf8").on("data", (chunk: string) => (out += chunk));
@@ -179,7 +192,13 @@ async function child(kind: string, maildir: string): Promise<void> {
   } else if (kind === "import") {
     // Here `maildir` is the bench's directory: the database is in it, the Maildirs go under it.
     const lib = await import("../src/replay/index.js");
-    const target = lib.createMaildirTarget({ template: path.join(maildir, "imported", "%d", "%n"), domain: DOMAIN, dryRun: false });
+    const threads = process.env.BENCH_RENDER_THREADS;
+    const fixed = Buffer.alloc(3275, "x");
+    const noRender = { render: async (r: { ids: { id: string | undefined } }) => ({ messageId: `<${r.ids.id}@bench>`, bytes: fixed }), close: async () => undefined };
+    const target = lib.createMaildirTarget({
+      template: path.join(maildir, "imported", "%d", "%n"), domain: DOMAIN, dryRun: false,
+      ...(threads ? { renderThreads: Number(threads) } : {}), ...(process.env.BENCH_IMPORT_NO_RENDER === "1" ? { renderPool: noRender } : {}),
+    });
     const { summary } = await lib.runReplay({
       source: lib.createEjabberdSqlSource({ dsn: lib.parseDsn(`sqlite:${path.join(maildir, "ejabberd.db")}`, "source"), stores: ["archive"], domains: { componentDomain: DOMAIN, userDomain: "example.org" } }),
       target,

@@ -12,7 +12,7 @@
 // renamed ones; the checkpoint does not list them, so the next run writes them again or finds
 // them by Message-ID (src/replay/targets/maildir.ts). A failed fsync fails its mail (or, for a
 // directory, every mail renamed into it): none of them resolves.
-import { rename, unlink, type FileHandle } from "node:fs/promises";
+import { closeSync, fsync, renameSync, unlinkSync } from "node:fs";
 import path from "node:path";
 import type { DirSyncer } from "./dir-sync.js";
 
@@ -25,7 +25,7 @@ export interface BatchOptions {
 
 export interface PendingMail {
   /** Open for writing, the whole message written; closed by the batch. */
-  readonly file: FileHandle;
+  readonly fd: number;
   readonly tmp: string;
   readonly final: string;
   /** Renames go in this order (the order the names were made: time, then counter). */
@@ -45,13 +45,16 @@ interface Waiting extends PendingMail {
 export function createBatchSync(options: BatchOptions, dirSyncer: DirSyncer): BatchSync {
   let batch: Waiting[] = [];
   let timer: NodeJS.Timeout | undefined;
+  // Batches rename one after the other too: a later batch whose fsyncs finish first waits, so
+  // names made earlier are always renamed earlier, across batches as within one.
+  let renamed: Promise<void> = Promise.resolve();
 
   function commitNow(): void {
     if (timer) clearTimeout(timer);
     timer = undefined;
     const mails = batch;
     batch = [];
-    if (mails.length > 0) void commit(mails, dirSyncer);
+    if (mails.length > 0) renamed = commit(mails, dirSyncer, renamed);
   }
 
   return {
@@ -66,32 +69,51 @@ export function createBatchSync(options: BatchOptions, dirSyncer: DirSyncer): Ba
   };
 }
 
-async function commit(mails: Waiting[], dirSyncer: DirSyncer): Promise<void> {
+function fsyncFd(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
+}
+
+function discard(m: Waiting, err: unknown): void {
+  try {
+    unlinkSync(m.tmp);
+  } catch {
+    // Already gone: nothing to clean.
+  }
+  m.reject(err);
+}
+
+/** Resolves once this batch's renames are done (not its directory fsyncs), for the next batch. */
+async function commit(mails: Waiting[], dirSyncer: DirSyncer, previous: Promise<void>): Promise<void> {
   const synced = await Promise.all(
     mails.map(async (m) => {
       try {
-        await m.file.sync();
-        await m.file.close();
+        await fsyncFd(m.fd);
+        closeSync(m.fd);
         return true;
       } catch (err) {
-        await m.file.close().catch(() => undefined);
-        await unlink(m.tmp).catch(() => undefined);
-        m.reject(err);
+        try {
+          closeSync(m.fd);
+        } catch {
+          // The fsync's error is the one to report.
+        }
+        discard(m, err);
         return false;
       }
     }),
   );
+  await previous;
   const renamed: Waiting[] = [];
   // One after the other, in the order their names were made (writes may finish in another), so
-  // Dovecot, looking in between, gives them UIDs in that order.
+  // Dovecot, looking in between, gives them UIDs in that order. Synchronous: a rename is a
+  // directory update in the page cache, cheaper than a trip to the thread pool, and the loop
+  // then runs whole, with no other batch's rename in between.
   const ready = mails.filter((_, i) => synced[i]).sort((a, b) => a.order - b.order);
   for (const m of ready) {
     try {
-      await rename(m.tmp, m.final);
+      renameSync(m.tmp, m.final);
       renamed.push(m);
     } catch (err) {
-      await unlink(m.tmp).catch(() => undefined);
-      m.reject(err);
+      discard(m, err);
     }
   }
   const byDir = new Map<string, Waiting[]>();
@@ -101,7 +123,8 @@ async function commit(mails: Waiting[], dirSyncer: DirSyncer): Promise<void> {
     if (list) list.push(m);
     else byDir.set(dir, [m]);
   }
-  await Promise.all(
+  // Not awaited by the next batch: its renames may go while these directories are fsynced.
+  void Promise.all(
     [...byDir].map(async ([dir, list]) => {
       try {
         await dirSyncer.sync(dir);

@@ -54,7 +54,12 @@ export async function runStream(job: ReplayJob, source: StreamSource): Promise<R
     job.progress.start(stream.total);
     const workers = job.target.ordered ? 1 : Math.max(1, job.concurrency, job.target.minInFlight ?? 0);
     try {
-      await Promise.all(Array.from({ length: workers }, worker));
+      // A source that fails mid-stream (a cut export, a lost connection) stops the pulls, but the
+      // rows already read finish their delivery before the error is raised: the target may be
+      // closed right after, and what was read is imported, as the summary says.
+      const ends = await Promise.allSettled(Array.from({ length: workers }, worker));
+      const failed = ends.find((end): end is PromiseRejectedResult => end.status === "rejected");
+      if (failed) throw failed.reason;
     } finally {
       job.progress.stop();
       // Ends the generator (and with it the cursor) when the run stops early.

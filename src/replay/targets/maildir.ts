@@ -9,6 +9,7 @@ import { compileTemplate, createMaildirWriter, folderDir, folderPath, listMessag
 import { mapLimit } from "../limit.js";
 import type { DeliveryHints, SourceEntry, Target } from "../types.js";
 import { ConfigError } from "../../errors.js";
+import { createRenderPool, defaultRenderThreads, type RenderPool } from "./render-pool.js";
 
 /** Reading headers of an existing folder: the same trade-off as indexing a source. */
 const SCAN_CONCURRENCY = 32;
@@ -30,12 +31,21 @@ export interface MaildirTargetOptions {
   /** The flag or key the template came from, for errors. */
   readonly key?: string;
   readonly writer?: MaildirWriter;
+  /**
+   * Worker threads that render the mails (./render-pool.ts); 0 renders on the main thread.
+   * Default: one per spare core (none on one core), or 0 with an injected writer.
+   */
+  readonly renderThreads?: number;
+  /** Tests: render with this pool (closed with the target) instead of one made here. */
+  readonly renderPool?: RenderPool;
 }
 
 export function createMaildirTarget(options: MaildirTargetOptions): Target {
   const resolve = compileTemplate(options.template, options.key ?? "to-maildir");
   const writer = options.writer ?? createMaildirWriter({ batch: BATCH });
   const known = new Map<string, Promise<Set<string>>>();
+  const threads = options.renderThreads ?? (options.writer ? 0 : defaultRenderThreads());
+  const pool = options.renderPool ?? (threads > 0 ? createRenderPool({ size: threads }) : undefined);
 
   function idsIn(folder: string): Promise<Set<string>> {
     let ids = known.get(folder);
@@ -59,7 +69,7 @@ export function createMaildirTarget(options: MaildirTargetOptions): Target {
       const placed = placement.folder.length > 0 || placement.seen || placement.keywords.length > 0;
       const maildir = resolve(record.owner);
       const folder = placed ? folderDir(maildir, placement.folder) : folderPath(maildir, entry.folder);
-      const mail = await renderMail(record, { domain });
+      const mail = pool ? await pool.render(record, { domain }) : await renderMail(record, { domain });
       const ids = await idsIn(folder);
       if (ids.has(mail.messageId)) return { status: "skipped", reason: "already in the target folder (same Message-ID)" };
       if (options.dryRun) {
@@ -78,7 +88,9 @@ export function createMaildirTarget(options: MaildirTargetOptions): Target {
         throw err;
       }
     },
-    async close() {},
+    async close() {
+      await pool?.close();
+    },
   };
 }
 

@@ -1,0 +1,143 @@
+// Rendering on worker threads for bulk writes into a Maildir (import, replay --to-maildir). The
+// MIME build is pure CPU given a record, and the largest part of an import's main thread
+// (docs/performance.md); on a machine with a spare core, workers render while the main thread
+// reads rows, parses stanzas and does the file system calls. (The live component tried this and
+// dropped it: there the second core is busy with the XMPP server. An import has it to itself.)
+// Records go to a worker by structured clone; the mail comes back as bytes, moved, not copied.
+// A render that throws fails its own mail only; a worker that dies fails the render it was doing
+// (the oldest it had: it renders in order), and its other renders go to a new worker. A failed
+// render is a failed delivery, logged with its row and not checkpointed, so the next run does it
+// again: nothing is lost.
+import os from "node:os";
+import { Worker } from "node:worker_threads";
+import type { ArchiveRecord } from "../../capture/index.js";
+import type { RenderedMail, RenderOptions } from "../../mail/index.js";
+
+export interface RenderPool {
+  render(record: ArchiveRecord, options: RenderOptions): Promise<RenderedMail>;
+  /** Stops the workers; renders still running fail. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** What a worker sends back for one request. */
+export type RenderReply =
+  | { readonly id: number; readonly messageId: string; readonly bytes: Uint8Array }
+  | { readonly id: number; readonly error: { readonly name: string; readonly message: string } };
+
+export interface RenderPoolOptions {
+  /** Worker threads. */
+  readonly size: number;
+  /** Tests only: another worker script. */
+  readonly workerUrl?: URL;
+}
+
+/**
+ * Workers worth starting here: one per core beyond the main thread's, at most 3 (past that the
+ * main thread, which does everything else, is the limit). 0 on one core: render inline.
+ */
+export function defaultRenderThreads(): number {
+  return Math.min(3, Math.max(0, os.availableParallelism() - 1));
+}
+
+interface Pending {
+  readonly request: { readonly id: number; readonly record: ArchiveRecord; readonly options: RenderOptions };
+  readonly resolve: (mail: RenderedMail) => void;
+  readonly reject: (err: unknown) => void;
+  /** Set once the worker answered (or died); settled only when every earlier render is. */
+  outcome?: { readonly mail: RenderedMail } | { readonly error: Error };
+}
+
+interface Slot {
+  worker: Worker | undefined;
+  /** Ids of the renders this worker has. */
+  readonly ids: Set<number>;
+}
+
+export function createRenderPool(options: RenderPoolOptions): RenderPool {
+  const url = options.workerUrl ?? new URL("./render-worker.js", import.meta.url);
+  const slots: Slot[] = Array.from({ length: Math.max(1, options.size) }, () => ({ worker: undefined, ids: new Set<number>() }));
+  // Renders settle in the order they were asked for, whichever worker finishes first: the writer
+  // names files (and Dovecot gives UIDs) in the order deliveries reach it, as with inline renders.
+  const waiting = new Map<number, Pending>();
+  let head = 0;
+  let nextId = 0;
+  let closed = false;
+
+  function settleInOrder(): void {
+    for (let p = waiting.get(head); p?.outcome; p = waiting.get(head)) {
+      waiting.delete(head);
+      head += 1;
+      if ("mail" in p.outcome) p.resolve(p.outcome.mail);
+      else p.reject(p.outcome.error);
+    }
+  }
+
+  function failAll(slot: Slot, error: Error): void {
+    for (const id of slot.ids) {
+      const p = waiting.get(id);
+      if (p) p.outcome = { error };
+    }
+    slot.ids.clear();
+    settleInOrder();
+  }
+
+  function send(slot: Slot, p: Pending): void {
+    const worker = (slot.worker ??= start(slot));
+    slot.ids.add(p.request.id);
+    worker.ref();
+    worker.postMessage(p.request);
+  }
+
+  function start(slot: Slot): Worker {
+    const w = new Worker(url);
+    w.on("message", (reply: RenderReply) => {
+      const p = waiting.get(reply.id);
+      if (!p || !slot.ids.delete(reply.id)) return;
+      // Referenced only while it has work: an idle pool must not keep the process alive.
+      if (slot.ids.size === 0) w.unref();
+      p.outcome = "error" in reply
+        ? { error: Object.assign(new Error(reply.error.message), { name: reply.error.name }) }
+        : { mail: { messageId: reply.messageId, bytes: Buffer.from(reply.bytes.buffer, reply.bytes.byteOffset, reply.bytes.byteLength) } };
+      settleInOrder();
+    });
+    // 'error' (an uncaught exception in the worker) is followed by 'exit', handled there.
+    w.on("error", () => undefined);
+    w.on("exit", (code) => {
+      if (slot.worker === w) slot.worker = undefined;
+      if (closed) return failAll(slot, new Error("the import is stopping"));
+      const [suspect, ...rest] = [...slot.ids].sort((a, b) => a - b);
+      slot.ids.clear();
+      const p = suspect === undefined ? undefined : waiting.get(suspect);
+      if (p) p.outcome = { error: new Error(`the render worker stopped (exit code ${code}) while rendering this message; it was not written`) };
+      for (const id of rest) send(slot, waiting.get(id)!);
+      settleInOrder();
+    });
+    return w;
+  }
+
+  return {
+    render(record, renderOptions) {
+      if (closed) return Promise.reject(new Error("the render pool is closed"));
+      // The worker with the fewest renders waiting: records of very different sizes stay balanced.
+      let slot = slots[0]!;
+      for (const s of slots) if (s.ids.size < slot.ids.size) slot = s;
+      const id = nextId++;
+      return new Promise<RenderedMail>((resolve, reject) => {
+        const p: Pending = { request: { id, record, options: renderOptions }, resolve, reject };
+        waiting.set(id, p);
+        send(slot, p);
+      });
+    },
+    async close() {
+      closed = true;
+      await Promise.all(
+        slots.map(async (slot) => {
+          const w = slot.worker;
+          slot.worker = undefined;
+          if (w) await w.terminate();
+          failAll(slot, new Error("the import is stopping"));
+        }),
+      );
+    },
+  };
+}
