@@ -6,6 +6,10 @@
 //     (text, then the stanza), which carries the header. Every mail client shows it as before.
 //   - RFC 9078 §2: a reaction is a text part with Content-Disposition: reaction, whose content is
 //     the emoji; Delta Chat picks the text/plain alternative and reads it from there.
+// These work on MailComposer's tree (./composer.ts, bridge/outbound/compose.ts); ./mime-writer.ts
+// writes the same shapes directly. Note what withHiddenHeaders does today: MimeNode#multipart is
+// only set once the headers are built, so it always wraps, and with attachments the new
+// alternative holds the old alternative and the attachments too (kept byte for byte by the writer).
 import type MimeNode from "nodemailer/lib/mime-node/index.js";
 
 /** Puts `headers` on the first part of a top-level multipart/mixed, wrapping the root if needed. */

@@ -1,14 +1,16 @@
 // ArchiveRecord → RFC 5322 bytes: a multipart/alternative (RFC 2046 §5.1.4) whose first part is
 // the plain text any mail client shows, and whose last part is the original stanza as
 // application/xmpp+xml (RFC 3923 §9), so nothing is lost and an archive can be replayed.
-// MIME encoding itself is nodemailer's MailComposer: RFC 2047 words, quoted-printable, folding;
-// ./serialise.ts writes its tree out without the stream pipeline.
-import MailComposer from "nodemailer/lib/mail-composer/index.js";
+// What goes into the mail is decided here, as a MailSpec (./mail-spec.ts: MailComposer's options);
+// ./mime-writer.ts writes it straight into bytes, the headers and parts as nodemailer's
+// MailComposer writes them (its RFC 2047 words, address rules, folding and quoted-printable, byte
+// for byte but for the random boundary), without building a MIME tree. A shape the writer does not
+// take on (rare attachment types, odd addresses) goes to MailComposer itself (./composer.ts).
 import { bare, bareJid, full, type Jid } from "../jid.js";
 import { XMPP_MEDIA_TYPE } from "../namespaces.js";
 import type { ArchiveRecord } from "../capture/index.js";
 import { chatHeaders } from "./chat-headers.js";
-import { markReaction, withHiddenHeaders } from "./chat-structure.js";
+import { composeMail } from "./composer.js";
 import { ENCRYPTION_HEADER, encryptedSubject, encryptedText } from "./encrypted.js";
 import { fileParts, withFileLines } from "./files.js";
 import { messageIdFor, threadIdFor } from "./message-id.js";
@@ -16,7 +18,8 @@ import { textView } from "./reply.js";
 import { richParts } from "./rich.js";
 import { headerSafe } from "./safe.js";
 import { roomStanzaId, STANZA_ID_HEADER, stanzaIdHeader } from "./stanza-id.js";
-import { serialiseMime } from "./serialise.js";
+import type { MailShape, MailSpec } from "./mail-spec.js";
+import { writeMail } from "./mime-writer.js";
 
 export { headerSafe };
 
@@ -45,6 +48,17 @@ export interface RenderedMail {
 }
 
 export async function renderMail(record: ArchiveRecord, options: RenderOptions): Promise<RenderedMail> {
+  const { messageId, spec, shape } = mailSpec(record, options);
+  return { messageId, bytes: writeMail(spec, shape) ?? composeMail(spec, shape) };
+}
+
+/** The same mail through MailComposer (./composer.ts): the reference for tests and bench/mime.ts. */
+export async function renderMailComposed(record: ArchiveRecord, options: RenderOptions): Promise<RenderedMail> {
+  const { messageId, spec, shape } = mailSpec(record, options);
+  return { messageId, bytes: composeMail(spec, shape) };
+}
+
+export function mailSpec(record: ArchiveRecord, options: RenderOptions): { messageId: string; spec: MailSpec; shape: MailShape } {
   const messageId = messageIdFor(record, options.domain);
   const chat = options.chat && record.type !== "normal" ? chatHeaders(record, options) : undefined;
   const threadId = record.thread ? threadIdFor(record.thread, options.domain) : undefined;
@@ -69,7 +83,7 @@ export async function renderMail(record: ArchiveRecord, options: RenderOptions):
   // The owner's own room message (the module marks its reflection): from the owner's address, as
   // the user's own mail is, so chat-over-email clients show it as outgoing; to the room.
   const ownRoom = record.type === "groupchat" && record.direction === "out";
-  const composer = new MailComposer({
+  const spec: MailSpec = {
     from: ownRoom ? { name: headerSafe(record.from.resource), address: headerSafe(bare(record.owner)) } : address(record.from, record.type === "groupchat"),
     to: address(ownRoom ? bareJid(record.from) : record.to),
     // A room's speakers share its address: Sender names the room, From the speaker (the shape
@@ -126,12 +140,9 @@ export async function renderMail(record: ArchiveRecord, options: RenderOptions):
           ],
         }
       : {}),
-  });
-  const root = composer.compile();
+  };
   const edit = chat?.headers["Chat-Edit"];
-  if (edit) withHiddenHeaders(root, { "Chat-Edit": edit });
-  if (reaction) markReaction(root);
-  return { messageId, bytes: serialiseMime(root) };
+  return { messageId, spec, shape: { hidden: edit ? { "Chat-Edit": edit } : undefined, reaction: Boolean(reaction) } };
 }
 
 function reactionSubject(emojis: readonly string[]): string {

@@ -1,9 +1,11 @@
-// A MIME tree from MailComposer.compile() → bytes, synchronously. MailComposer still decides
-// everything about the message (structure, headers, RFC 2047 words, addresses, boundaries);
-// this replaces only its stream pipeline (MimeNode#build), which cost about 0.45 ms of CPU per
-// message in Node streams, AbortSignals and setImmediate hops (docs/performance.md). The content
-// encoders are nodemailer's own (quoted-printable, base64), so the body bytes match what build()
-// writes for the string and Buffer contents we give it.
+// A MIME tree from MailComposer.compile() → bytes, synchronously, for ./composer.ts: the
+// MailComposer renderer that ./mime-writer.ts is tested against (test/unit/mime-writer.test.ts)
+// and falls back to for rare shapes. renderMail's common mails no longer come through here.
+// MailComposer still decides everything about such a message (structure, headers, RFC 2047
+// words, addresses, boundaries); this replaces only its stream pipeline (MimeNode#build), which
+// cost about 0.45 ms of CPU per message in Node streams, AbortSignals and setImmediate hops
+// (docs/performance.md). The content encoders are nodemailer's own (quoted-printable, base64), so
+// the body bytes match what build() writes for the string and Buffer contents we give it.
 import * as base64 from "nodemailer/lib/base64/index.js";
 import type MimeNode from "nodemailer/lib/mime-node/index.js";
 import * as qp from "nodemailer/lib/qp/index.js";
