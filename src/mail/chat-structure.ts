@@ -7,15 +7,18 @@
 //   - RFC 9078 §2: a reaction is a text part with Content-Disposition: reaction, whose content is
 //     the emoji; Delta Chat picks the text/plain alternative and reads it from there.
 // These work on MailComposer's tree (./composer.ts, bridge/outbound/compose.ts); ./mime-writer.ts
-// writes the same shapes directly. Note what withHiddenHeaders does today: MimeNode#multipart is
-// only set once the headers are built, so it always wraps, and with attachments the new
-// alternative holds the old alternative and the attachments too (kept byte for byte by the writer).
+// writes the same shapes directly. With attachments the root is already multipart/mixed (text and
+// stanza in an alternative, then the files), and the header goes on that alternative. (Until
+// 2026-12-02 it wrapped that mixed content once more, so the files sat inside an alternative,
+// where a mail client may show a file instead of the text.)
 import type MimeNode from "nodemailer/lib/mime-node/index.js";
 
 /** Puts `headers` on the first part of a top-level multipart/mixed, wrapping the root if needed. */
 export function withHiddenHeaders(root: MimeNode, headers: Readonly<Record<string, string>>): void {
-  // MimeNode#multipart is the subtype ("mixed", "alternative") at run time; the typings say boolean.
-  const kind = root.multipart as unknown as string | false | undefined;
+  // MimeNode#multipart (the subtype at run time; the typings say boolean) is only set once the
+  // headers are built; before that, the Content-Type MailComposer gave the root says what it is.
+  const type = /^multipart\/([a-z]+)/i.exec(String(root.getHeader("Content-Type") ?? ""))?.[1]?.toLowerCase();
+  const kind = (root.multipart as unknown as string | false | undefined) || type;
   if (kind !== "mixed") {
     // The root keeps every top-level header (From, Subject, Chat-Version…) and becomes the mixed
     // container; its parts move into a new alternative below it.

@@ -56,10 +56,9 @@ export function writeMail(spec: MailSpec, shape: MailShape): Buffer | undefined 
   const head = rootFields.join("\r\n") + "\r\n" + field("Content-Type", `multipart/${mixed ? "mixed" : "alternative"}; boundary="${rootBoundary}"`) + "\r\n\r\n";
   if (!mixed) return Buffer.from(head + multipart(rootBoundary, leaves), "utf8");
   const withAttachments = attachments.length > 0;
-  let children = [alternativePart(boundary(withAttachments ? 2 : 2 + leaves.length), leaves, withAttachments ? [] : hidden), ...attached];
-  // withHiddenHeaders wraps the root's children in a new alternative whatever they are (MimeNode
-  // only knows it is multipart/mixed once its headers are built), attachments included.
-  if (withAttachments && shape.hidden) children = [alternativePart(boundary(3 + leaves.length + attachments.length), children, hidden)];
+  // The hidden headers go on the alternative, the first part of the mixed root, beside any
+  // attachments (./chat-structure.ts withHiddenHeaders).
+  const children = [alternativePart(boundary(withAttachments ? 2 : 2 + leaves.length), leaves, hidden), ...attached];
   return Buffer.from(head + multipart(rootBoundary, children), "utf8");
 }
 
