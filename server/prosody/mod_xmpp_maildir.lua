@@ -28,7 +28,7 @@
 --
 -- Batches (copy protocol v1, docs/protocol.md "Batches (v1)"): the module asks the component with
 -- disco#info on every connection (and on load); if it lists urn:xmpp-maildir:copy:1, the copies
--- waiting at the end of each event-loop turn go in batches of up to a quarter of the window (a
+-- waiting at the end of each event-loop turn go in batches of up to 16 and a quarter of the window (a
 -- copy waiting alone goes as a v0 copy). Until the answer, with an older component, or after a batch is refused as
 -- unknown, copies go singly (v0), with the same ids.
 --
@@ -69,8 +69,11 @@ local xmlns_delay = "urn:xmpp:delay";
 -- Seconds to wait for a confirmation before sending the copy again (the component dedupes).
 local confirm_timeout = module:get_option_number("xmpp_maildir_confirm_timeout", 30);
 -- Copies sent and not yet confirmed, at most: keeps a reconnect with a long backlog from
--- flooding the component, which would only answer `wait` to the excess.
-local window = module:get_option_number("xmpp_maildir_window", 64);
+-- flooding the component, which would only answer `wait` past what it queues (64 writing and
+-- 1024 waiting, src/archive/handler.ts). 256: with 64 the copies in flight divided by the time
+-- each takes to be stored capped the rate below what the component can store (Little's law,
+-- bench:e2e in docs/performance.md); with 256 the component's CPU is the limit instead.
+local window = module:get_option_number("xmpp_maildir_window", 256);
 -- Backoff after a `wait` error or an unreachable component: doubling, capped.
 local retry_min = module:get_option_number("xmpp_maildir_retry_min", 1);
 local retry_max = module:get_option_number("xmpp_maildir_retry_max", 60);
@@ -90,12 +93,12 @@ end
 -- The log is rewritten with only its unconfirmed copies once it is at least this big and they
 -- take at most a quarter of it: the cost of a rewrite stays a fraction of what was appended.
 local compact_size = module:get_option_number("xmpp_maildir_outbox_compact_size", 1024 * 1024);
--- Batches: at most a quarter of the window (16 of 64; the protocol allows 64), so that several
--- batches are in flight at once: the component answers a batch when its slowest copy is stored,
--- and one batch as big as the window left the pipe empty meanwhile (bench:e2e, docs/performance.md).
--- And no more than this many bytes of outbox records once a batch has one copy, so a batch of
--- large copies stays a modest stanza.
-local batch_max = math.max(1, math.min(64, math.floor(window / 4)));
+-- Batches: at most 16 copies and a quarter of the window (the protocol allows 64), so that
+-- several batches are in flight at once: the component answers a batch when its slowest copy is
+-- stored, and one batch as big as the window left the pipe empty meanwhile (bench:e2e,
+-- docs/performance.md). And no more than this many bytes of outbox records once a batch has one
+-- copy, so a batch of large copies stays a modest stanza.
+local batch_max = math.max(1, math.min(16, math.floor(window / 4)));
 -- Batches are used when the component takes them; false keeps one IQ per copy (v0) regardless.
 local batching_allowed = module:get_option_boolean("xmpp_maildir_batching", true);
 local batch_max_bytes = 1024 * 1024;

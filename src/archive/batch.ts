@@ -8,7 +8,7 @@ import { NS_COPY, NS_COPY_BATCH } from "../namespaces.js";
 import { RefusedError } from "../errors.js";
 import { parseJid } from "../jid.js";
 
-/** The most copies in one batch; the modules' default window is 64 copies in flight too. */
+/** The most copies in one batch (the ejabberd module sends up to its window, 64 by default; Prosody batches of 16). */
 export const MAX_BATCH_COPIES = 64;
 /**
  * The most bytes of copies (text and attribute values, UTF-8) in one batch. A batch is held in
