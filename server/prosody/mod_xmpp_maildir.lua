@@ -161,8 +161,8 @@ end
 local function entry_of_iq(seq, iq)
 	local copy = iq and iq:get_child("copy", xmlns_copy);
 	local fwd = copy and copy:get_child("forwarded", xmlns_forward);
-	if not fwd then return nil; end
-	return { seq = seq, reason = copy.attr.reason or "offline", own = copy.attr.own == "true" or nil, fwd = tostring(fwd) };
+	if not (fwd and copy.attr.reason) then return nil; end
+	return { seq = seq, reason = copy.attr.reason, own = copy.attr.own == "true" or nil, fwd = tostring(fwd) };
 end
 
 ----------------------------------------------------------------------------------------------------
