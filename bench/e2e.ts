@@ -1,7 +1,7 @@
 // `npm run bench:e2e`: end to end through a real Prosody (issue #8, item 3).
 //   K real c2s clients (@xmpp/client, one login each, see e2e-load.ts) send chats to 50 offline users
 //   → Prosody (info log level): mod_offline stores each one; our module writes a copy to its
-//     outbox and sends it, at most 64 unconfirmed
+//     outbox and sends it, at most 256 unconfirmed (xmpp_maildir_window), in batches of up to 16
 //   → the real component (`xmpp-maildir run`, info log level) stores it in the recipient's
 //     Maildir, fsync'd, and confirms.
 // The clock runs from the first send to the last "stored" line of the component; then every
@@ -42,12 +42,31 @@ const LOG_LEVEL = process.env.BENCH_LOG_LEVEL ?? "info";
 const PROSODY_LOG_LEVEL = (process.env.BENCH_PROSODY_LOG_LEVEL ?? "info") as ProsodyLogLevel;
 /** pino's numeric levels. */
 const PINO_LEVELS: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60 };
-/** BENCH_E2E_SPLIT=0 skips the mem-outbox and prosody-alone runs. */
-const SPLIT = process.env.BENCH_E2E_SPLIT !== "0";
+/** BENCH_E2E_SPLIT=0 skips the file-outbox, v0-wire, mem-outbox and prosody-alone runs; =alone keeps only prosody-alone (the baseline). */
+const SPLIT = process.env.BENCH_E2E_SPLIT !== "0" && process.env.BENCH_E2E_SPLIT !== "alone";
+const ALONE = process.env.BENCH_E2E_SPLIT !== "0";
 /** BENCH_E2E_PROSODY=0 skips every Prosody run (see ejabberdOnly). */
 const PROSODY = process.env.BENCH_E2E_PROSODY !== "0";
 /** BENCH_E2E_EJABBERD=0 skips the ejabberd rows (ejabberd-e2e, ejabberd-alone) at the largest K. */
 const EJABBERD = process.env.BENCH_E2E_EJABBERD !== "0";
+/** BENCH_E2E_WINDOW=N sets the Prosody module's xmpp_maildir_window in every run with the module (default: the module's). */
+const WINDOW = process.env.BENCH_E2E_WINDOW;
+/** Lines of Prosody host config for every run with the module. */
+const MODULE_CONFIG = WINDOW === undefined ? [] : [`xmpp_maildir_window = ${Number(WINDOW)}`];
+/**
+ * The component's time per copy ("stored" lines' `ms`: from taking a write slot to synced, renamed
+ * and journalled), and what that allows through the module's window by Little's law (copies in
+ * flight ÷ time each is in flight): the rate can be no higher while the window is full.
+ */
+function storeLatency(label: string, logs: ReadonlyArray<{ msg?: unknown; ms?: unknown }>): string {
+  const ms = logs.filter((l) => l.msg === "stored" && typeof l.ms === "number").map((l) => l.ms as number).sort((a, b) => a - b);
+  if (ms.length === 0) return `# ${label}: no store times`;
+  const at = (q: number) => ms[Math.min(ms.length - 1, Math.floor(q * ms.length))]!;
+  const mean = ms.reduce((a, b) => a + b, 0) / ms.length;
+  const window = WINDOW === undefined ? 256 : Number(WINDOW); // the Prosody module's default
+  return `# ${label}: component store ms p50 ${at(0.5).toFixed(1)} p90 ${at(0.9).toFixed(1)} p99 ${at(0.99).toFixed(1)} mean ${mean.toFixed(1)}; window ${window} ÷ mean ≈ ${Math.round((window * 1000) / mean)}/s`;
+}
+
 async function waitForEmptyOutbox(dataDir: string): Promise<void> {
   const deadline = Date.now() + SETTLE_TIMEOUT_MS;
   for (let left = await outboxSize(dataDir); left > 0; left = await outboxSize(dataDir)) {
@@ -85,16 +104,23 @@ async function runE2e(k: number, ticks: number, options: { outbox?: OutboxKind }
   let component: ComponentProcess | undefined;
   let clients: TestClient[] = [];
   try {
-    stack = await startStack({ dir, users: [], prosodyLogLevel: PROSODY_LOG_LEVEL, ...(OUTBOX_CONFIG[outbox].length > 0 ? { prosodyHostConfig: OUTBOX_CONFIG[outbox] } : {}) });
+    const hostConfig = [...MODULE_CONFIG, ...OUTBOX_CONFIG[outbox]];
+    stack = await startStack({ dir, users: [], prosodyLogLevel: PROSODY_LOG_LEVEL, ...(hostConfig.length > 0 ? { prosodyHostConfig: hostConfig } : {}) });
     const { prosody } = stack;
     const { senders, recipients } = users(k);
-    component = stack.component({ args: ["--log-level", LOG_LEVEL] });
+    // BENCH_UV_THREADPOOL_SIZE: libuv's thread pool in the component (every fsync runs in it; default 4).
+    const pool = process.env.BENCH_UV_THREADPOOL_SIZE;
+    component = stack.component({ args: ["--log-level", LOG_LEVEL], ...(pool ? { env: { UV_THREADPOOL_SIZE: pool } } : {}) });
     await component.waitForLog((l) => l.msg === "connected to the XMPP server");
     clients = await connectSenders(prosody, stack.password, senders, recipients);
     const { perClient, expected } = plan(`${label}-k${k}`, MESSAGES, k, recipients);
     const running = component;
+    let sentAt = 0;
+    const startedAt = Date.now();
     const { seconds, use } = await measure({ server: prosodyPid(prosody), component: running.child.pid!, clients: process.pid }, ticks, async () => {
-      const sending = Promise.all(clients.map((c, i) => drive(c, perClient[i]!)));
+      const sending = Promise.all(clients.map((c, i) => drive(c, perClient[i]!))).then(() => {
+        sentAt = Date.now();
+      });
       sending.catch(() => undefined);
       const lastStoredAt = await waitForStored(running, MESSAGES);
       await sending;
@@ -120,6 +146,9 @@ async function runE2e(k: number, ticks: number, options: { outbox?: OutboxKind }
     if (problems.length > 0) throw new Error(`${label}, K=${k}: not every message stored exactly once:\n  ${problems.join("\n  ")}`);
 
     const log = await readFile(prosody.logPath, "utf8");
+    // When Prosody had handled every message (the clients' last ping answered) against the end:
+    // the rest is the module's queue draining through its window.
+    console.log(`${storeLatency(label, component.logs)}; Prosody done with the clients at ${((sentAt - startedAt) / 1000).toFixed(2)} s of ${seconds.toFixed(2)} s`);
     return {
       label,
       k,
@@ -202,7 +231,7 @@ async function main(): Promise<void> {
   if (v0Wire) console.log(row(v0Wire));
   const memOutbox = SPLIT ? await runE2e(last.k, ticks, { outbox: "memory" }) : undefined;
   if (memOutbox) console.log(row(memOutbox));
-  const alone = SPLIT ? await runProsodyAlone(last.k, ticks) : undefined;
+  const alone = ALONE ? await runProsodyAlone(last.k, ticks) : undefined;
   if (alone) console.log(row(alone));
   const ejabberdE2e = EJABBERD ? await runEjabberdE2e(last.k, ticks, MESSAGES, LOG_LEVEL) : undefined;
   if (ejabberdE2e) console.log(row(ejabberdE2e));

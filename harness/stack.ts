@@ -67,7 +67,7 @@ interface BaseStack {
   readonly password: string;
   readonly secret: string;
   /** Starts `xmpp-maildir run` as the mail user. */
-  component(options?: { secret?: string; args?: string[]; cli?: string }): ComponentProcess;
+  component(options?: { secret?: string; args?: string[]; cli?: string; env?: Record<string, string> }): ComponentProcess;
   /** The IMAP login for a local part. */
   imap(local: string): { port: number; user: string; password: string };
   /**
@@ -194,8 +194,8 @@ export async function startStack(options: StackOptions): Promise<AnyStack> {
     secret,
     imap: (local: string) => ({ port: dovecot.imapPort, user: `${local}@${DOMAIN}`, password }),
   };
-  const componentOn = (server: XmppServer) => (opts: { secret?: string; args?: string[]; cli?: string } = {}) =>
-    startComponent({ xmppPort: server.componentPort, domain: COMPONENT, maildir: template, secret: opts.secret ?? secret, uid: user.uid, gid: user.gid, ...(opts.args ? { args: opts.args } : {}), ...(opts.cli ? { cli: opts.cli } : {}) });
+  const componentOn = (server: XmppServer) => (opts: { secret?: string; args?: string[]; cli?: string; env?: Record<string, string> } = {}) =>
+    startComponent({ xmppPort: server.componentPort, domain: COMPONENT, maildir: template, secret: opts.secret ?? secret, uid: user.uid, gid: user.gid, ...(opts.args ? { args: opts.args } : {}), ...(opts.cli ? { cli: opts.cli } : {}), ...(opts.env ? { env: opts.env } : {}) });
 
   if (options.server === "ejabberd") {
     let ejabberd: EjabberdServer;

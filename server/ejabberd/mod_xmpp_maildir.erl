@@ -128,8 +128,10 @@ mod_options(_Host) ->
      {groupchat, false}].
 
 mod_doc() ->
-    #{desc => [<<"Copies offline and normal messages to the xmpp-maildir component "
-                 "(urn:xmpp-maildir:copy:0), with a durable outbox and ordered resends.">>],
+    #{desc => [<<"Copies offline and normal messages to the xmpp-maildir component, with a "
+                 "durable outbox and ordered resends. Copies go in batches (urn:xmpp-maildir:copy:1, "
+                 "several per IQ) once the component lists that feature in disco#info, otherwise "
+                 "one per IQ (urn:xmpp-maildir:copy:0); see docs/protocol.md.">>],
       opts => [{component, #{value => <<"Domain">>, desc => <<"The component's domain.">>}},
                {window, #{value => <<"Number">>, desc => <<"Unconfirmed copies at most.">>}},
                {confirm_timeout, #{value => <<"timeout()">>, desc => <<"Resend after this.">>}},

@@ -28,7 +28,7 @@
 --
 -- Batches (copy protocol v1, docs/protocol.md "Batches (v1)"): the module asks the component with
 -- disco#info on every connection (and on load); if it lists urn:xmpp-maildir:copy:1, the copies
--- waiting at the end of each event-loop turn go in batches of up to a quarter of the window (a
+-- waiting at the end of each event-loop turn go in batches of up to 16 and a quarter of the window (a
 -- copy waiting alone goes as a v0 copy). Until the answer, with an older component, or after a batch is refused as
 -- unknown, copies go singly (v0), with the same ids.
 --
@@ -69,8 +69,11 @@ local xmlns_delay = "urn:xmpp:delay";
 -- Seconds to wait for a confirmation before sending the copy again (the component dedupes).
 local confirm_timeout = module:get_option_number("xmpp_maildir_confirm_timeout", 30);
 -- Copies sent and not yet confirmed, at most: keeps a reconnect with a long backlog from
--- flooding the component, which would only answer `wait` to the excess.
-local window = module:get_option_number("xmpp_maildir_window", 64);
+-- flooding the component, which would only answer `wait` past what it queues (64 writing and
+-- 1024 waiting, src/archive/handler.ts). 256: with 64 the copies in flight divided by the time
+-- each takes to be stored capped the rate below what the component can store (Little's law,
+-- bench:e2e in docs/performance.md); with 256 the component's CPU is the limit instead.
+local window = module:get_option_number("xmpp_maildir_window", 256);
 -- Backoff after a `wait` error or an unreachable component: doubling, capped.
 local retry_min = module:get_option_number("xmpp_maildir_retry_min", 1);
 local retry_max = module:get_option_number("xmpp_maildir_retry_max", 60);
@@ -90,17 +93,19 @@ end
 -- The log is rewritten with only its unconfirmed copies once it is at least this big and they
 -- take at most a quarter of it: the cost of a rewrite stays a fraction of what was appended.
 local compact_size = module:get_option_number("xmpp_maildir_outbox_compact_size", 1024 * 1024);
--- Batches: at most a quarter of the window (16 of 64; the protocol allows 64), so that several
--- batches are in flight at once: the component answers a batch when its slowest copy is stored,
--- and one batch as big as the window left the pipe empty meanwhile (bench:e2e, docs/performance.md).
--- And no more than this many bytes of outbox records once a batch has one copy, so a batch of
--- large copies stays a modest stanza.
-local batch_max = math.max(1, math.min(64, math.floor(window / 4)));
+-- Batches: at most 16 copies and a quarter of the window (the protocol allows 64), so that
+-- several batches are in flight at once: the component answers a batch when its slowest copy is
+-- stored, and one batch as big as the window left the pipe empty meanwhile (bench:e2e,
+-- docs/performance.md). And no more than this many bytes of outbox records once a batch has one
+-- copy, so a batch of large copies stays a modest stanza.
+local batch_max = math.max(1, math.min(16, math.floor(window / 4)));
 -- Batches are used when the component takes them; false keeps one IQ per copy (v0) regardless.
 local batching_allowed = module:get_option_boolean("xmpp_maildir_batching", true);
 local batch_max_bytes = 1024 * 1024;
 
-local pending = {};        -- id -> { seq, iq }
+-- id -> { seq, reason, own, fwd }: fwd is the copy's <forwarded/>, serialised once when the copy
+-- is made; the outbox record and every send (v0 or in a batch) are built around it as strings.
+local pending = {};
 -- Ids waiting to be sent, in seq order, at queue[qhead..qtail]. Explicit bounds, never `#`:
 -- the length operator is unreliable on a table with holes, which popping from the front makes.
 local queue = {};
@@ -128,9 +133,36 @@ local function release(id)
 	queue[qtail] = id;
 end
 
-local function remember(id, seq, iq)
-	pending[id] = { seq = seq, iq = iq };
-	if seq >= next_seq then next_seq = seq + 1; end
+local function remember(id, entry)
+	pending[id] = entry;
+	if entry.seq >= next_seq then next_seq = entry.seq + 1; end
+end
+
+-- The copy as XML text. Built by concatenation around the <forwarded/> serialised once in
+-- send_copy: Prosody's serialiser escapes every text node with a Lua gsub, the largest per-copy
+-- cost the module had (docs/performance.md), and the copy used to be serialised twice (for the
+-- outbox and again on the wire) after being cloned.
+local xml_escape = st.xml_escape;
+local iq_head = "<iq type='set' from='" .. xml_escape(module.host) .. "' to='" .. xml_escape(component) .. "' id='";
+local function copy_attrs(entry)
+	return " reason='" .. xml_escape(entry.reason) .. "'" .. (entry.own and " own='true'" or "") .. ">";
+end
+-- The v0 IQ: what the outbox keeps (the same text as tostring() of the IQ, so older and newer
+-- modules read each other's outbox) and what is sent for a single copy.
+local function v0_xml(id, entry)
+	return iq_head .. xml_escape(id) .. "'><copy xmlns='" .. xmlns_copy .. "'" .. copy_attrs(entry) .. entry.fwd .. "</copy></iq>";
+end
+-- The same copy inside a batch's <copies/> (copy protocol v1): the v0 <copy/> plus its id.
+local function batch_copy_xml(id, entry)
+	return "<copy id='" .. xml_escape(id) .. "'" .. copy_attrs(entry) .. entry.fwd .. "</copy>";
+end
+
+-- A copy read back from the outbox (an IQ stanza, as any version of the module wrote it).
+local function entry_of_iq(seq, iq)
+	local copy = iq and iq:get_child("copy", xmlns_copy);
+	local fwd = copy and copy:get_child("forwarded", xmlns_forward);
+	if not (fwd and copy.attr.reason) then return nil; end
+	return { seq = seq, reason = copy.attr.reason, own = copy.attr.own == "true" or nil, fwd = tostring(fwd) };
 end
 
 ----------------------------------------------------------------------------------------------------
@@ -237,7 +269,7 @@ local function maybe_compact()
 	if log_size < compact_size or live_bytes * 4 > log_size then return; end
 	local live = {};
 	for id, entry in pairs(pending) do
-		if record_bytes[id] then live[#live + 1] = { id = id, seq = entry.seq, copy = tostring(entry.iq) }; end
+		if record_bytes[id] then live[#live + 1] = { id = id, seq = entry.seq, copy = v0_xml(id, entry) }; end
 	end
 	table.sort(live, function (a, b) return a.seq < b.seq; end);
 	local ok, err = rewrite_log(live);
@@ -260,8 +292,8 @@ end
 
 local log_outbox = {};
 
-function log_outbox.add(id, seq, iq)
-	local record = log_record("+", id .. " " .. seq .. " " .. tostring(iq));
+function log_outbox.add(id, entry)
+	local record = log_record("+", id .. " " .. entry.seq .. " " .. v0_xml(id, entry));
 	-- Counted before the write: a compaction it triggers keeps this copy.
 	record_bytes[id] = #record;
 	live_bytes = live_bytes + #record;
@@ -309,9 +341,9 @@ function log_outbox.load()
 	end
 	local copies = {};
 	for i, e in ipairs(entries) do
-		local iq = xml_parse(e.copy);
-		if iq then
-			copies[#copies + 1] = { id = e.id, seq = e.seq, iq = iq };
+		local entry = entry_of_iq(e.seq, xml_parse(e.copy));
+		if entry then
+			copies[#copies + 1] = { id = e.id, entry = entry };
 		else
 			module:log("error", "Unreadable copy %s in the outbox %s (record %d); skipping it", e.id, log_path, i);
 		end
@@ -349,9 +381,10 @@ function storage_outbox.open()
 	end
 end
 
-function storage_outbox.add(id, seq, iq)
-	-- Durable before it is sent: if Prosody stops now, the copy is sent after the restart.
-	local ok, err = storage_outbox.store:set(id, { seq = seq, copy = st.preserialize(iq) });
+function storage_outbox.add(id, entry)
+	-- Durable before it is sent: if Prosody stops now, the copy is sent after the restart. Stored
+	-- as before (a preserialised IQ), so older and newer modules read each other's store.
+	local ok, err = storage_outbox.store:set(id, { seq = entry.seq, copy = st.preserialize(xml_parse(v0_xml(id, entry))) });
 	if not ok then
 		module:log("error", "Could not store copy %s in the outbox (%s); sending it unprotected", id, tostring(err));
 	end
@@ -373,11 +406,14 @@ function storage_outbox.load()
 	local copies = {};
 	for _, id in ipairs(stored) do
 		local data = outbox:get(id);
-		if data and data.copy then
-			copies[#copies + 1] = { id = id, seq = data.seq or 0, iq = st.deserialize(data.copy) };
+		local entry = data and data.copy and entry_of_iq(data.seq or 0, st.deserialize(data.copy));
+		if entry then
+			copies[#copies + 1] = { id = id, entry = entry };
+		elseif data then
+			module:log("error", "Unreadable copy %s in the outbox store; skipping it", id);
 		end
 	end
-	table.sort(copies, function (a, b) return a.seq < b.seq; end);
+	table.sort(copies, function (a, b) return a.entry.seq < b.entry.seq; end);
 	return copies;
 end
 
@@ -437,6 +473,23 @@ local function resume(why)
 	pump();
 end
 
+-- Sends a copy (or a batch) as the XML text built above. While the component is connected this
+-- goes straight to mod_component's session, which writes what it is given (tostring() of it) to
+-- the socket, as routing would have after firing iq/host on the component host: the text is then
+-- not parsed and serialised again. Not connected: through routing as a stanza, and Prosody
+-- answers for the component with the error (wait, remote-server-timeout) the retry path expects.
+local hosts = prosody.hosts;
+local function send_xml(xml)
+	local host = hosts[component];
+	local env = host and host.modules and host.modules.component;
+	local session = env and env.connected and env.session;
+	if session and session.type == "component" then
+		session.send(xml);
+	else
+		module:send(xml_parse(xml));
+	end
+end
+
 local function send_one(id)
 	local entry = pending[id];
 	inflight[id] = module:add_timer(confirm_timeout, function ()
@@ -446,26 +499,24 @@ local function send_one(id)
 		end
 	end);
 	inflight_count = inflight_count + 1;
-	module:send(st.clone(entry.iq));
+	send_xml(v0_xml(id, entry));
 end
 
--- A batch IQ of the copies `ids` (v1). Each <copy/> is the v0 one with the copy's id added; its
--- <forwarded/> is the very element held in `pending`, not a clone: serialising does not change it.
+-- A batch IQ of the copies `ids` (v1). Each <copy/> is the v0 one with the copy's id added, around
+-- the <forwarded/> text kept in `pending`.
 local function send_batch(ids)
 	local batch_id = "xmd-b-" .. new_id();
 	local batch = { ids = ids, is_batch = true };
 	function batch:stop()
 		if self.timer then self.timer:stop(); self.timer = nil; end
 	end
-	local copies = st.stanza("copies", { xmlns = xmlns_copy_batch });
+	local parts = { iq_head, xml_escape(batch_id), "'><copies xmlns='", xmlns_copy_batch, "'>" };
 	for _, id in ipairs(ids) do
-		local v0 = pending[id].iq.tags[1];
-		local copy = st.stanza("copy", { id = id, reason = v0.attr.reason, own = v0.attr.own });
-		for _, child in ipairs(v0.tags) do copy:add_direct_child(child); end
-		copies:add_direct_child(copy);
+		parts[#parts + 1] = batch_copy_xml(id, pending[id]);
 		inflight[id] = batch;
 		inflight_count = inflight_count + 1;
 	end
+	parts[#parts + 1] = "</copies></iq>";
 	batch.timer = module:add_timer(confirm_timeout, function ()
 		batch.timer = nil;
 		for _, id in ipairs(ids) do
@@ -477,9 +528,7 @@ local function send_batch(ids)
 		end
 	end);
 	batches[batch_id] = batch;
-	local iq = st.iq({ type = "set", from = module.host, to = component, id = batch_id });
-	iq:add_direct_child(copies); -- returns nothing (util.stanza)
-	module:send(iq);
+	send_xml(table.concat(parts));
 end
 
 -- With batching: everything waiting at the end of this turn, up to the window, in batches of at
@@ -575,20 +624,22 @@ local function chat_copyable(stanza)
 end
 
 local function send_copy(stanza, reason, own)
-	-- Clone before anything downstream (mod_offline, carbons) touches the stanza, and state the
-	-- namespace: XEP-0297 requires the forwarded stanza to carry it.
-	local original = st.clone(stanza);
-	original.attr.xmlns = "jabber:client";
+	-- Serialised now, before anything downstream (mod_offline, carbons) touches the stanza, so no
+	-- clone is needed. XEP-0297 requires the forwarded stanza to state its namespace: set for the
+	-- serialiser and put back at once (stanzas from c2s carry none).
+	local fwd = st.stanza("forwarded", { xmlns = xmlns_forward })
+		:tag("delay", { xmlns = xmlns_delay, stamp = datetime.datetime() }):up();
+	fwd:add_direct_child(stanza);
+	local xmlns = stanza.attr.xmlns;
+	stanza.attr.xmlns = "jabber:client";
+	local ok, text = pcall(tostring, fwd);
+	stanza.attr.xmlns = xmlns;
+	if not ok then error(text, 0); end
 	local id = "xmd-" .. new_id();
-	local iq = st.iq({ type = "set", from = module.host, to = component, id = id })
-		:tag("copy", { xmlns = xmlns_copy, reason = reason, own = own and "true" or nil })
-			:tag("forwarded", { xmlns = xmlns_forward })
-				:tag("delay", { xmlns = xmlns_delay, stamp = datetime.datetime() }):up()
-				:add_child(original);
-	local seq = next_seq;
-	remember(id, seq, iq);
+	local entry = { seq = next_seq, reason = reason, own = own and true or nil, fwd = text };
+	remember(id, entry);
 	-- Sent once it is in the outbox: if Prosody stops before then, so was the message's delivery.
-	outbox.add(id, seq, iq);
+	outbox.add(id, entry);
 end
 
 -- Negotiation (docs/protocol.md): ask the component which versions of the copy protocol it takes.
@@ -832,7 +883,7 @@ end);
 local function load_outbox()
 	local copies = outbox.load();
 	for _, e in ipairs(copies) do
-		remember(e.id, e.seq, e.iq);
+		remember(e.id, e.entry);
 		release(e.id);
 	end
 	if #copies > 0 then

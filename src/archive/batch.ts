@@ -8,8 +8,30 @@ import { NS_COPY, NS_COPY_BATCH } from "../namespaces.js";
 import { RefusedError } from "../errors.js";
 import { parseJid } from "../jid.js";
 
-/** The most copies in one batch; the modules' default window is 64 copies in flight too. */
+/** The most copies in one batch (the ejabberd module sends up to its window, 64 by default; Prosody batches of 16). */
 export const MAX_BATCH_COPIES = 64;
+/**
+ * The most bytes of copies (text and attribute values, UTF-8) in one batch. A batch is held in
+ * memory until its last copy is stored, so this bounds what one IQ can pin. Far above what the
+ * modules send: the Prosody module stops adding copies at 1 MiB, and ejabberd's 64 copies at its
+ * default c2s max_stanza_size (256 KiB) come to 16 MiB.
+ */
+export const MAX_BATCH_BYTES = 32 * 1024 * 1024;
+
+/** Bytes of text and attribute values under `el`, without serialising it; stops once past `limit`. */
+function contentBytes(el: Element, limit: number): number {
+  let total = 0;
+  const stack: Element[] = [el];
+  while (stack.length > 0 && total <= limit) {
+    const node = stack.pop()!;
+    for (const value of Object.values(node.attrs as Record<string, unknown>)) if (typeof value === "string") total += Buffer.byteLength(value);
+    for (const child of node.children) {
+      if (typeof child === "string") total += Buffer.byteLength(child);
+      else stack.push(child);
+    }
+  }
+  return total;
+}
 
 function badBatch(text: string): RefusedError {
   return new RefusedError(text, { type: "modify", condition: "bad-request" });
@@ -19,7 +41,7 @@ function badBatch(text: string): RefusedError {
  * The copies of a batch, each as the v0 IQ it stands for, or a RefusedError for the whole batch:
  * a sender that is not the users' domain (not-allowed), or a malformed <copies/> (bad-request).
  */
-export function splitBatch(iq: Element, userDomain: string): Element[] {
+export function splitBatch(iq: Element, userDomain: string, maxBytes = MAX_BATCH_BYTES): Element[] {
   const sender = parseJid(iq.attrs.from);
   // As for a v0 copy (src/capture/classify.ts): only the server itself vouches for its users.
   if (!sender || sender.local || sender.resource || sender.domain !== userDomain) {
@@ -30,6 +52,9 @@ export function splitBatch(iq: Element, userDomain: string): Element[] {
   const children = copies.getChildElements();
   if (children.length === 0) throw badBatch("a batch without copies");
   if (children.length > MAX_BATCH_COPIES) throw badBatch(`a batch of ${children.length} copies; at most ${MAX_BATCH_COPIES}`);
+  if (contentBytes(copies, maxBytes) > maxBytes) {
+    throw new RefusedError(`a batch of more than ${maxBytes} bytes of copies; send fewer copies per batch`, { type: "modify", condition: "policy-violation" });
+  }
   const seen = new Set<string>();
   return children.map((copy, i) => {
     if (copy.name !== "copy" || (copy.attrs.xmlns !== undefined && copy.attrs.xmlns !== NS_COPY_BATCH)) throw badBatch(`element ${i + 1} of the batch is <${copy.name}/>, not <copy/>`);

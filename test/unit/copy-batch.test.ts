@@ -6,6 +6,9 @@ import { mkdtemp, readdir, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { Element } from "@xmpp/xml";
+import { parseStanza as parse } from "../support/stanzas.js";
+import { MAX_BATCH_BYTES, splitBatch } from "../../src/archive/batch.js";
+import { RefusedError } from "../../src/errors.js";
 import { COMPONENT as DOMAIN, startArchiverHarness, type ArchiverHarness } from "../support/archiver-harness.js";
 import type { FakeServer } from "../support/fake-server.js";
 
@@ -147,5 +150,33 @@ describe("batches of copies (urn:xmpp-maildir:copy:1)", () => {
     assert.equal((await server.waitFor((el) => el.attrs.id === "x2")).attrs.type, "result");
     assert.equal((await newFiles("once")).length, 2);
     assert.ok(harness.logs.filter((l) => l.msg === "duplicate copy, already stored").length >= 2);
+  });
+});
+
+describe("the byte cap of a batch (splitBatch)", () => {
+  const copies = (n: number, bytes: number) => parse(batch("c1", Array.from({ length: n }, (_, i) => item(`c${i}`, chat("cap@example.org", `c${i}${"x".repeat(bytes)}`)))));
+
+  test("is 32 MiB of copies", () => {
+    assert.equal(MAX_BATCH_BYTES, 32 * 1024 * 1024);
+  });
+
+  test("a batch over it is refused whole with modify/policy-violation and a text that says why", () => {
+    assert.throws(
+      () => splitBatch(copies(4, 3000), "example.org", 10_000),
+      (err: unknown) =>
+        err instanceof RefusedError && err.stanzaError.type === "modify" && err.stanzaError.condition === "policy-violation" && /more than 10000 bytes of copies; send fewer copies per batch/.test(err.message),
+    );
+  });
+
+  test("a batch under it is split into its copies", () => {
+    // The test's chats repeat the body as the message id: about 6 kB per copy.
+    assert.equal(splitBatch(copies(3, 3000), "example.org", 30_000).length, 3);
+  });
+
+  test("counts UTF-8 bytes of text and attributes, not characters", () => {
+    // 3 copies of 1,000 "€" in the body and again in the id: 18,000 bytes, 6,000 characters.
+    const euros = parse(batch("c2", [0, 1, 2].map((i) => item(`e${i}`, chat("cap@example.org", "€".repeat(1000))))));
+    assert.throws(() => splitBatch(euros, "example.org", 12_000), RefusedError);
+    assert.equal(splitBatch(euros, "example.org", 24_000).length, 3);
   });
 });
