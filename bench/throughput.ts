@@ -3,6 +3,8 @@
 //              behaves like the Prosody module (window of 64 unconfirmed, resend on wait)
 //   lmtp       Dovecot's LMTP delivering the same mails into Maildir over 8 connections
 //   disk       create + write + fsync + rename of the same bytes, at the best concurrency
+// Under each row: the component's CPU per copy (user and system time of all its threads, from
+// /proc: bench/proc-stat.ts), over the N copies and over the steady phase.
 // Shared machines are noisy: compare the ratios, not the absolute numbers.
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -19,6 +21,7 @@ import { startDovecot } from "../harness/dovecot.js";
 import { mailUser } from "../harness/mail-user.js";
 import { makeTempDir, removeDir } from "../harness/tmp.js";
 import { startFakeServer, type FakeServer } from "../test/support/fake-server.js";
+import { clockTicks, cpuUse, sampleCpu } from "./proc-stat.js";
 import { parseStanza } from "../test/support/stanzas.js";
 
 const DOMAIN = "archive.example.org";
@@ -180,7 +183,13 @@ function spawnComponent(port: number, root: string, secret: string, prof: string
   });
 }
 
-async function benchComponent(dir: string, n: number): Promise<{ rate: number; p50: number; p99: number; rssMb: number; waits: number; steadyP99: number }> {
+/** The component's CPU per copy over one phase, split into user and system time (µs). */
+interface CopyCpu {
+  readonly userUs: number;
+  readonly sysUs: number;
+}
+
+async function benchComponent(dir: string, n: number): Promise<{ rate: number; p50: number; p99: number; rssMb: number; waits: number; steadyP99: number; cpu: CopyCpu; steadyCpu: CopyCpu }> {
   const secret = randomBytes(8).toString("hex");
   const server = await startFakeServer({ domain: DOMAIN, secret });
   const root = path.join(dir, `component-${n}`);
@@ -190,9 +199,20 @@ async function benchComponent(dir: string, n: number): Promise<{ rate: number; p
   const child = spawnComponent(server.port, root, secret, prof);
   try {
     await server.connected();
+    const ticks = clockTicks();
+    const perCopy = (from: ReturnType<typeof sampleCpu>, count: number): CopyCpu => {
+      const use = cpuUse(from, sampleCpu(child.pid!, ticks));
+      return { userUs: (use.userMs * 1000) / count, sysUs: (use.sysMs * 1000) / count };
+    };
+    const before = sampleCpu(child.pid!, ticks);
     const main = await feed(server, copies(n, `c${n}`));
+    const cpu = perCopy(before, n);
+    const beforeSteady = sampleCpu(child.pid!, ticks);
     const steady = await feed(server, copies(STEADY_RATE * STEADY_SECONDS, `s${n}`), STEADY_RATE);
+    const steadyCpu = perCopy(beforeSteady, STEADY_RATE * STEADY_SECONDS);
     return {
+      cpu,
+      steadyCpu,
       rate: n / main.seconds,
       p50: percentile(main.latencies, 50),
       p99: percentile(main.latencies, 99),
@@ -268,6 +288,8 @@ async function main(): Promise<void> {
       console.log(
         `${String(n).padStart(8)} ${fmt(component.rate)}    ${fmt(lmtp)} ${fmt(disk.rate)} (${String(disk.concurrency).padStart(2)})  ${fmt(vsLmtp, 2)} ${fmt(vsDisk, 2)} ${fmt(component.p50, 1)} ${fmt(component.p99, 1)} ${fmt(component.steadyP99, 1).padStart(16)} ${fmt(component.rssMb)} ${String(component.waits).padStart(6)}`,
       );
+      const us = (c: CopyCpu) => `user ${c.userUs.toFixed(0)} sys ${c.sysUs.toFixed(0)} total ${(c.userUs + c.sysUs).toFixed(0)}`;
+      console.log(`# component CPU µs/copy (all threads): N ${us(component.cpu)}; steady ${us(component.steadyCpu)}`);
       last = `ratio_vs_lmtp=${vsLmtp.toFixed(2)} ratio_vs_disk=${vsDisk.toFixed(2)} p99_ms=${component.steadyP99.toFixed(1)}`;
       await rm(path.join(dir, `component-${n}`), { recursive: true, force: true });
       await rm(path.join(dir, "lmtp-mail"), { recursive: true, force: true });
