@@ -177,6 +177,7 @@ function spawnComponent(port: number, root: string, secret: string, prof: string
       PATH: process.env.PATH ?? "",
       XMPP_MAILDIR_SECRET: secret,
       ...(process.env.UV_THREADPOOL_SIZE ? { UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE } : {}),
+      ...(process.env.UV_USE_IO_URING ? { UV_USE_IO_URING: process.env.UV_USE_IO_URING } : {}),
       ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}),
     },
     stdio: ["ignore", "ignore", "inherit"],
@@ -281,8 +282,10 @@ async function main(): Promise<void> {
     for (const n of SIZES) {
       const mails = await renderAll(copies(Math.min(n, 10_000), `r${n}`));
       const component = await benchComponent(dir, n);
-      const lmtp = await benchLmtp(dir, mails);
-      const disk = await benchDisk(dir, mails);
+      // BENCH_COMPONENT_ONLY=1: no LMTP and disk rows (a short A/B run of the component's CPU).
+      const only = process.env.BENCH_COMPONENT_ONLY === "1";
+      const lmtp = only ? NaN : await benchLmtp(dir, mails);
+      const disk = only ? { rate: NaN, concurrency: 0 } : await benchDisk(dir, mails);
       const vsLmtp = component.rate / lmtp;
       const vsDisk = component.rate / disk.rate;
       console.log(

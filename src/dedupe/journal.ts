@@ -22,7 +22,8 @@
 // lost connection) and the server may or may not have stored the mail. The caller delivers it
 // again: at least once, so a crash in that window can store a mail twice but never lose one.
 // Old readers of the journal treat such a P line as a path that does not exist: the same outcome.
-import { mkdir, open, readdir, readFile, rm, stat, type FileHandle } from "node:fs/promises";
+import { closeSync, fdatasync, openSync, writeSync } from "node:fs";
+import { mkdir, readdir, readFile, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { ConfigError, StorageError } from "../errors.js";
 import { lockStateDir, type StateLock } from "./lock.js";
@@ -76,7 +77,8 @@ export async function openJournal(dir: string): Promise<DedupeJournal> {
   const entries = new Map<string, Entry>();
   let segment = 0;
   let segmentEntries = 0;
-  let handle: FileHandle;
+  /** The current segment, open for appending (a plain descriptor: see flush()). */
+  let fd: number;
   let buffer: string[] = [];
   let waiters: Array<{ resolve: () => void; reject: (err: unknown) => void }> = [];
   let flushing: Promise<void> | undefined;
@@ -98,17 +100,17 @@ export async function openJournal(dir: string): Promise<DedupeJournal> {
       segment = n;
       segmentEntries = text.split("\n").filter((l) => l.startsWith("P ")).length;
     }
-    handle = await open(segmentPath(dir, segment), "a", 0o600);
+    fd = openSync(segmentPath(dir, segment), "a", 0o600);
   } catch (err) {
     await lock.release();
     throw new StorageError(dir, err as NodeJS.ErrnoException);
   }
 
   async function rotate(): Promise<void> {
-    await handle.close();
+    closeSync(fd);
     segment += 1;
     segmentEntries = 0;
-    handle = await open(segmentPath(dir, segment), "a", 0o600);
+    fd = openSync(segmentPath(dir, segment), "a", 0o600);
     // Older than the previous segment: forget it, on disk and in memory.
     await rm(segmentPath(dir, segment - 2), { force: true });
     for (const [key, entry] of entries) if (segmentOf(entry) <= segment - 2) entries.delete(key);
@@ -121,8 +123,11 @@ export async function openJournal(dir: string): Promise<DedupeJournal> {
       buffer = [];
       waiters = [];
       try {
-        await handle.write(lines);
-        await handle.datasync();
+        // The append is a page-cache copy, done on this thread; only the fdatasync, which waits
+        // for the disk, is a thread-pool job (a FileHandle's write and datasync were two, each
+        // with its promise, per group).
+        appendAll(fd, lines);
+        await new Promise<void>((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve())));
         for (const w of batch) w.resolve();
       } catch (err) {
         const storage = new StorageError(dir, err as NodeJS.ErrnoException);
@@ -177,11 +182,17 @@ export async function openJournal(dir: string): Promise<DedupeJournal> {
     async close() {
       flushing ??= flush();
       await flushing;
-      await handle.close();
+      closeSync(fd);
       await lock.release();
     },
     size: () => entries.size,
   };
+}
+
+/** Appends all of `text` (a short write is continued, as FileHandle.write's callers must too). */
+function appendAll(fd: number, text: string): void {
+  const bytes = Buffer.from(text);
+  for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, bytes.length - off);
 }
 
 function segmentPath(dir: string, n: number): string {

@@ -12,9 +12,10 @@
 // renamed ones; the checkpoint does not list them, so the next run writes them again or finds
 // them by Message-ID (src/replay/targets/maildir.ts). A failed fsync fails its mail (or, for a
 // directory, every mail renamed into it): none of them resolves.
-import { closeSync, fsync, renameSync, unlinkSync } from "node:fs";
+import { closeSync, renameSync } from "node:fs";
 import path from "node:path";
 import type { DirSyncer } from "./dir-sync.js";
+import { closeQuietly, fsyncFd, unlinkQuietly } from "./sync-io.js";
 
 export interface BatchOptions {
   /** Mails per commit. */
@@ -69,16 +70,8 @@ export function createBatchSync(options: BatchOptions, dirSyncer: DirSyncer): Ba
   };
 }
 
-function fsyncFd(fd: number): Promise<void> {
-  return new Promise((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
-}
-
 function discard(m: Waiting, err: unknown): void {
-  try {
-    unlinkSync(m.tmp);
-  } catch {
-    // Already gone: nothing to clean.
-  }
+  unlinkQuietly(m.tmp);
   m.reject(err);
 }
 
@@ -86,16 +79,16 @@ function discard(m: Waiting, err: unknown): void {
 async function commit(mails: Waiting[], dirSyncer: DirSyncer, previous: Promise<void>): Promise<void> {
   const synced = await Promise.all(
     mails.map(async (m) => {
+      let open = true;
       try {
         await fsyncFd(m.fd);
+        open = false;
         closeSync(m.fd);
         return true;
       } catch (err) {
-        try {
-          closeSync(m.fd);
-        } catch {
-          // The fsync's error is the one to report.
-        }
+        // A failed close has released the descriptor already (close(2)): never close it twice,
+        // the number may belong to another file by now.
+        if (open) closeQuietly(m.fd);
         discard(m, err);
         return false;
       }

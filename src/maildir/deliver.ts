@@ -7,15 +7,16 @@
 // new/ is for messages no reader has seen, whose names carry no info (Maildir spec), and cur/ with
 // an info suffix is where Dovecot itself saves a flagged message (checked: IMAP APPEND with
 // \Seen $XMPP lands in cur/…:2,Sa). The tmp/ → fsync → rename guarantee is the same.
-import { mkdir, open, rename, unlink } from "node:fs/promises";
-import { closeSync, openSync, unlinkSync, writeSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { closeSync, renameSync } from "node:fs";
 import path from "node:path";
 import { StorageError } from "../errors.js";
 import { createBatchSync, type BatchOptions } from "./batch-sync.js";
-import { createDirSyncer, syncDir } from "./dir-sync.js";
+import { createDirSyncer } from "./dir-sync.js";
 import { ensureFolder, folderDir } from "./folders.js";
 import { createKeywordMap, infoSuffix, type KeywordMap } from "./keywords.js";
 import { createNameSource, type NameSource } from "./name.js";
+import { closeQuietly, fsyncFd, syncDir, unlinkQuietly, writeTmpSync } from "./sync-io.js";
 
 /** Directories 0700 and files 0600: mail is private to the mail user. */
 const DIR_MODE = 0o700;
@@ -124,25 +125,29 @@ export function createMaildirWriter(options: MaildirWriterOptions = {}): Maildir
       await batch.add({ fd: writeTmpSync(tmp, message), tmp, final, order });
       return { path: final, size: message.length, folderDir: dir, base: name, droppedKeywords: dropped };
     }
-    // 'wx' = O_CREAT|O_EXCL: never overwrite, even if a name ever repeated.
-    const file = await open(tmp, "wx", FILE_MODE);
+    // The create and write are page-cache work, done on this thread; only the fsync, which waits
+    // for the disk, goes to the thread pool (./sync-io.ts).
+    const fd = writeTmpSync(tmp, message);
+    let open = true;
     try {
-      await file.writeFile(message);
-      if (fsync) await file.sync();
+      if (fsync) await fsyncFd(fd);
+      open = false;
+      closeSync(fd);
     } catch (err) {
-      await file.close().catch(() => undefined);
-      await unlink(tmp).catch(() => undefined);
+      if (open) closeQuietly(fd);
+      unlinkQuietly(tmp);
       throw err;
     }
-    await file.close();
     try {
       // After the mail's own fsync, not alongside it: the journal's group commit then releases
       // concurrent mails in the order they were prepared, which keeps their renames (and so the
-      // UIDs Dovecot gives them when it looks in between) in arrival order.
+      // UIDs Dovecot gives them when it looks in between) in arrival order. Synchronous: the
+      // rename happens in the very callback the journal releases it in, so no thread-pool job
+      // can reorder two renames released one after the other.
       if (options.beforeRename) await options.beforeRename(final);
-      await rename(tmp, final);
+      renameSync(tmp, final);
     } catch (err) {
-      await unlink(tmp).catch(() => undefined);
+      unlinkQuietly(tmp);
       throw err;
     }
     // Without this the rename itself may not survive a power cut, and we would have confirmed
@@ -173,28 +178,4 @@ export function createMaildirWriter(options: MaildirWriterOptions = {}): Maildir
       }
     },
   };
-}
-
-/**
- * Bulk writes: the file created and written with plain synchronous calls, left open for the
- * batch's fsync. Measured (docs/performance.md, 2026-12-02): one thread-pool job each for open,
- * write and close, several in flight, cost about twice the CPU per mail (threads contending for
- * the tmp/ directory, FileHandle objects), and a small file's create and write are page-cache
- * work that does not wait for the disk; the fsync, which does, stays asynchronous.
- */
-function writeTmpSync(tmp: string, message: Buffer): number {
-  // 'wx' = O_CREAT|O_EXCL: never overwrite, even if a name ever repeated.
-  const fd = openSync(tmp, "wx", FILE_MODE);
-  try {
-    for (let off = 0; off < message.length; ) off += writeSync(fd, message, off, message.length - off);
-    return fd;
-  } catch (err) {
-    closeSync(fd);
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // Already gone: nothing to clean.
-    }
-    throw err;
-  }
 }

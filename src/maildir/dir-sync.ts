@@ -3,7 +3,7 @@
 // wait for the next one, and all of them share it: a burst of N mails to one Maildir costs about
 // two directory fsyncs instead of N. A failed fsync fails every rename that waited on it (none is
 // confirmed; the server module sends them again).
-import { open } from "node:fs/promises";
+import { syncDir } from "./sync-io.js";
 
 interface DirState {
   /** The fsync running now: it may have started before the caller's rename, so it cannot count. */
@@ -50,13 +50,4 @@ export function createDirSyncer(fsyncDir: (dir: string) => Promise<void> = syncD
       return state.next!;
     },
   };
-}
-
-export async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, "r");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }

@@ -1,0 +1,64 @@
+// The file system calls of a Maildir write, with no FileHandle and one thread-pool job per mail:
+// the create, write, close and rename of a small file are page-cache work done on the calling
+// thread; only the fsyncs, which wait for the disk, go to libuv's pool. Measured
+// (docs/performance.md, 2026-12-02, the import's write path): fs/promises' open, writeFile, sync
+// and close, one pool job each with several mails in flight, cost about twice the CPU per mail
+// (pool threads contending for the tmp/ directory, FileHandle objects and their promises).
+import { closeSync, fdatasync, fsync, openSync, unlinkSync, writeSync } from "node:fs";
+
+/** Mail is private to the mail user. */
+const FILE_MODE = 0o600;
+
+/**
+ * Creates `tmp` and writes the whole message into it; the file is left open for its fsync. On a
+ * failure nothing is left behind (the file is closed and removed) and the error is thrown.
+ */
+export function writeTmpSync(tmp: string, message: Buffer): number {
+  // 'wx' = O_CREAT|O_EXCL: never overwrite, even if a name ever repeated.
+  const fd = openSync(tmp, "wx", FILE_MODE);
+  try {
+    for (let off = 0; off < message.length; ) off += writeSync(fd, message, off, message.length - off);
+    return fd;
+  } catch (err) {
+    closeQuietly(fd);
+    unlinkQuietly(tmp);
+    throw err;
+  }
+}
+
+/** fsync(2) in the thread pool. */
+export function fsyncFd(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
+}
+
+/** fdatasync(2) in the thread pool. */
+export function fdatasyncFd(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve())));
+}
+
+/** Closes `fd` once, for a path that reports another error (or none is worth reporting). */
+export function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // The caller's error is the one to report; the descriptor is released either way (close(2)).
+  }
+}
+
+export function unlinkQuietly(file: string): void {
+  try {
+    unlinkSync(file);
+  } catch {
+    // Already gone: nothing to clean.
+  }
+}
+
+/** fsync of a directory (what makes a rename into it durable). */
+export async function syncDir(dir: string): Promise<void> {
+  const fd = openSync(dir, "r");
+  try {
+    await fsyncFd(fd);
+  } finally {
+    closeQuietly(fd);
+  }
+}
