@@ -16,7 +16,7 @@ import { createDirSyncer } from "./dir-sync.js";
 import { ensureFolder, folderDir } from "./folders.js";
 import { createKeywordMap, infoSuffix, type KeywordMap } from "./keywords.js";
 import { createNameSource, type NameSource } from "./name.js";
-import { closeQuietly, fsyncFd, syncDir, unlinkQuietly, writeTmpSync } from "./sync-io.js";
+import { closeQuietly, fsyncFd, syncDir, unlinkQuietly, writeTmp, writeTmpSync } from "./sync-io.js";
 
 /** Directories 0700 and files 0600: mail is private to the mail user. */
 const DIR_MODE = 0o700;
@@ -125,9 +125,8 @@ export function createMaildirWriter(options: MaildirWriterOptions = {}): Maildir
       await batch.add({ fd: writeTmpSync(tmp, message), tmp, final, order });
       return { path: final, size: message.length, folderDir: dir, base: name, droppedKeywords: dropped };
     }
-    // The create and write are page-cache work, done on this thread; only the fsync, which waits
-    // for the disk, goes to the thread pool (./sync-io.ts).
-    const fd = writeTmpSync(tmp, message);
+    // The create and the fsync in the thread pool, the write on this thread (./sync-io.ts).
+    const fd = await writeTmp(tmp, message);
     let open = true;
     try {
       if (fsync) await fsyncFd(fd);

@@ -4,7 +4,7 @@
 // (docs/performance.md, 2026-12-02, the import's write path): fs/promises' open, writeFile, sync
 // and close, one pool job each with several mails in flight, cost about twice the CPU per mail
 // (pool threads contending for the tmp/ directory, FileHandle objects and their promises).
-import { closeSync, fdatasync, fsync, openSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, fdatasync, fsync, open, openSync, unlinkSync, writeSync } from "node:fs";
 
 /** Mail is private to the mail user. */
 const FILE_MODE = 0o600;
@@ -15,7 +15,29 @@ const FILE_MODE = 0o600;
  */
 export function writeTmpSync(tmp: string, message: Buffer): number {
   // 'wx' = O_CREAT|O_EXCL: never overwrite, even if a name ever repeated.
-  const fd = openSync(tmp, "wx", FILE_MODE);
+  return writeAll(openSync(tmp, "wx", FILE_MODE), tmp, message);
+}
+
+/**
+ * The same, with the create in the thread pool. While other mails' fsyncs force journal commits
+ * one after the other (the live component, 64 in flight), creating a file waits for the file
+ * system's journal: measured at about a third of the main thread's time, some 350 µs per mail,
+ * in a `bench` profile (docs/performance.md, store7), against a few µs for the write itself.
+ */
+export function writeTmp(tmp: string, message: Buffer): Promise<number> {
+  return new Promise((resolve, reject) =>
+    open(tmp, "wx", FILE_MODE, (err, fd) => {
+      if (err) return reject(err);
+      try {
+        resolve(writeAll(fd, tmp, message));
+      } catch (failed) {
+        reject(failed);
+      }
+    }),
+  );
+}
+
+function writeAll(fd: number, tmp: string, message: Buffer): number {
   try {
     for (let off = 0; off < message.length; ) off += writeSync(fd, message, off, message.length - off);
     return fd;
