@@ -39,7 +39,6 @@ export function createConnection(options: ConnectionOptions): Connection {
     password: options.secret,
   });
   hardenParser(xmpp);
-  coalesceWrites(xmpp);
   let delay = RECONNECT_INITIAL_MS;
   let stopped = false;
   xmpp.reconnect.delay = delay;
@@ -98,36 +97,6 @@ export function createConnection(options: ConnectionOptions): Connection {
       xmpp.removeListener("error", listeners.error);
       metrics.connection("offline");
     },
-  };
-}
-
-/**
- * Stanzas sent in one turn of the event loop leave in one write(2): the socket is corked at the
- * first write of a turn and uncorked once the turn's callbacks have run (setImmediate). Results of
- * copies that become durable together (one journal commit releases many) would otherwise cost a
- * system call each; in `npm run bench` (one IQ per copy) that was about 5 % of the main thread
- * (docs/performance.md, store7). Order is kept (a corked socket queues in order), and end(),
- * which closes the stream, flushes what is corked.
- */
-function coalesceWrites(xmpp: Component): void {
-  const entity = xmpp as unknown as { _attachSocket(socket: NodeJS.WritableStream & { cork(): void; uncork(): void }): void };
-  const attach = entity._attachSocket;
-  entity._attachSocket = function (this: typeof entity, socket) {
-    attach.call(this, socket);
-    const write = socket.write;
-    let corked = false;
-    const uncork = () => {
-      corked = false;
-      socket.uncork();
-    };
-    socket.write = function (this: typeof socket, ...args: Parameters<typeof write>) {
-      if (!corked) {
-        corked = true;
-        socket.cork();
-        setImmediate(uncork);
-      }
-      return write.apply(this, args);
-    } as typeof write;
   };
 }
 
