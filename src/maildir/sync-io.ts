@@ -1,9 +1,10 @@
-// The file system calls of a Maildir write, with no FileHandle and one thread-pool job per mail:
-// the create, write, close and rename of a small file are page-cache work done on the calling
-// thread; only the fsyncs, which wait for the disk, go to libuv's pool. Measured
-// (docs/performance.md, 2026-12-02, the import's write path): fs/promises' open, writeFile, sync
-// and close, one pool job each with several mails in flight, cost about twice the CPU per mail
-// (pool threads contending for the tmp/ directory, FileHandle objects and their promises).
+// The file system calls of a Maildir write, without FileHandles: the write, close and rename of a
+// small file are page-cache work done on the calling thread; the fsyncs, which wait for the disk,
+// go to libuv's pool, and so does the live component's create (writeTmp: it waits for the file
+// system's journal). Measured (docs/performance.md, 2026-12-02, the import's write path, and
+// "store7"): fs/promises' open, writeFile, sync and close, one pool job each with several mails
+// in flight, cost about twice the CPU per mail (pool threads contending for the tmp/ directory,
+// FileHandle objects and their promises).
 import { closeSync, fdatasync, fsync, open, openSync, unlinkSync, writeSync } from "node:fs";
 
 /** Mail is private to the mail user. */
