@@ -45,6 +45,8 @@ const PROF_KINDS = new Set((process.env.BENCH_CPU_PROF_KINDS ?? "replay").split(
 /** A measurement not run: rates and ratios print as 0 / NaN. */
 const SKIPPED: Measurement = { ms: NaN, cpuMs: NaN, messages: 0, bytes: 0, rssMb: 0 };
 const DOMAIN = "archive.example.org";
+/** libuv's thread pool of `xmpp-maildir import` (BULK_THREAD_POOL in src/cli/bin.cts); UV_THREADPOOL_SIZE overrides. */
+const IMPORT_THREAD_POOL = "16";
 
 interface Measurement {
   readonly ms: number;
@@ -170,7 +172,9 @@ async function writeCopies(maildir: string, mails: Buffer[], from: number, to: n
 /** Runs one measurement in a fresh process and returns what it reports. */
 async function measure(kind: "read" | "replay" | "import", maildir: string): Promise<Measurement> {
   const profile = process.env.BENCH_CPU_PROF && PROF_KINDS.has(kind) ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
-  const proc = spawn(process.execPath, [...profile, fileURLToPath(import.meta.url), "--child", kind, maildir], { stdio: ["ignore", "pipe", "inherit"] });
+  // The import runs with the thread pool the installed command gives it (src/cli/bin.cts).
+  const env = kind === "import" ? { ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? IMPORT_THREAD_POOL } : process.env;
+  const proc = spawn(process.execPath, [...profile, fileURLToPath(import.meta.url), "--child", kind, maildir], { stdio: ["ignore", "pipe", "inherit"], env });
   let out = "";
   proc.stdout.setEncoding("utf8").on("data", (chunk: string) => (out += chunk));
   const code = await new Promise<number | null>((resolve) => proc.on("close", resolve));
