@@ -22,7 +22,6 @@
 // Shared machines are noisy: compare the ratio to raw reads, not the absolute rates. CPU time per
 // message (all threads of the process) moves less than the rates when other work competes.
 import { spawn } from "node:child_process";
-import { closeSync, fsync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -199,17 +198,7 @@ async function child(kind: string, maildir: string): Promise<void> {
     const lib = await import("../src/replay/index.js");
     const threads = process.env.BENCH_RENDER_THREADS;
     const fixed = Buffer.alloc(3275, "x");
-    const { writeTmpSync } = await import("../src/maildir/index.js");
-    const noRender = {
-      render: async (r: { ids: { id: string | undefined } }) => ({ messageId: `<${r.ids.id}@bench>`, bytes: fixed }),
-      write: async (r: { ids: { id: string | undefined } }, _o: unknown, tmp: string) => {
-        const fd = writeTmpSync(tmp, fixed);
-        await new Promise((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve(undefined))));
-        closeSync(fd);
-        return { messageId: `<${r.ids.id}@bench>`, size: fixed.length };
-      },
-      close: async () => undefined,
-    };
+    const noRender = { render: async (r: { ids: { id: string | undefined } }) => ({ messageId: `<${r.ids.id}@bench>`, bytes: fixed }), close: async () => undefined };
     const target = lib.createMaildirTarget({
       template: path.join(maildir, "imported", "%d", "%n"), domain: DOMAIN, dryRun: false,
       ...(threads ? { renderThreads: Number(threads) } : {}), ...(process.env.BENCH_IMPORT_NO_RENDER === "1" ? { renderPool: noRender } : {}),

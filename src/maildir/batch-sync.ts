@@ -24,11 +24,8 @@ export interface BatchOptions {
 }
 
 export interface PendingMail {
-  /**
-   * Open for writing, the whole message written; fsynced and closed by the batch. Undefined: the
-   * writer (a render worker) has already fsynced and closed the file.
-   */
-  readonly fd: number | undefined;
+  /** Open for writing, the whole message written; closed by the batch. */
+  readonly fd: number;
   readonly tmp: string;
   readonly final: string;
   /** Renames go in this order (the order the names were made: time, then counter). */
@@ -89,15 +86,13 @@ function discard(m: Waiting, err: unknown): void {
 async function commit(mails: Waiting[], dirSyncer: DirSyncer, previous: Promise<void>): Promise<void> {
   const synced = await Promise.all(
     mails.map(async (m) => {
-      const { fd } = m;
-      if (fd === undefined) return true;
       try {
-        await fsyncFd(fd);
-        closeSync(fd);
+        await fsyncFd(m.fd);
+        closeSync(m.fd);
         return true;
       } catch (err) {
         try {
-          closeSync(fd);
+          closeSync(m.fd);
         } catch {
           // The fsync's error is the one to report.
         }

@@ -57,16 +57,8 @@ export interface DeliverOptions {
   arrivedAt?: number;
 }
 
-/**
- * A message another thread writes (a render worker: src/replay/targets/render-pool.ts): it creates
- * `tmp` (writeTmpSync()), fsyncs and closes it, and gives back the size; the batch renames it.
- * (Not the fd: Node closes the fds a worker opened when the worker exits.) Bulk writes (`batch`)
- * only. The file in tmp/ is named without the size, the final one with it.
- */
-export type TmpWrite = (tmp: string) => Promise<{ readonly size: number }>;
-
 export interface MaildirWriter {
-  deliver(maildir: string, message: Buffer | TmpWrite, options?: DeliverOptions): Promise<Delivered>;
+  deliver(maildir: string, message: Buffer, options?: DeliverOptions): Promise<Delivered>;
   /** The keyword letters this writer uses, shared with flag changes on delivered mail. */
   readonly keywords?: KeywordMap;
 }
@@ -120,22 +112,10 @@ export function createMaildirWriter(options: MaildirWriterOptions = {}): Maildir
     return dir;
   }
 
-  async function writeOnce(maildir: string, message: Buffer | TmpWrite, options: DeliverOptions): Promise<Delivered> {
+  async function writeOnce(maildir: string, message: Buffer, options: DeliverOptions): Promise<Delivered> {
     const dir = await ensure(maildir, options.folder ?? []);
     const { letters, dropped } = await keywordMap.lettersFor(dir, options.keywords ?? []);
     const info = infoSuffix({ seen: options.seen ?? false, letters });
-    if (typeof message === "function") {
-      if (!batch || options.beforeRename) throw new Error("a message written by another thread needs batched writes");
-      // Named (and ordered) now, before the write: renames follow the order deliveries came in.
-      const base = names.base(options.arrivedAt);
-      const order = (named += 1);
-      const tmp = path.join(dir, "tmp", base);
-      const { size } = await message(tmp);
-      const name = `${base},S=${size}`;
-      const final = info ? path.join(dir, "cur", name + info) : path.join(dir, "new", name);
-      await batch.add({ fd: undefined, tmp, final, order });
-      return { path: final, size, folderDir: dir, base: name, droppedKeywords: dropped };
-    }
     const name = names.next(message.length, options.arrivedAt);
     const order = (named += 1);
     const tmp = path.join(dir, "tmp", name);
@@ -202,7 +182,7 @@ export function createMaildirWriter(options: MaildirWriterOptions = {}): Maildir
  * the tmp/ directory, FileHandle objects), and a small file's create and write are page-cache
  * work that does not wait for the disk; the fsync, which does, stays asynchronous.
  */
-export function writeTmpSync(tmp: string, message: Uint8Array): number {
+function writeTmpSync(tmp: string, message: Buffer): number {
   // 'wx' = O_CREAT|O_EXCL: never overwrite, even if a name ever repeated.
   const fd = openSync(tmp, "wx", FILE_MODE);
   try {

@@ -1,5 +1,5 @@
 export { compileTemplate, templateRoot, assertSafePart, type MaildirResolver, type MailboxOwner } from "./template.js";
-export { createMaildirWriter, writeTmpSync, type MaildirWriter, type MaildirWriterOptions, type Delivered, type DeliverOptions, type TmpWrite } from "./deliver.js";
+export { createMaildirWriter, type MaildirWriter, type MaildirWriterOptions, type Delivered, type DeliverOptions } from "./deliver.js";
 export { createNameSource, type NameSource } from "./name.js";
 export { listFolders, listMessages, messageFiles, folderPath, isMaildirFolder, expandTemplate, type MaildirFolder, type MaildirMessage, type TemplateMatch } from "./read.js";
 export { folderDir, ensureFolder, assertFolderName, isFolderName } from "./folders.js";

@@ -11,11 +11,6 @@ export interface NameSource {
    * (milliseconds since the epoch, fractions kept) is the time the name carries; default now.
    */
   next(size: number, atMs?: number): string;
-  /**
-   * The same name without its size (",S=<size>" is appended once the size is known): for a mail
-   * that another thread writes into tmp/ under this name (src/replay/targets/render-pool.ts).
-   */
-  base(atMs?: number): string;
 }
 
 export function createNameSource(options: { hostname?: string; pid?: number } = {}): NameSource {
@@ -29,20 +24,18 @@ export function createNameSource(options: { hostname?: string; pid?: number } = 
   // One call into the CSPRNG per 512 names instead of one per name (it showed in profiles).
   let pool = Buffer.alloc(0);
   let used = 0;
-  function base(atMs?: number): string {
-    const micros = BigInt(Math.round((atMs ?? performance.timeOrigin + performance.now()) * 1000));
-    const seconds = micros / 1_000_000n;
-    const usec = micros % 1_000_000n;
-    count += 1;
-    if (used + 4 > pool.length) {
-      pool = randomBytes(2048);
-      used = 0;
-    }
-    const random = pool.toString("hex", used, (used += 4));
-    return `${seconds}.M${usec}P${pid}Q${count}R${random}.${host}`;
-  }
   return {
-    next: (size, atMs) => `${base(atMs)},S=${size}`,
-    base,
+    next(size, atMs) {
+      const micros = BigInt(Math.round((atMs ?? performance.timeOrigin + performance.now()) * 1000));
+      const seconds = micros / 1_000_000n;
+      const usec = micros % 1_000_000n;
+      count += 1;
+      if (used + 4 > pool.length) {
+        pool = randomBytes(2048);
+        used = 0;
+      }
+      const random = pool.toString("hex", used, (used += 4));
+      return `${seconds}.M${usec}P${pid}Q${count}R${random}.${host},S=${size}`;
+    },
   };
 }

@@ -4,7 +4,7 @@
 // folder's Message-IDs are read once, on first use (the header block of every file in its new/ and
 // cur/: one small read per existing message), and kept in a Set for the rest of the run.
 import type { ArchiveRecord } from "../../capture/index.js";
-import { messageIdFor, peekHeaders, renderMail } from "../../mail/index.js";
+import { peekHeaders, renderMail } from "../../mail/index.js";
 import { compileTemplate, createMaildirWriter, folderDir, folderPath, listMessages, type MaildirWriter, readHeaderBytes } from "../../maildir/index.js";
 import { mapLimit } from "../limit.js";
 import type { DeliveryHints, SourceEntry, Target } from "../types.js";
@@ -71,33 +71,23 @@ export function createMaildirTarget(options: MaildirTargetOptions): Target {
       const placed = placement.folder.length > 0 || placement.seen || placement.keywords.length > 0;
       const maildir = resolve(record.owner);
       const folder = placed ? folderDir(maildir, placement.folder) : folderPath(maildir, entry.folder);
-      // The Message-ID renderMail gives (the same function), known before rendering: a message
-      // already there (a re-import) costs no render and no write.
-      const messageId = messageIdFor(record, domain);
+      const mail = pool ? await pool.render(record, { domain }) : await renderMail(record, { domain });
       const ids = await idsIn(folder);
-      if (ids.has(messageId)) return { status: "skipped", reason: "already in the target folder (same Message-ID)" };
+      if (ids.has(mail.messageId)) return { status: "skipped", reason: "already in the target folder (same Message-ID)" };
       if (options.dryRun) {
-        // Rendered all the same: a message that cannot be is reported by the dry run too.
-        await (pool ? pool.render(record, { domain }) : renderMail(record, { domain }));
-        ids.add(messageId);
+        ids.add(mail.messageId);
         return { status: "replayed", where: folder };
       }
       // Reserved before the write, so two copies of one stanza in flight cannot both be written.
-      ids.add(messageId);
-      let rendering: unknown;
+      ids.add(mail.messageId);
       try {
-        // With workers, the worker renders and writes the file into tmp/; this thread fsyncs and
-        // renames it with its batch.
-        const message = pool ? (tmp: string) => pool.write(record, { domain }, tmp).catch((err: unknown) => { rendering = err; throw err; }) : (await renderMail(record, { domain })).bytes;
         const delivered = placed
-          ? await writer.deliver(maildir, message, { folder: placement.folder, seen: placement.seen, keywords: placement.keywords })
-          : await writer.deliver(folder, message);
+          ? await writer.deliver(maildir, mail.bytes, { folder: placement.folder, seen: placement.seen, keywords: placement.keywords })
+          : await writer.deliver(folder, mail.bytes);
         return { status: "replayed", where: delivered.path };
       } catch (err) {
-        ids.delete(messageId);
-        // A render that failed on the worker is reported as itself, not as the storage error
-        // the writer makes of it; a failed write there (it has an errno code) as a storage error.
-        throw rendering !== undefined && (rendering as NodeJS.ErrnoException).code === undefined ? rendering : err;
+        ids.delete(mail.messageId);
+        throw err;
       }
     },
     async close() {

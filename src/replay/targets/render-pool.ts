@@ -8,45 +8,21 @@
 // (the oldest it had: it renders in order), and its other renders go to a new worker. A failed
 // render is a failed delivery, logged with its row and not checkpointed, so the next run does it
 // again: nothing is lost.
-import { rmSync } from "node:fs";
 import os from "node:os";
 import { Worker } from "node:worker_threads";
 import type { ArchiveRecord } from "../../capture/index.js";
 import type { RenderedMail, RenderOptions } from "../../mail/index.js";
 
-/** A mail a worker rendered and wrote into tmp/ (src/maildir writeTmpSync), fsynced and closed. */
-export interface WrittenMail {
-  readonly messageId: string;
-  readonly size: number;
-}
-
 export interface RenderPool {
   render(record: ArchiveRecord, options: RenderOptions): Promise<RenderedMail>;
-  /**
-   * Renders, creates the file `tmp` with the mail (O_EXCL, 0600), fsyncs and closes it: the
-   * create and write, which wait on the file system's journal while other fsyncs commit it, then
-   * block a worker instead of the thread that reads rows and renames, and the fsyncs of every
-   * worker run at once in libuv's pool. A failed write or fsync fails this mail only (its file
-   * removed); the caller renames the file (src/maildir/batch-sync.ts).
-   */
-  write(record: ArchiveRecord, options: RenderOptions, tmp: string): Promise<WrittenMail>;
   /** Stops the workers; renders still running fail. Idempotent. */
   close(): Promise<void>;
-}
-
-/** What a worker is asked: render, and with `tmp`, write the mail there too. */
-export interface RenderRequest {
-  readonly id: number;
-  readonly record: ArchiveRecord;
-  readonly options: RenderOptions;
-  readonly tmp?: string;
 }
 
 /** What a worker sends back for one request. */
 export type RenderReply =
   | { readonly id: number; readonly messageId: string; readonly bytes: Uint8Array }
-  | { readonly id: number; readonly messageId: string; readonly size: number; readonly written: true }
-  | { readonly id: number; readonly error: { readonly name: string; readonly message: string; readonly code?: string } };
+  | { readonly id: number; readonly error: { readonly name: string; readonly message: string } };
 
 export interface RenderPoolOptions {
   /** Worker threads. */
@@ -64,31 +40,22 @@ export function defaultRenderThreads(): number {
 }
 
 interface Pending {
-  readonly request: RenderRequest;
-  readonly resolve: (mail: RenderedMail | WrittenMail) => void;
+  readonly request: { readonly id: number; readonly record: ArchiveRecord; readonly options: RenderOptions };
+  readonly resolve: (mail: RenderedMail) => void;
   readonly reject: (err: unknown) => void;
   /** Set once the worker answered (or died); settled only when every earlier render is. */
-  outcome?: { readonly mail: RenderedMail | WrittenMail } | { readonly error: Error };
+  outcome?: { readonly mail: RenderedMail } | { readonly error: Error };
 }
 
 interface Slot {
   worker: Worker | undefined;
   /** Ids of the renders this worker has. */
   readonly ids: Set<number>;
-  /**
-   * Shared with the worker: the id it is rendering and writing now, NOT_BUSY between messages
-   * (and while its fsyncs run). A worker has several mails at once (each waits for its fsync
-   * while the next renders), so the oldest one is not necessarily the one that killed it.
-   */
-  readonly busy: Int32Array;
 }
-
-/** `busy` when the worker is between messages. */
-export const NOT_BUSY = -1;
 
 export function createRenderPool(options: RenderPoolOptions): RenderPool {
   const url = options.workerUrl ?? new URL("./render-worker.js", import.meta.url);
-  const slots: Slot[] = Array.from({ length: Math.max(1, options.size) }, () => ({ worker: undefined, ids: new Set<number>(), busy: new Int32Array(new SharedArrayBuffer(4)) }));
+  const slots: Slot[] = Array.from({ length: Math.max(1, options.size) }, () => ({ worker: undefined, ids: new Set<number>() }));
   // Renders settle in the order they were asked for, whichever worker finishes first: the writer
   // names files (and Dovecot gives UIDs) in the order deliveries reach it, as with inline renders.
   const waiting = new Map<number, Pending>();
@@ -122,18 +89,15 @@ export function createRenderPool(options: RenderPoolOptions): RenderPool {
   }
 
   function start(slot: Slot): Worker {
-    Atomics.store(slot.busy, 0, NOT_BUSY);
-    const w = new Worker(url, { workerData: { busy: slot.busy } });
+    const w = new Worker(url);
     w.on("message", (reply: RenderReply) => {
       const p = waiting.get(reply.id);
       if (!p || !slot.ids.delete(reply.id)) return;
       // Referenced only while it has work: an idle pool must not keep the process alive.
       if (slot.ids.size === 0) w.unref();
       p.outcome = "error" in reply
-        ? { error: Object.assign(new Error(reply.error.message), reply.error) }
-        : "written" in reply
-          ? { mail: { messageId: reply.messageId, size: reply.size } }
-          : { mail: { messageId: reply.messageId, bytes: Buffer.from(reply.bytes.buffer, reply.bytes.byteOffset, reply.bytes.byteLength) } };
+        ? { error: Object.assign(new Error(reply.error.message), { name: reply.error.name }) }
+        : { mail: { messageId: reply.messageId, bytes: Buffer.from(reply.bytes.buffer, reply.bytes.byteOffset, reply.bytes.byteLength) } };
       settleInOrder();
     });
     // 'error' (an uncaught exception in the worker) is followed by 'exit', handled there.
@@ -141,39 +105,29 @@ export function createRenderPool(options: RenderPoolOptions): RenderPool {
     w.on("exit", (code) => {
       if (slot.worker === w) slot.worker = undefined;
       if (closed) return failAll(slot, new Error("the import is stopping"));
-      // Ids are counted in an Int32 cell: the same id modulo 2^32.
-      const culprit = Atomics.load(slot.busy, 0);
-      const ids = [...slot.ids].sort((a, b) => a - b);
+      const [suspect, ...rest] = [...slot.ids].sort((a, b) => a - b);
       slot.ids.clear();
-      for (const id of ids) {
-        const p = waiting.get(id)!;
-        // The dead worker may have written files whose answers it never sent: ours (our names),
-        // so removed before a new worker writes them again (O_EXCL would refuse).
-        if (p.request.tmp !== undefined) rmSync(p.request.tmp, { force: true });
-        if ((id | 0) === culprit) p.outcome = { error: new Error(`the render worker stopped (exit code ${code}) while rendering this message; it was not written`) };
-        else send(slot, p);
-      }
+      const p = suspect === undefined ? undefined : waiting.get(suspect);
+      if (p) p.outcome = { error: new Error(`the render worker stopped (exit code ${code}) while rendering this message; it was not written`) };
+      for (const id of rest) send(slot, waiting.get(id)!);
       settleInOrder();
     });
     return w;
   }
 
-  function ask(record: ArchiveRecord, renderOptions: RenderOptions, tmp: string | undefined): Promise<RenderedMail | WrittenMail> {
-    if (closed) return Promise.reject(new Error("the render pool is closed"));
-    // The worker with the fewest renders waiting: records of very different sizes stay balanced.
-    let slot = slots[0]!;
-    for (const s of slots) if (s.ids.size < slot.ids.size) slot = s;
-    const id = nextId++;
-    return new Promise((resolve, reject) => {
-      const p: Pending = { request: { id, record, options: renderOptions, ...(tmp === undefined ? {} : { tmp }) }, resolve, reject };
-      waiting.set(id, p);
-      send(slot, p);
-    });
-  }
-
   return {
-    render: (record, renderOptions) => ask(record, renderOptions, undefined) as Promise<RenderedMail>,
-    write: (record, renderOptions, tmp) => ask(record, renderOptions, tmp) as Promise<WrittenMail>,
+    render(record, renderOptions) {
+      if (closed) return Promise.reject(new Error("the render pool is closed"));
+      // The worker with the fewest renders waiting: records of very different sizes stay balanced.
+      let slot = slots[0]!;
+      for (const s of slots) if (s.ids.size < slot.ids.size) slot = s;
+      const id = nextId++;
+      return new Promise<RenderedMail>((resolve, reject) => {
+        const p: Pending = { request: { id, record, options: renderOptions }, resolve, reject };
+        waiting.set(id, p);
+        send(slot, p);
+      });
+    },
     async close() {
       closed = true;
       await Promise.all(
