@@ -14,6 +14,8 @@
 //   BENCH_RENDER_THREADS=0             the import's render worker threads (default: one per spare core)
 //   BENCH_IMPORT_NO_RENDER=1           the import without the MIME build: every row gets the same
 //                                      3 kB mail (own Message-ID), to see what everything else costs
+//   UV_THREADPOOL_SIZE=4               the import's libuv thread pool (default 16, as the installed
+//                                      command gives `import`: src/cli/bin.cts)
 //
 // The import row: `xmpp-maildir import` of an ejabberd SQL archive (SQLite, the new multi-host
 // schema) holding the same N messages, streamed into a real Maildir (fsync'd writes, Chats,
