@@ -14,6 +14,8 @@
 //   BENCH_RENDER_THREADS=0             the import's render worker threads (default: one per spare core)
 //   BENCH_IMPORT_NO_RENDER=1           the import without the MIME build: every row gets the same
 //                                      3 kB mail (own Message-ID), to see what everything else costs
+//   UV_THREADPOOL_SIZE=4               the import's libuv thread pool (default 16, as the installed
+//                                      command gives `import`: src/cli/bin.cts)
 //
 // The import row: `xmpp-maildir import` of an ejabberd SQL archive (SQLite, the new multi-host
 // schema) holding the same N messages, streamed into a real Maildir (fsync'd writes, Chats,
@@ -45,6 +47,8 @@ const PROF_KINDS = new Set((process.env.BENCH_CPU_PROF_KINDS ?? "replay").split(
 /** A measurement not run: rates and ratios print as 0 / NaN. */
 const SKIPPED: Measurement = { ms: NaN, cpuMs: NaN, messages: 0, bytes: 0, rssMb: 0 };
 const DOMAIN = "archive.example.org";
+/** libuv's thread pool of `xmpp-maildir import` (BULK_THREAD_POOL in src/cli/bin.cts); UV_THREADPOOL_SIZE overrides. */
+const IMPORT_THREAD_POOL = "16";
 
 interface Measurement {
   readonly ms: number;
@@ -170,7 +174,9 @@ async function writeCopies(maildir: string, mails: Buffer[], from: number, to: n
 /** Runs one measurement in a fresh process and returns what it reports. */
 async function measure(kind: "read" | "replay" | "import", maildir: string): Promise<Measurement> {
   const profile = process.env.BENCH_CPU_PROF && PROF_KINDS.has(kind) ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
-  const proc = spawn(process.execPath, [...profile, fileURLToPath(import.meta.url), "--child", kind, maildir], { stdio: ["ignore", "pipe", "inherit"] });
+  // The import runs with the thread pool the installed command gives it (src/cli/bin.cts).
+  const env = kind === "import" ? { ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? IMPORT_THREAD_POOL } : process.env;
+  const proc = spawn(process.execPath, [...profile, fileURLToPath(import.meta.url), "--child", kind, maildir], { stdio: ["ignore", "pipe", "inherit"], env });
   let out = "";
   proc.stdout.setEncoding("utf8").on("data", (chunk: string) => (out += chunk));
   const code = await new Promise<number | null>((resolve) => proc.on("close", resolve));

@@ -43,7 +43,8 @@ interface Waiting extends PendingMail {
   reject(err: unknown): void;
 }
 
-export function createBatchSync(options: BatchOptions, dirSyncer: DirSyncer): BatchSync {
+/** `fsyncFile`: tests only (a slow fsync for one batch); default fsync(2) in libuv's pool. */
+export function createBatchSync(options: BatchOptions, dirSyncer: DirSyncer, fsyncFile: (fd: number) => Promise<void> = fsyncFd): BatchSync {
   let batch: Waiting[] = [];
   let timer: NodeJS.Timeout | undefined;
   // Batches rename one after the other too: a later batch whose fsyncs finish first waits, so
@@ -55,7 +56,7 @@ export function createBatchSync(options: BatchOptions, dirSyncer: DirSyncer): Ba
     timer = undefined;
     const mails = batch;
     batch = [];
-    if (mails.length > 0) renamed = commit(mails, dirSyncer, renamed);
+    if (mails.length > 0) renamed = commit(mails, { dirSyncer, fsyncFile }, renamed);
   }
 
   return {
@@ -76,12 +77,13 @@ function discard(m: Waiting, err: unknown): void {
 }
 
 /** Resolves once this batch's renames are done (not its directory fsyncs), for the next batch. */
-async function commit(mails: Waiting[], dirSyncer: DirSyncer, previous: Promise<void>): Promise<void> {
+async function commit(mails: Waiting[], io: { dirSyncer: DirSyncer; fsyncFile: (fd: number) => Promise<void> }, previous: Promise<void>): Promise<void> {
+  const { dirSyncer, fsyncFile } = io;
   const synced = await Promise.all(
     mails.map(async (m) => {
       let open = true;
       try {
-        await fsyncFd(m.fd);
+        await fsyncFile(m.fd);
         open = false;
         closeSync(m.fd);
         return true;

@@ -1,6 +1,10 @@
-// Runs the built CLI (dist/src/cli/main.js) as a child process and collects what it prints.
+// Runs the built CLI as installed (dist/src/cli/bin.cjs, package.json "bin") as a child process
+// and collects what it prints.
 import { spawn, type ChildProcess } from "node:child_process";
-import { cliPath } from "../../harness/component.js";
+import { fileURLToPath } from "node:url";
+
+/** The installed command: it sizes libuv's thread pool for import and replay, then runs main.js. */
+const BIN = fileURLToPath(new URL("../../src/cli/bin.cjs", import.meta.url));
 
 /** A whole replay of a few messages takes well under a second; generous for a busy CI machine. */
 const CLI_TIMEOUT_MS = 60_000;
@@ -19,7 +23,7 @@ export interface CliRun {
 }
 
 export function startCli(args: string[], options: CliOptions = {}): CliRun {
-  const child = spawn(process.execPath, [cliPath(), ...args], {
+  const child = spawn(process.execPath, [BIN, ...args], {
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...options.env },
     stdio: [options.stdin === undefined ? "ignore" : "pipe", "pipe", "pipe"],
     ...(options.uid !== undefined ? { uid: options.uid, gid: options.gid ?? options.uid } : {}),

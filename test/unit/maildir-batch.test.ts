@@ -3,11 +3,13 @@
 // committed after the idle time, and a mail whose write cannot complete is never resolved.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { watch } from "node:fs";
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { openSync, watch } from "node:fs";
+import { mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { createMaildirWriter } from "../../src/maildir/index.js";
+import { createBatchSync } from "../../src/maildir/batch-sync.js";
+import { createDirSyncer } from "../../src/maildir/dir-sync.js";
 
 async function withTmp(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "xmd-unit-"));
@@ -94,5 +96,31 @@ test("batched: 600 first mails at once into a new folder with keywords all arriv
     assert.equal((await readdir(path.join(maildir, ".Chats", "cur"))).length, 600);
     assert.equal(await readFile(path.join(maildir, ".Chats", "dovecot-keywords"), "utf8"), "0 $XMPP\n");
     assert.match(delivered[0]!.path, /:2,Sa$/);
+  });
+});
+
+test("batched: renames keep the names' order across batches too, when a later batch's fsyncs finish first", async () => {
+  await withTmp(async (dir) => {
+    for (const sub of ["tmp", "new"]) await mkdir(path.join(dir, sub));
+    // The first batch's fsyncs take 300 ms, every later batch's none: without the wait for the
+    // batch before, batches 2 to 6 would be renamed (and given UIDs) before batch 1.
+    const slow = new Set<number>();
+    const fsyncFile = (fd: number) => new Promise<void>((resolve) => setTimeout(resolve, slow.has(fd) ? 300 : 0));
+    const batch = createBatchSync({ size: 10, idleMs: 60_000 }, createDirSyncer(), fsyncFile);
+    const seen: string[] = [];
+    const watcher = watch(path.join(dir, "new"), (_event, name) => {
+      if (name && !seen.includes(name)) seen.push(name);
+    });
+    const names = Array.from({ length: 60 }, (_, i) => `m${String(i).padStart(2, "0")}`);
+    const done = names.map((name, order) => {
+      const tmp = path.join(dir, "tmp", name);
+      const fd = openSync(tmp, "wx");
+      if (order < 10) slow.add(fd);
+      return batch.add({ fd, tmp, final: path.join(dir, "new", name), order });
+    });
+    await Promise.all(done);
+    await new Promise((r) => setTimeout(r, 100));
+    watcher.close();
+    assert.deepEqual(seen, names);
   });
 });

@@ -17,8 +17,10 @@ const SCAN_CONCURRENCY = 32;
  * Mails fsynced and renamed together (src/maildir/batch-sync.ts): one fsync per mail and per
  * rename held an import to the disk's commit rate (about 900 mails/s here, docs/performance.md).
  * Twice as many deliveries are kept in flight, so the next batch fills while one is committed.
+ * 512: with the command's 16 pool threads (src/cli/bin.cts) a batch is 32 waves of fsyncs; a
+ * mail in flight holds its record and its bytes (a few kB), so 1,024 of them stay a few MB.
  */
-const BATCH = { size: 256, idleMs: 5 } as const;
+const BATCH = { size: 512, idleMs: 5 } as const;
 
 export interface MaildirTargetOptions {
   readonly template: string;
