@@ -33,9 +33,12 @@ import { HEADER, ratioLine, row, summary, whereTheTimeGoes, type Phase } from ".
 import { clockTicks } from "./proc-stat.js";
 import { measure, POLL_MS, RECIPIENTS, SETTLE_TIMEOUT_MS, sleep, users, waitForStored } from "./e2e-run.js";
 import { runEjabberdAlone, runEjabberdE2e } from "./e2e-ejabberd.js";
+import { PROBING, probeReport, setUpProbes, startProbe, type ProbeResult } from "./e2e-probe.js";
 
-const KS = (process.env.BENCH_E2E_K ?? "1,4,16").split(",").map(Number);
-const MESSAGES = Number(process.env.BENCH_E2E_MESSAGES ?? 2000);
+// BENCH_E2E_CALLGRIND=1 / BENCH_E2E_STRACE=1 (e2e-probe.ts): only the e2e and prosody-alone rows at
+// the largest K, 300 messages unless told otherwise, counted in instructions or system calls.
+const KS = (process.env.BENCH_E2E_K ?? "1,4,16").split(",").map(Number).slice(PROBING ? -1 : 0);
+const MESSAGES = Number(process.env.BENCH_E2E_MESSAGES ?? (PROBING ? 300 : 2000));
 /** What a deployment runs with: one line per stored message from the component. */
 const LOG_LEVEL = process.env.BENCH_LOG_LEVEL ?? "info";
 /** A deployment logs at info; "debug" (the tests' default) writes ~5 lines per message. */
@@ -43,12 +46,14 @@ const PROSODY_LOG_LEVEL = (process.env.BENCH_PROSODY_LOG_LEVEL ?? "info") as Pro
 /** pino's numeric levels. */
 const PINO_LEVELS: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60 };
 /** BENCH_E2E_SPLIT=0 skips the file-outbox, v0-wire, mem-outbox and prosody-alone runs; =alone keeps only prosody-alone (the baseline). */
-const SPLIT = process.env.BENCH_E2E_SPLIT !== "0" && process.env.BENCH_E2E_SPLIT !== "alone";
-const ALONE = process.env.BENCH_E2E_SPLIT !== "0";
+const SPLIT = !PROBING && process.env.BENCH_E2E_SPLIT !== "0" && process.env.BENCH_E2E_SPLIT !== "alone";
+const ALONE = PROBING || process.env.BENCH_E2E_SPLIT !== "0";
 /** BENCH_E2E_PROSODY=0 skips every Prosody run (see ejabberdOnly). */
 const PROSODY = process.env.BENCH_E2E_PROSODY !== "0";
 /** BENCH_E2E_EJABBERD=0 skips the ejabberd rows (ejabberd-e2e, ejabberd-alone) at the largest K. */
-const EJABBERD = process.env.BENCH_E2E_EJABBERD !== "0";
+const EJABBERD = !PROBING && process.env.BENCH_E2E_EJABBERD !== "0";
+/** What the probe counted in each Prosody row (BENCH_E2E_CALLGRIND / BENCH_E2E_STRACE). */
+const probed = new Map<string, ProbeResult>();
 /** BENCH_E2E_WINDOW=N sets the Prosody module's xmpp_maildir_window in every run with the module (default: the module's). */
 const WINDOW = process.env.BENCH_E2E_WINDOW;
 /** Lines of Prosody host config for every run with the module. */
@@ -115,6 +120,8 @@ async function runE2e(k: number, ticks: number, options: { outbox?: OutboxKind }
     clients = await connectSenders(prosody, stack.password, senders, recipients);
     const { perClient, expected } = plan(`${label}-k${k}`, MESSAGES, k, recipients);
     const running = component;
+    const dataDir = prosodyPaths(prosody.dir).data;
+    const probe = await startProbe(prosodyPid(prosody), label, MESSAGES);
     let sentAt = 0;
     const startedAt = Date.now();
     const { seconds, use } = await measure({ server: prosodyPid(prosody), component: running.child.pid!, clients: process.pid }, ticks, async () => {
@@ -129,8 +136,10 @@ async function runE2e(k: number, ticks: number, options: { outbox?: OutboxKind }
 
     // Correctness: nothing left to re-send, every message in its Maildir once, Prosody's own
     // offline storage as without us, no error in either log.
-    const dataDir = prosodyPaths(prosody.dir).data;
     await waitForEmptyOutbox(dataDir);
+    // Counted until the last confirmation is in the outbox: the results are the module's work too.
+    const counted = await probe.stop();
+    if (counted) probed.set(label, counted);
     const seen = await storedSubjects((user) => path.join(stack!.mailRoot, DOMAIN, user, "Maildir"), recipients);
     const problems = exactlyOnce(expected, seen);
     const storedLines = component.logs.filter((l) => l.msg === "stored").length;
@@ -179,10 +188,13 @@ async function runProsodyAlone(k: number, ticks: number): Promise<Phase> {
     const password = "pw-bench";
     clients = await connectSenders(prosody, password, senders, recipients);
     const { perClient } = plan(`alone-k${k}`, MESSAGES, k, recipients);
+    const probe = await startProbe(prosodyPid(prosody), "prosody-alone", MESSAGES);
     const { seconds, use } = await measure({ server: prosodyPid(prosody), clients: process.pid }, ticks, async () => {
       await Promise.all(clients.map((c, i) => drive(c, perClient[i]!)));
       return Date.now();
     });
+    const counted = await probe.stop();
+    if (counted) probed.set("prosody-alone", counted);
     const offline = await offlineCount(prosodyPaths(prosody.dir).data);
     if (offline !== MESSAGES) throw new Error(`prosody alone, K=${k}: mod_offline holds ${offline} of ${MESSAGES}`);
     return { label: "prosody-alone", k, messages: MESSAGES, seconds, use, duplicates: 0, pauses: 0, timeouts: 0 };
@@ -211,6 +223,7 @@ async function main(): Promise<void> {
   }
   if (PINO_LEVELS[LOG_LEVEL] === undefined) throw new Error(`BENCH_LOG_LEVEL: one of ${Object.keys(PINO_LEVELS).join(", ")}`);
   const ticks = clockTicks();
+  await setUpProbes();
   console.log(`# machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? "?"}, node ${process.version}, CLK_TCK ${ticks}, load ${os.loadavg().map((x) => x.toFixed(2)).join(" ")}`);
   console.log(`# ${MESSAGES} chats per K to ${RECIPIENTS} offline users, 0.2–4 kB bodies; log level: component ${LOG_LEVEL}, Prosody ${PROSODY_LOG_LEVEL}`);
   for (const line of HEADER) console.log(line);
@@ -246,6 +259,7 @@ async function main(): Promise<void> {
   }
   console.log(`# load after: ${os.loadavg().map((x) => x.toFixed(2)).join(" ")}`);
   console.log(summary(last, alone, ejabberdE2e && ejabberdAlone ? { e2e: ejabberdE2e, alone: ejabberdAlone } : undefined));
+  for (const line of probeReport(probed.get(last.label), probed.get("prosody-alone"))) console.log(line);
 }
 
 await main();

@@ -37,7 +37,8 @@ export function parseOutboxLog(data: Buffer): OutboxLog {
       if (id === undefined) break;
       live.set(id, true);
     } else {
-      live.delete(text);
+      // One confirmation per id, or (modules since 2026-12-02) every id of one event-loop turn.
+      for (const id of text.split(" ")) live.delete(id);
     }
     pos = eol + 2 + len;
   }

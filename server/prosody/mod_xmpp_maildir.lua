@@ -122,6 +122,16 @@ local batches = {};        -- batch IQ id -> { ids = { copy id, ... }, timer }
 local disco_id = nil;      -- the id of the disco#info query awaiting its answer
 local flush_timer = nil;   -- sends what is waiting at the end of this event-loop turn
 
+-- Copy and batch ids: a random part drawn once per load of the module and a counter, unique
+-- across restarts and reloads as new_id() per copy was (the component dedupes by id), without
+-- reading random bytes and base64-encoding them for every copy. Only [%w_-] and digits: never
+-- needs escaping, never holds a space (the outbox's "-" records list ids separated by spaces).
+local id_base, id_count = new_id(), 0;
+local function next_id(kind)
+	id_count = id_count + 1;
+	return kind .. id_base .. "-" .. id_count;
+end
+
 local pump; -- forward declaration
 local disco_answer, batch_answer; -- forward declarations
 local outbox_remove; -- forward declaration
@@ -133,28 +143,144 @@ local function release(id)
 	queue[qtail] = id;
 end
 
-local function remember(id, entry)
-	pending[id] = entry;
-	if entry.seq >= next_seq then next_seq = entry.seq + 1; end
-end
 
 -- The copy as XML text. Built by concatenation around the <forwarded/> serialised once in
 -- send_copy: Prosody's serialiser escapes every text node with a Lua gsub, the largest per-copy
 -- cost the module had (docs/performance.md), and the copy used to be serialised twice (for the
 -- outbox and again on the wire) after being cloned.
-local xml_escape = st.xml_escape;
-local iq_head = "<iq type='set' from='" .. xml_escape(module.host) .. "' to='" .. xml_escape(component) .. "' id='";
+-- XML escaping, the same output as util.stanza's xml_escape. That one is one gsub of the class
+-- ['&<>"] over the whole text: Lua's matcher is tried at every byte, about 200 instructions per
+-- byte, and serialising the message with it was half of what the module added to Prosody's cost
+-- per message (callgrind, docs/performance.md). Here each of the five is looked for with a plain
+-- find (memchr): text without any is returned as it is, and each one present is replaced by a loop
+-- of plain finds, at a cost per occurrence rather than per byte. "&" first: the others bring one.
+local s_find, s_sub = string.find, string.sub;
+local t_concat = table.concat;
+local escapes = { { "&", "&amp;" }, { "'", "&apos;" }, { "\"", "&quot;" }, { "<", "&lt;" }, { ">", "&gt;" } };
+local function replace_plain(str, char, with, at)
+	local parts, n, pos = {}, 0, 1;
+	repeat
+		n = n + 1;
+		parts[n] = s_sub(str, pos, at - 1);
+		n = n + 1;
+		parts[n] = with;
+		pos = at + 1;
+		at = s_find(str, char, pos, true);
+	until not at;
+	parts[n + 1] = s_sub(str, pos);
+	return t_concat(parts);
+end
+local function escape(str)
+	if not (s_find(str, "&", 1, true) or s_find(str, "'", 1, true) or s_find(str, "\"", 1, true)
+		or s_find(str, "<", 1, true) or s_find(str, ">", 1, true)) then
+		return str;
+	end
+	for i = 1, 5 do
+		local e = escapes[i];
+		local at = s_find(str, e[1], 1, true);
+		if at then str = replace_plain(str, e[1], e[2], at); end
+	end
+	return str;
+end
+
+-- Attribute values repeat (JIDs, types, namespaces) and each escape() is five C calls: the short
+-- ones are remembered, and so is which attribute names are namespaced ("ns\1name"). Both tables
+-- are emptied when they reach `memo_max` entries, so what a stranger sends cannot grow them.
+local memo_max = 2048;
+local escaped_attr, escaped_attrs = {}, 0;
+local function escape_attr(v)
+	local e = escaped_attr[v];
+	if e then return e; end
+	e = escape(v);
+	if #v <= 256 then
+		if escaped_attrs >= memo_max then escaped_attr, escaped_attrs = {}, 0; end
+		escaped_attr[v] = e;
+		escaped_attrs = escaped_attrs + 1;
+	end
+	return e;
+end
+local namespaced, namespaced_count = {}, 0;
+local function is_namespaced(k)
+	local ns = namespaced[k];
+	if ns == nil then
+		ns = s_find(k, "\1", 1, true) ~= nil;
+		if namespaced_count >= memo_max then namespaced, namespaced_count = {}, 0; end
+		namespaced[k] = ns;
+		namespaced_count = namespaced_count + 1;
+	end
+	return ns;
+end
+
+-- A stanza as XML text, byte for byte what tostring() gives on Prosody 0.12 and 13 (util.stanza's
+-- _dostring, the same in both: attributes in pairs() order, an xmlns left out where it equals the
+-- parent's, namespaced attributes as "ns\1name" declared as xmlns:nsN), with the escaping above.
+local function serialise(t, buf, n, parentns)
+	local name = t.name;
+	n = n + 1;
+	buf[n] = "<" .. name;
+	local nsid = 0;
+	for k, v in pairs(t.attr) do
+		if is_namespaced(k) then
+			local ns, attrk = k:match("^([^\1]*)\1?(.*)$");
+			nsid = nsid + 1;
+			n = n + 1;
+			buf[n] = " xmlns:ns" .. nsid .. "='" .. escape(ns) .. "' " .. "ns" .. nsid .. ":" .. attrk .. "='" .. escape(v) .. "'";
+		elseif not (k == "xmlns" and v == parentns) then
+			n = n + 1;
+			buf[n] = " " .. k .. "='" .. escape_attr(v) .. "'";
+		end
+	end
+	local len = #t;
+	n = n + 1;
+	if len == 0 then
+		buf[n] = "/>";
+		return n;
+	end
+	buf[n] = ">";
+	local xmlns = t.attr.xmlns;
+	for i = 1, len do
+		local child = t[i];
+		if child.name then
+			n = serialise(child, buf, n, xmlns);
+		else
+			n = n + 1;
+			buf[n] = escape(child);
+		end
+	end
+	n = n + 1;
+	buf[n] = "</" .. name .. ">";
+	return n;
+end
+local function to_xml(stanza)
+	local buf = {};
+	serialise(stanza, buf, 0, nil);
+	return t_concat(buf);
+end
+local iq_head = "<iq type='set' from='" .. escape(module.host) .. "' to='" .. escape(component) .. "' id='";
+local attrs_text = { [false] = {}, [true] = {} };
 local function copy_attrs(entry)
-	return " reason='" .. xml_escape(entry.reason) .. "'" .. (entry.own and " own='true'" or "") .. ">";
+	local own = entry.own == true;
+	local text = attrs_text[own][entry.reason];
+	if not text then
+		text = " reason='" .. escape(entry.reason) .. "'" .. (own and " own='true'" or "") .. ">";
+		attrs_text[own][entry.reason] = text;
+	end
+	return text;
 end
 -- The v0 IQ: what the outbox keeps (the same text as tostring() of the IQ, so older and newer
--- modules read each other's outbox) and what is sent for a single copy.
-local function v0_xml(id, entry)
-	return iq_head .. xml_escape(id) .. "'><copy xmlns='" .. xmlns_copy .. "'" .. copy_attrs(entry) .. entry.fwd .. "</copy></iq>";
+-- modules read each other's outbox) and what is sent for a single copy. entry.xid: the id escaped.
+local function v0_xml(entry)
+	return iq_head .. entry.xid .. "'><copy xmlns='" .. xmlns_copy .. "'" .. copy_attrs(entry) .. entry.fwd .. "</copy></iq>";
 end
 -- The same copy inside a batch's <copies/> (copy protocol v1): the v0 <copy/> plus its id.
-local function batch_copy_xml(id, entry)
-	return "<copy id='" .. xml_escape(id) .. "'" .. copy_attrs(entry) .. entry.fwd .. "</copy>";
+local function batch_copy_xml(entry)
+	return "<copy id='" .. entry.xid .. "'" .. copy_attrs(entry) .. entry.fwd .. "</copy>";
+end
+
+local function remember(id, entry)
+	entry.xid = escape(id);
+	pending[id] = entry;
+	if entry.seq >= next_seq then next_seq = entry.seq + 1; end
 end
 
 -- A copy read back from the outbox (an IQ stanza, as any version of the module wrote it).
@@ -170,7 +296,11 @@ end
 --
 -- A record is a header line "<kind> <length> <sha1 of payload, hex>", the payload, and "\n".
 --   "+"  a copy:        "<id> <seq> <the IQ as XML>"
---   "-"  confirmed:     "<id>"
+--   "-"  confirmed:     "<id>" or "<id> <id> ..." (every confirmation of one event-loop turn in one
+--                       record since 2026-12-02: one SHA-1 and one header per turn instead of per
+--                       copy; ids never hold a space. A module from before reads such a record as
+--                       the confirmation of an id it does not know, so after a downgrade those
+--                       copies are sent once more and the component drops them by id.)
 -- Appends go through util.pposix.atomic_append (one write(2), and what it wrote is cut again if
 -- the write fails, so a failed append never leaves half a record between two whole ones).
 --
@@ -197,7 +327,7 @@ local log_file = nil;      -- open for appending
 local log_size = 0;        -- bytes in the file
 local live_bytes = 0;      -- bytes of the "+" records of unconfirmed copies
 local record_bytes = {};   -- id -> size of its "+" record, while unconfirmed
-local log_records = {};    -- "-" records not yet written
+local log_records = {};    -- ids confirmed and not yet written (one "-" record per append)
 local commit_timer = nil;  -- writes them at the end of this turn
 
 local function log_record(kind, payload)
@@ -226,7 +356,7 @@ local function parse_log(data)
 			copies[id] = { id = id, seq = tonumber(seq), copy = copy };
 			order[#order + 1] = id;
 		else
-			copies[payload] = nil;
+			for id in payload:gmatch("%S+") do copies[id] = nil; end
 		end
 		pos = eol + len + 2;
 	end
@@ -269,16 +399,17 @@ local function maybe_compact()
 	if log_size < compact_size or live_bytes * 4 > log_size then return; end
 	local live = {};
 	for id, entry in pairs(pending) do
-		if record_bytes[id] then live[#live + 1] = { id = id, seq = entry.seq, copy = v0_xml(id, entry) }; end
+		if record_bytes[id] then live[#live + 1] = { id = id, seq = entry.seq, copy = v0_xml(entry) }; end
 	end
 	table.sort(live, function (a, b) return a.seq < b.seq; end);
 	local ok, err = rewrite_log(live);
 	if not ok then module:log("warn", "Could not compact the outbox %s: %s", log_path, tostring(err)); end
 end
 
--- Appends the confirmations collected so far, and `record` after them if given.
+-- Appends the confirmations collected so far (one record), and `record` after them if given.
 local function append(record)
-	local data = table.concat(log_records);
+	local data = "";
+	if log_records[1] then data = log_record("-", t_concat(log_records, " ")); end
 	if record then data = data .. record; end
 	log_records = {};
 	if commit_timer then commit_timer:stop(); commit_timer = nil; end
@@ -293,7 +424,7 @@ end
 local log_outbox = {};
 
 function log_outbox.add(id, entry)
-	local record = log_record("+", id .. " " .. entry.seq .. " " .. v0_xml(id, entry));
+	local record = log_record("+", id .. " " .. entry.seq .. " " .. v0_xml(entry));
 	-- Counted before the write: a compaction it triggers keeps this copy.
 	record_bytes[id] = #record;
 	live_bytes = live_bytes + #record;
@@ -312,7 +443,7 @@ function log_outbox.remove(id)
 	if not bytes then return; end
 	record_bytes[id] = nil;
 	live_bytes = live_bytes - bytes;
-	log_records[#log_records + 1] = log_record("-", id);
+	log_records[#log_records + 1] = id;
 	if not commit_timer then
 		commit_timer = module:add_timer(0, function ()
 			commit_timer = nil;
@@ -384,7 +515,7 @@ end
 function storage_outbox.add(id, entry)
 	-- Durable before it is sent: if Prosody stops now, the copy is sent after the restart. Stored
 	-- as before (a preserialised IQ), so older and newer modules read each other's store.
-	local ok, err = storage_outbox.store:set(id, { seq = entry.seq, copy = st.preserialize(xml_parse(v0_xml(id, entry))) });
+	local ok, err = storage_outbox.store:set(id, { seq = entry.seq, copy = st.preserialize(xml_parse(v0_xml(entry))) });
 	if not ok then
 		module:log("error", "Could not store copy %s in the outbox (%s); sending it unprotected", id, tostring(err));
 	end
@@ -499,20 +630,20 @@ local function send_one(id)
 		end
 	end);
 	inflight_count = inflight_count + 1;
-	send_xml(v0_xml(id, entry));
+	send_xml(v0_xml(entry));
 end
 
 -- A batch IQ of the copies `ids` (v1). Each <copy/> is the v0 one with the copy's id added, around
 -- the <forwarded/> text kept in `pending`.
 local function send_batch(ids)
-	local batch_id = "xmd-b-" .. new_id();
+	local batch_id = next_id("xmd-b-");
 	local batch = { ids = ids, is_batch = true };
 	function batch:stop()
 		if self.timer then self.timer:stop(); self.timer = nil; end
 	end
-	local parts = { iq_head, xml_escape(batch_id), "'><copies xmlns='", xmlns_copy_batch, "'>" };
+	local parts = { iq_head, escape(batch_id), "'><copies xmlns='", xmlns_copy_batch, "'>" };
 	for _, id in ipairs(ids) do
-		parts[#parts + 1] = batch_copy_xml(id, pending[id]);
+		parts[#parts + 1] = batch_copy_xml(pending[id]);
 		inflight[id] = batch;
 		inflight_count = inflight_count + 1;
 	end
@@ -623,19 +754,26 @@ local function chat_copyable(stanza)
 	return true;
 end
 
+-- The delay stamp has whole seconds (XEP-0082 as util.datetime writes it): made once a second.
+local stamp_second, stamp_text = nil, nil;
+local function stamp_now()
+	local now = os.time();
+	if now ~= stamp_second then stamp_second, stamp_text = now, datetime.datetime(now); end
+	return stamp_text;
+end
+local fwd_head = "<forwarded xmlns='" .. xmlns_forward .. "'><delay xmlns='" .. xmlns_delay .. "' stamp='";
 local function send_copy(stanza, reason, own)
 	-- Serialised now, before anything downstream (mod_offline, carbons) touches the stanza, so no
 	-- clone is needed. XEP-0297 requires the forwarded stanza to state its namespace: set for the
 	-- serialiser and put back at once (stanzas from c2s carry none).
-	local fwd = st.stanza("forwarded", { xmlns = xmlns_forward })
-		:tag("delay", { xmlns = xmlns_delay, stamp = datetime.datetime() }):up();
-	fwd:add_direct_child(stanza);
 	local xmlns = stanza.attr.xmlns;
 	stanza.attr.xmlns = "jabber:client";
-	local ok, text = pcall(tostring, fwd);
+	local ok, text = pcall(to_xml, stanza);
 	stanza.attr.xmlns = xmlns;
 	if not ok then error(text, 0); end
-	local id = "xmd-" .. new_id();
+	-- The XML of <forwarded><delay/>message</forwarded>, without building that stanza.
+	text = fwd_head .. stamp_now() .. "'/>" .. text .. "</forwarded>";
+	local id = next_id("xmd-");
 	local entry = { seq = next_seq, reason = reason, own = own and true or nil, fwd = text };
 	remember(id, entry);
 	-- Sent once it is in the outbox: if Prosody stops before then, so was the message's delivery.

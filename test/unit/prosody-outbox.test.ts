@@ -22,6 +22,11 @@ describe("the Prosody outbox log reader", () => {
     assert.deepEqual(parseOutboxLog(log), { live: ["xmd-b", "xmd-c"], goodBytes: log.length, tornBytes: 0 });
   });
 
+  test("one confirmation record may list several ids (one per event-loop turn)", () => {
+    const log = Buffer.concat([copy("xmd-a", 0), copy("xmd-b", 1), copy("xmd-c", 2), record("-", "xmd-a xmd-c")]);
+    assert.deepEqual(parseOutboxLog(log), { live: ["xmd-b"], goodBytes: log.length, tornBytes: 0 });
+  });
+
   test("a torn tail is cut wherever the write stopped: in the header, in the payload, before the final newline", () => {
     const whole = Buffer.concat([copy("xmd-a", 0), copy("xmd-b", 1)]);
     const first = copy("xmd-a", 0).length;
