@@ -87,21 +87,6 @@ export function createMaildirWriter(options: MaildirWriterOptions = {}): Maildir
   const dirSyncer = createDirSyncer();
   const batch = options.batch && fsync ? createBatchSync(options.batch, dirSyncer) : undefined;
   let named = 0;
-  const createLimit = Number(process.env.XMD_CREATE_LIMIT ?? "0");
-  let creatingNow = 0;
-  const createWaiters: (() => void)[] = [];
-  function pooledCreate(tmp: string, message: Buffer): Promise<number> {
-    if (createLimit <= 0) return writeTmp(tmp, message);
-    const run = (): Promise<number> => {
-      creatingNow += 1;
-      return writeTmp(tmp, message).finally(() => {
-        creatingNow -= 1;
-        createWaiters.shift()?.();
-      });
-    };
-    if (creatingNow < createLimit) return run();
-    return new Promise<void>((r) => createWaiters.push(r)).then(run);
-  }
 
   /** Folders being created now: a burst of first mails to one (an import) waits for one mkdir. */
   const creating = new Map<string, Promise<string>>();
@@ -138,7 +123,7 @@ export function createMaildirWriter(options: MaildirWriterOptions = {}): Maildir
     const final = info ? path.join(dir, "cur", name + info) : path.join(dir, "new", name);
     if (batch && !options.beforeRename) {
       // Added now, before the create completes, so it joins its batch in name order (./batch-sync.ts).
-      await batch.add({ fd: pooledCreate(tmp, message), tmp, final, order });
+      await batch.add({ fd: writeTmp(tmp, message), tmp, final, order });
       return { path: final, size: message.length, folderDir: dir, base: name, droppedKeywords: dropped };
     }
     // The create and the fsync in the thread pool, the write on this thread (./sync-io.ts).
