@@ -1,18 +1,17 @@
 // Group commit for bulk writes (import, replay into a Maildir): the same tmp/ → fsync → rename →
-// fsync of the directory as ./deliver.ts, but per batch instead of per mail. Each mail joins the
-// batch in the order its name was made, its tmp/ file maybe still being created (in libuv's pool:
-// ./sync-io.ts writeTmp); once `size` mails wait (or no new one came for `idleMs`), the batch is
+// fsync of the directory as ./deliver.ts, but per batch instead of per mail. Each mail is written
+// to tmp/ and waits; once `size` mails wait (or no new one came for `idleMs`), the batch is
 // committed:
-//   1. every file of the batch is fsynced once it is written (all at once: the file system folds
-//      them into few journal commits, where one mail at a time pays a whole commit each);
+//   1. every file of the batch is fsynced (all at once: the file system folds them into few
+//      journal commits, where one mail at a time pays a whole commit each);
 //   2. the files are renamed into new/ or cur/, in the order their names were made;
 //   3. every directory that got a rename is fsynced once;
 //   4. only then does each mail's deliver() resolve, so a caller that records progress after it
 //      (the replay checkpoint) never records a mail that a crash could still take away.
 // A crash before 3 leaves files in tmp/ (ignored by readers, cleaned by Dovecot) and maybe some
 // renamed ones; the checkpoint does not list them, so the next run writes them again or finds
-// them by Message-ID (src/replay/targets/maildir.ts). A failed create, write or fsync fails its
-// mail (or, for a directory, every mail renamed into it): none of them resolves.
+// them by Message-ID (src/replay/targets/maildir.ts). A failed fsync fails its mail (or, for a
+// directory, every mail renamed into it): none of them resolves.
 import { closeSync, renameSync } from "node:fs";
 import path from "node:path";
 import type { DirSyncer } from "./dir-sync.js";
@@ -26,12 +25,8 @@ export interface BatchOptions {
 }
 
 export interface PendingMail {
-  /**
-   * Open for writing, the whole message written; closed by the batch. A promise while the file is
-   * still being created: it joins the batch now, so its place (and its rename's) follows its name.
-   * If it rejects, the file is already cleaned up (writeTmp) and only this mail fails.
-   */
-  readonly fd: number | Promise<number>;
+  /** Open for writing, the whole message written; closed by the batch. */
+  readonly fd: number;
   readonly tmp: string;
   readonly final: string;
   /** Renames go in this order (the order the names were made: time, then counter). */
@@ -44,8 +39,6 @@ export interface BatchSync {
 }
 
 interface Waiting extends PendingMail {
-  /** The fd, or the create's error (held as a value so a rejection before the commit is handled). */
-  readonly opened: Promise<number | { failed: unknown }>;
   resolve(): void;
   reject(err: unknown): void;
 }
@@ -69,8 +62,7 @@ export function createBatchSync(options: BatchOptions, dirSyncer: DirSyncer, fsy
   return {
     add(mail) {
       return new Promise<void>((resolve, reject) => {
-        const opened = Promise.resolve(mail.fd).catch((failed: unknown) => ({ failed }));
-        batch.push({ ...mail, opened, resolve, reject });
+        batch.push({ ...mail, resolve, reject });
         if (batch.length >= options.size) return commitNow();
         if (timer) clearTimeout(timer);
         timer = setTimeout(commitNow, options.idleMs);
@@ -89,22 +81,16 @@ async function commit(mails: Waiting[], io: { dirSyncer: DirSyncer; fsyncFile: (
   const { dirSyncer, fsyncFile } = io;
   const synced = await Promise.all(
     mails.map(async (m) => {
-      const fd = await m.opened;
-      if (typeof fd !== "number") {
-        // Not created (or not written, and removed by writeTmp): never unlink a name we may not own.
-        m.reject(fd.failed);
-        return false;
-      }
       let open = true;
       try {
-        await fsyncFile(fd);
+        await fsyncFile(m.fd);
         open = false;
-        closeSync(fd);
+        closeSync(m.fd);
         return true;
       } catch (err) {
         // A failed close has released the descriptor already (close(2)): never close it twice,
         // the number may belong to another file by now.
-        if (open) closeQuietly(fd);
+        if (open) closeQuietly(m.fd);
         discard(m, err);
         return false;
       }

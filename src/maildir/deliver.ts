@@ -16,7 +16,7 @@ import { createDirSyncer } from "./dir-sync.js";
 import { ensureFolder, folderDir } from "./folders.js";
 import { createKeywordMap, infoSuffix, type KeywordMap } from "./keywords.js";
 import { createNameSource, type NameSource } from "./name.js";
-import { closeQuietly, fsyncFd, syncDir, unlinkQuietly, writeTmp } from "./sync-io.js";
+import { closeQuietly, fsyncFd, syncDir, unlinkQuietly, writeTmp, writeTmpSync } from "./sync-io.js";
 
 /** Directories 0700 and files 0600: mail is private to the mail user. */
 const DIR_MODE = 0o700;
@@ -122,8 +122,7 @@ export function createMaildirWriter(options: MaildirWriterOptions = {}): Maildir
     const tmp = path.join(dir, "tmp", name);
     const final = info ? path.join(dir, "cur", name + info) : path.join(dir, "new", name);
     if (batch && !options.beforeRename) {
-      // Added now, before the create completes, so it joins its batch in name order (./batch-sync.ts).
-      await batch.add({ fd: writeTmp(tmp, message), tmp, final, order });
+      await batch.add({ fd: writeTmpSync(tmp, message), tmp, final, order });
       return { path: final, size: message.length, folderDir: dir, base: name, droppedKeywords: dropped };
     }
     // The create and the fsync in the thread pool, the write on this thread (./sync-io.ts).

@@ -124,28 +124,3 @@ test("batched: renames keep the names' order across batches too, when a later ba
     assert.deepEqual(seen, names);
   });
 });
-
-test("batched: a mail joins its batch in name order while its file is still being created; a failed create fails only it", async () => {
-  await withTmp(async (dir) => {
-    for (const sub of ["tmp", "new"]) await mkdir(path.join(dir, sub));
-    const batch = createBatchSync({ size: 10, idleMs: 60_000 }, createDirSyncer());
-    const seen: string[] = [];
-    const watcher = watch(path.join(dir, "new"), (_event, name) => {
-      if (name && !seen.includes(name)) seen.push(name);
-    });
-    const names = Array.from({ length: 30 }, (_, i) => `m${String(i).padStart(2, "0")}`);
-    // The first batch's creates complete 300 ms late, after every later batch's: had a mail joined
-    // a batch when its create completed, m10..m29 would fill the first batches and go first.
-    const done = names.map((name, order) => {
-      const tmp = path.join(dir, "tmp", name);
-      const fd = order === 15 ? Promise.reject(new Error("create failed")) : new Promise<number>((resolve) => setTimeout(() => resolve(openSync(tmp, "wx")), order < 10 ? 300 : 0));
-      return batch.add({ fd, tmp, final: path.join(dir, "new", name), order });
-    });
-    const results = await Promise.allSettled(done);
-    await new Promise((r) => setTimeout(r, 100));
-    watcher.close();
-    assert.deepEqual(results.map((r) => r.status), names.map((_, i) => (i === 15 ? "rejected" : "fulfilled")));
-    assert.deepEqual(seen, names.filter((_, i) => i !== 15));
-    assert.deepEqual(await readdir(path.join(dir, "tmp")), []);
-  });
-});
