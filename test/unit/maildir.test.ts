@@ -4,6 +4,7 @@ import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "n
 import { closeSync, fstatSync, watch } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { createMaildirWriter, createNameSource } from "../../src/maildir/index.js";
 import { StorageError } from "../../src/errors.js";
 import { fsyncFd, syncDir, writeTmp, writeTmpSync } from "../../src/maildir/sync-io.js";
@@ -67,6 +68,9 @@ test("a reader watching new/ never sees a partial message", async () => {
       // Large messages make a torn write likely to be visible if we ever wrote in place.
       const big = Buffer.alloc(2 * 1024 * 1024, "x");
       await Promise.all(Array.from({ length: 20 }, (_, i) => writer.deliver(maildir, Buffer.concat([big, Buffer.from(String(i))]))));
+      // inotify's events reach the callback on a later turn of the event loop than the deliveries
+      // that caused them may resolve on (under load, some turns later): give the last ones 5 s.
+      for (const until = Date.now() + 5000; checks.length < 20 && Date.now() < until; ) await sleep(10);
     } finally {
       watcher.close();
     }
