@@ -17,13 +17,46 @@ import { buildOldRelease, type OldRelease } from "../../harness/old-release.js";
 import { pollUntil } from "../../harness/poll.js";
 import { DOMAIN, startStack, type EjabberdStack } from "../../harness/stack.js";
 import { makeTempDir, removeDir } from "../../harness/tmp.js";
-import { connectClient } from "../../harness/xmpp-client.js";
+import { connectClient, type TestClient } from "../../harness/xmpp-client.js";
 import { OLD_COMMIT, assertInboxesOnce, batchLines, bodies, connected, sendAll, traffic } from "../support/upgrade-traffic.js";
 
 /** Who sends in bothNew, at the same time. */
 const SENDERS = ["bob", "dave", "erin"];
 const SETTLE_TIMEOUT_MS = 180_000;
 
+/**
+ * Every component and client a case starts, stopped by withOldStack whatever happens: one left
+ * running (a case failing half-way, e.g. a client's ping timing out) kept this file's process,
+ * and its xm-heavy slot, alive for good.
+ */
+const liveComponents = new Set<ComponentProcess>();
+const liveClients = new Set<TestClient>();
+
+function startComponent(stack: EjabberdStack, options?: { cli?: string }): ComponentProcess {
+  const component = stack.component(options);
+  liveComponents.add(component);
+  return component;
+}
+
+async function connect(stack: EjabberdStack, username: string): Promise<TestClient> {
+  const client = await connectClient({ port: stack.server.c2sPort, domain: DOMAIN, username, password: stack.password });
+  liveClients.add(client);
+  return client;
+}
+
+/** Stops what is still running; errors here are not the case's failure, which propagates. */
+async function stopLeftovers(): Promise<void> {
+  const clients = [...liveClients];
+  const components = [...liveComponents];
+  liveClients.clear();
+  liveComponents.clear();
+  await Promise.all(clients.map((client) => client.stop().catch(() => undefined)));
+  await Promise.all(components.map(async (component) => {
+    if (component.child.exitCode !== null || component.child.signalCode !== null) return;
+    component.child.kill("SIGCONT"); // frozen by upgradeModule: SIGTERM waits for it
+    await component.stop().catch(() => undefined);
+  }));
+}
 
 async function logMatches(stack: EjabberdStack, re: RegExp, describe: string): Promise<void> {
   await pollUntil(async () => (re.test(await readFile(stack.server.logPath, "utf8")) ? true : undefined), { timeoutMs: 30_000, intervalMs: 200, describe: () => describe });
@@ -51,6 +84,7 @@ describe(onServers("rolling upgrade from copy protocol v0 to v1 (ejabberd)"), { 
   });
 
   after(async () => {
+    await stopLeftovers();
     if (buildDir) await removeDir(buildDir);
   });
 
@@ -62,6 +96,7 @@ describe(onServers("rolling upgrade from copy protocol v0 to v1 (ejabberd)"), { 
       await fn(stack);
       assert.deepEqual(await stack.serverErrors(), [], "no errors in ejabberd's log");
     } finally {
+      await stopLeftovers();
       await stack?.stop();
       await removeDir(dir);
     }
@@ -70,7 +105,7 @@ describe(onServers("rolling upgrade from copy protocol v0 to v1 (ejabberd)"), { 
   /** The module swap: the component frozen so the last copies stay in the outbox, ejabberd stopped, the new module built, ejabberd started. */
   async function upgradeModule(stack: EjabberdStack, component: ComponentProcess, sent: string[]): Promise<void> {
     component.child.kill("SIGSTOP");
-    const bob = await connectClient({ port: stack.server.c2sPort, domain: DOMAIN, username: "bob", password: stack.password });
+    const bob = await connect(stack, "bob");
     await sendAll(bob, bodies("outbox", 40), sent);
     await bob.stop();
     const waiting = await ejabberdOutboxSize(stack.ejabberd);
@@ -86,13 +121,13 @@ describe(onServers("rolling upgrade from copy protocol v0 to v1 (ejabberd)"), { 
 
   /** The component swap with traffic flowing: old stopped (SIGTERM), new started. */
   async function upgradeComponent(stack: EjabberdStack, component: ComponentProcess, sent: string[], tag: string): Promise<ComponentProcess> {
-    const bob = await connectClient({ port: stack.server.c2sPort, domain: DOMAIN, username: "bob", password: stack.password });
+    const bob = await connect(stack, "bob");
     try {
       const flow = traffic(bob, `flow${tag}`, sent);
       await new Promise((r) => setTimeout(r, 500));
       assert.equal(await component.stop(), 0);
       await new Promise((r) => setTimeout(r, 500));
-      const next = stack.component();
+      const next = startComponent(stack);
       await next.waitForLog(connected);
       await new Promise((r) => setTimeout(r, 1_000));
       await flow.stop();
@@ -110,7 +145,7 @@ describe(onServers("rolling upgrade from copy protocol v0 to v1 (ejabberd)"), { 
    */
   async function bothNew(stack: EjabberdStack, component: ComponentProcess, sent: string[]): Promise<void> {
     await logMatches(stack, /archive\.example\.test takes batches of copies/, "the new module found that the new component takes batches");
-    const senders = await Promise.all(SENDERS.map((username) => connectClient({ port: stack.server.c2sPort, domain: DOMAIN, username, password: stack.password })));
+    const senders = await Promise.all(SENDERS.map((username) => connect(stack, username)));
     try {
       const flows = senders.map((client, i) => traffic(client, `flowZ${String(i)}`, sent));
       await pollUntil(async () => (batchLines(component).some((l) => Number(l.copies) > 1) ? true : undefined), {
@@ -125,46 +160,42 @@ describe(onServers("rolling upgrade from copy protocol v0 to v1 (ejabberd)"), { 
   test("order A: the module first (with copies in its outbox), then the component", async () => {
     await withOldStack("xmd-upgrade-ej-a-", async (stack) => {
       const sent: string[] = [];
-      let component = stack.component({ cli: old.cli });
-      try {
-        await component.waitForLog(connected);
-        const bob = await connectClient({ port: stack.server.c2sPort, domain: DOMAIN, username: "bob", password: stack.password });
-        await sendAll(bob, bodies("old", 30), sent);
-        await bob.stop();
+      let component = startComponent(stack, { cli: old.cli });
+      await component.waitForLog(connected);
+      const bob = await connect(stack, "bob");
+      await sendAll(bob, bodies("old", 30), sent);
+      await bob.stop();
 
-        await upgradeModule(stack, component, sent);
-        // New module, old component: it asked, was told v0 only, and sends single copies.
-        await logMatches(stack, /archive\.example\.test does not take batches of copies/, "the new module found that the old component takes no batches");
+      await upgradeModule(stack, component, sent);
+      // New module, old component: it asked, was told v0 only, and sends single copies.
+      await logMatches(stack, /archive\.example\.test does not take batches of copies/, "the new module found that the old component takes no batches");
 
-        component = await upgradeComponent(stack, component, sent, "A");
-        await bothNew(stack, component, sent);
-        await assertExactlyOnce(stack, sent);
-      } finally {
-        assert.equal(await component.stop(), 0);
-      }
+      component = await upgradeComponent(stack, component, sent, "A");
+      await bothNew(stack, component, sent);
+      await assertExactlyOnce(stack, sent);
+      // A clean stop on success; on failure withOldStack stops whatever is left.
+      assert.equal(await component.stop(), 0);
     });
   });
 
   test("order B: the component first, then the module (with copies in its outbox)", async () => {
     await withOldStack("xmd-upgrade-ej-b-", async (stack) => {
       const sent: string[] = [];
-      let component = stack.component({ cli: old.cli });
-      try {
-        await component.waitForLog(connected);
-        const bob = await connectClient({ port: stack.server.c2sPort, domain: DOMAIN, username: "bob", password: stack.password });
-        await sendAll(bob, bodies("old", 30), sent);
-        await bob.stop();
+      let component = startComponent(stack, { cli: old.cli });
+      await component.waitForLog(connected);
+      const bob = await connect(stack, "bob");
+      await sendAll(bob, bodies("old", 30), sent);
+      await bob.stop();
 
-        component = await upgradeComponent(stack, component, sent, "B");
-        assert.deepEqual(batchLines(component), [], "the old module sends no batches");
-        assert.ok(component.logs.some((l) => l.msg === "stored"), "the new component stores the old module's copies");
+      component = await upgradeComponent(stack, component, sent, "B");
+      assert.deepEqual(batchLines(component), [], "the old module sends no batches");
+      assert.ok(component.logs.some((l) => l.msg === "stored"), "the new component stores the old module's copies");
 
-        await upgradeModule(stack, component, sent);
-        await bothNew(stack, component, sent);
-        await assertExactlyOnce(stack, sent);
-      } finally {
-        assert.equal(await component.stop(), 0);
-      }
+      await upgradeModule(stack, component, sent);
+      await bothNew(stack, component, sent);
+      await assertExactlyOnce(stack, sent);
+      // A clean stop on success; on failure withOldStack stops whatever is left.
+      assert.equal(await component.stop(), 0);
     });
   });
 });
