@@ -12,10 +12,10 @@
 // renamed ones; the checkpoint does not list them, so the next run writes them again or finds
 // them by Message-ID (src/replay/targets/maildir.ts). A failed fsync fails its mail (or, for a
 // directory, every mail renamed into it): none of them resolves.
-import { closeSync, renameSync } from "node:fs";
+import { renameSync } from "node:fs";
 import path from "node:path";
 import type { DirSyncer } from "./dir-sync.js";
-import { closeQuietly, fsyncFd, unlinkQuietly } from "./sync-io.js";
+import { fsyncFd, syncAndClose, unlinkQuietly } from "./sync-io.js";
 
 export interface BatchOptions {
   /** Mails per commit. */
@@ -81,16 +81,10 @@ async function commit(mails: Waiting[], io: { dirSyncer: DirSyncer; fsyncFile: (
   const { dirSyncer, fsyncFile } = io;
   const synced = await Promise.all(
     mails.map(async (m) => {
-      let open = true;
       try {
-        await fsyncFile(m.fd);
-        open = false;
-        closeSync(m.fd);
+        await syncAndClose(m.fd, fsyncFile);
         return true;
       } catch (err) {
-        // A failed close has released the descriptor already (close(2)): never close it twice,
-        // the number may belong to another file by now.
-        if (open) closeQuietly(m.fd);
         discard(m, err);
         return false;
       }

@@ -8,7 +8,7 @@
 // an info suffix is where Dovecot itself saves a flagged message (checked: IMAP APPEND with
 // \Seen $XMPP lands in cur/…:2,Sa). The tmp/ → fsync → rename guarantee is the same.
 import { mkdir } from "node:fs/promises";
-import { closeSync, renameSync } from "node:fs";
+import { renameSync } from "node:fs";
 import path from "node:path";
 import { StorageError } from "../errors.js";
 import { createBatchSync, type BatchOptions } from "./batch-sync.js";
@@ -16,7 +16,7 @@ import { createDirSyncer } from "./dir-sync.js";
 import { ensureFolder, folderDir } from "./folders.js";
 import { createKeywordMap, infoSuffix, type KeywordMap } from "./keywords.js";
 import { createNameSource, type NameSource } from "./name.js";
-import { closeQuietly, fsyncFd, syncDir, unlinkQuietly, writeTmp, writeTmpSync } from "./sync-io.js";
+import { fsyncFd, syncAndClose, syncDir, unlinkQuietly, writeTmp, writeTmpSync } from "./sync-io.js";
 
 /** Directories 0700 and files 0600: mail is private to the mail user. */
 const DIR_MODE = 0o700;
@@ -127,13 +127,9 @@ export function createMaildirWriter(options: MaildirWriterOptions = {}): Maildir
     }
     // The create and the fsync in the thread pool, the write on this thread (./sync-io.ts).
     const fd = await writeTmp(tmp, message);
-    let open = true;
     try {
-      if (fsync) await fsyncFd(fd);
-      open = false;
-      closeSync(fd);
+      await syncAndClose(fd, fsync ? fsyncFd : undefined);
     } catch (err) {
-      if (open) closeQuietly(fd);
       unlinkQuietly(tmp);
       throw err;
     }

@@ -5,7 +5,7 @@
 // "store7"): fs/promises' open, writeFile, sync and close, one pool job each with several mails
 // in flight, cost about twice the CPU per mail (pool threads contending for the tmp/ directory,
 // FileHandle objects and their promises).
-import { closeSync, fdatasync, fsync, open, openSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, fsync, open, openSync, unlinkSync, writeSync } from "node:fs";
 
 /** Mail is private to the mail user. */
 const FILE_MODE = 0o600;
@@ -54,9 +54,21 @@ export function fsyncFd(fd: number): Promise<void> {
   return new Promise((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
 }
 
-/** fdatasync(2) in the thread pool. */
-export function fdatasyncFd(fd: number): Promise<void> {
-  return new Promise((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve())));
+/**
+ * Syncs `fd` with `sync` (none: just closes it), then closes it. On a failure the descriptor is
+ * closed exactly once (a failed close(2) has released it already, and its number may belong to
+ * another file by then) and the error is thrown.
+ */
+export async function syncAndClose(fd: number, sync?: (fd: number) => Promise<void>): Promise<void> {
+  let open = true;
+  try {
+    if (sync) await sync(fd);
+    open = false;
+    closeSync(fd);
+  } catch (err) {
+    if (open) closeQuietly(fd);
+    throw err;
+  }
 }
 
 /** Closes `fd` once, for a path that reports another error (or none is worth reporting). */
