@@ -18,9 +18,16 @@ export interface OutboxLog {
   tornBytes: number;
 }
 
-/** Parses the log's bytes; stops at the first record that is not whole and correct. */
-export function parseOutboxLog(data: Buffer): OutboxLog {
-  const live = new Map<string, true>();
+/** One whole, checksummed record of the log: "+" a copy written, "-" confirmations. */
+export interface OutboxRecord {
+  readonly kind: "+" | "-";
+  /** "+": "<id> <seq> <copy>"; "-": "<id>" or, from modules since 2026-12-02, "<id> <id> ..." (one event-loop turn). */
+  readonly text: string;
+}
+
+/** Walks the log's whole records; `end` is where they stop (a torn tail, if any, follows it). */
+function walkRecords(data: Buffer): { records: OutboxRecord[]; end: number } {
+  const records: OutboxRecord[] = [];
   let pos = 0;
   while (pos < data.length) {
     const eol = data.indexOf(0x0a, pos);
@@ -32,17 +39,27 @@ export function parseOutboxLog(data: Buffer): OutboxLog {
     if (payload.length !== len || data[eol + 1 + len] !== 0x0a) break;
     if (createHash("sha1").update(payload).digest("hex") !== header[3]) break;
     const text = payload.toString("utf8");
-    if (header[1] === "+") {
-      const id = /^(\S+) \d+ /.exec(text)?.[1];
-      if (id === undefined) break;
-      live.set(id, true);
-    } else {
-      // One confirmation per id, or (modules since 2026-12-02) every id of one event-loop turn.
-      for (const id of text.split(" ")) live.delete(id);
-    }
+    if (header[1] === "+" && !/^\S+ \d+ /.test(text)) break;
+    records.push({ kind: header[1] as "+" | "-", text });
     pos = eol + 2 + len;
   }
-  return { live: [...live.keys()], goodBytes: pos, tornBytes: data.length - pos };
+  return { records, end: pos };
+}
+
+/** Parses the log's bytes; stops at the first record that is not whole and correct. */
+export function parseOutboxLog(data: Buffer): OutboxLog {
+  const live = new Map<string, true>();
+  const { records, end } = walkRecords(data);
+  for (const { kind, text } of records) {
+    if (kind === "+") live.set(text.slice(0, text.indexOf(" ")), true);
+    else for (const id of text.split(" ")) live.delete(id);
+  }
+  return { live: [...live.keys()], goodBytes: end, tornBytes: data.length - end };
+}
+
+/** The ids of every "-" record that confirms more than one copy (the form modules before 2026-12-02 do not know). */
+export function groupedConfirmations(data: Buffer): string[][] {
+  return walkRecords(data).records.filter((r) => r.kind === "-" && r.text.includes(" ")).map((r) => r.text.split(" "));
 }
 
 const listDir = (dir: string) => readdir(dir).catch(() => [] as string[]);

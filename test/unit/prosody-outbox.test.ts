@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { outboxCopies, parseOutboxLog } from "../../harness/prosody-outbox.js";
+import { groupedConfirmations, outboxCopies, parseOutboxLog } from "../../harness/prosody-outbox.js";
 
 function record(kind: "+" | "-", payload: string): Buffer {
   const bytes = Buffer.from(payload, "utf8");
@@ -25,6 +25,7 @@ describe("the Prosody outbox log reader", () => {
   test("one confirmation record may list several ids (one per event-loop turn)", () => {
     const log = Buffer.concat([copy("xmd-a", 0), copy("xmd-b", 1), copy("xmd-c", 2), record("-", "xmd-a xmd-c")]);
     assert.deepEqual(parseOutboxLog(log), { live: ["xmd-b"], goodBytes: log.length, tornBytes: 0 });
+    assert.deepEqual(groupedConfirmations(Buffer.concat([log, record("-", "xmd-b")])), [["xmd-a", "xmd-c"]], "only the record of several ids");
   });
 
   test("a torn tail is cut wherever the write stopped: in the header, in the payload, before the final newline", () => {
