@@ -105,6 +105,13 @@ export function stageReport(traceFile: string, times: ReadonlyMap<string, SentTi
     `# largest stage of those: ${[...largest].sort((a, b) => b[1] - a[1]).map(([s, n]) => `${s} ${n}`).join(", ")}`,
     `# gc during the steady phase: ${inPhase.length} pauses, p50 ${percentile(gcPauses, 50).toFixed(2)} ms, max ${Math.max(0, ...gcPauses).toFixed(2)} ms, total ${gcPauses.reduce((a, b) => a + b, 0).toFixed(0)} ms`,
   ];
+  // When in the phase the slow copies were sent (a warm-up effect shows as a cluster at the start).
+  const perSecond = new Map<number, number>();
+  for (const r of slow) {
+    const second = Math.floor((times.get(r.id)!.sent - from) / 1000);
+    perSecond.set(second, (perSecond.get(second) ?? 0) + 1);
+  }
+  out.push(`# copies >= p99 by second of the phase: ${[...perSecond].sort((a, b) => a[0] - b[0]).map(([s, n]) => `${s}s ${n}`).join(", ")}`);
   for (const r of [...slow].sort((a, b) => b.total - a.total).slice(0, 5)) {
     out.push(`#   ${r.id.padEnd(34)} ${STAGES.map((s) => fmt(r.stages[s])).join("")}  ${fmt(r.total)} ${fmt(r.gcMs)}`);
   }

@@ -5,8 +5,8 @@
 //                   after it: the component's whole storage path, without XMPP, capture, render
 //   bare            a durable write with plain node:fs (create, write, fsync, close, rename,
 //                   fsync of the directory, each mail on its own): the disk's own floor
-// Each runs in a child process of its own (./steady-child.ts), with the component's thread-pool
-// size, and reports its latency per mail and its CPU per mail (user and system time of all its
+// Each runs in a child process of its own (./steady-child.ts), with the thread pool the installed
+// command gives the component, and reports its latency per mail and its CPU per mail (user and system time of all its
 // threads). The bench input (copies, rendered mails) is shared with ./throughput.ts.
 import { spawn } from "node:child_process";
 import path from "node:path";
@@ -21,6 +21,8 @@ export const USERS = 200;
 export const WINDOW = 64;
 export const STEADY_RATE = 1000;
 export const STEADY_SECONDS = Number(process.env.BENCH_STEADY_SECONDS ?? 5);
+/** libuv's pool as the installed command gives `run` (src/cli/bin.cts); UV_THREADPOOL_SIZE overrides. */
+export const RUN_THREAD_POOL = "16";
 
 /** `user`: every copy to that one user (the folder-size phase); default spread over USERS. */
 export function copies(n: number, tag: string, user?: string): string[] {
@@ -113,7 +115,7 @@ export function runFloorRow(kind: FloorKind, dir: string): Promise<FloorRow> {
   const proc = spawn(process.execPath, [child, kind, dir, String(STEADY_RATE * STEADY_SECONDS)], {
     env: {
       PATH: process.env.PATH ?? "",
-      ...(process.env.UV_THREADPOOL_SIZE ? { UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE } : {}),
+      UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? RUN_THREAD_POOL,
     },
     stdio: ["ignore", "pipe", "inherit"],
   });

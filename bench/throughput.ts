@@ -149,7 +149,7 @@ function spawnComponent(port: number, root: string, secret: string, prof: string
       ...(process.env.UV_THREADPOOL_SIZE ? { UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE } : {}),
       ...(process.env.UV_USE_IO_URING ? { UV_USE_IO_URING: process.env.UV_USE_IO_URING } : {}),
       ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}),
-      ...(stageTrace ? { XMPP_MAILDIR_STAGE_TRACE: stageTrace } : {}),
+      ...(stageTrace ? { XMD_STAGE_TRACE: stageTrace } : {}),
     },
     stdio: ["ignore", "ignore", "inherit"],
   });
@@ -159,12 +159,15 @@ function spawnComponent(port: number, root: string, secret: string, prof: string
 interface CopyCpu {
   readonly userUs: number;
   readonly sysUs: number;
+  /** The main thread's share of the wall time on a CPU, and runnable but queued for one. */
+  readonly mainRun: number;
+  readonly mainWait: number;
 }
 
 async function benchComponent(
   dir: string,
   n: number,
-): Promise<{ rate: number; p50: number; p99: number; rssMb: number; waits: number; steadyP50: number; steadyP99: number; cpu: CopyCpu; steadyCpu: CopyCpu; stages: string[] }> {
+): Promise<{ rate: number; p50: number; p99: number; rssMb: number; waits: number; steadyRate: number; steadyP50: number; steadyP99: number; steadyMax: number; cpu: CopyCpu; steadyCpu: CopyCpu; stages: string[] }> {
   const secret = randomBytes(8).toString("hex");
   const server = await startFakeServer({ domain: DOMAIN, secret });
   const root = path.join(dir, `component-${n}`);
@@ -175,11 +178,12 @@ async function benchComponent(
   const trace = process.env.BENCH_STAGES === "1" ? path.join(root, "stages.ndjson") : undefined;
   const child = spawnComponent(server.port, root, secret, prof, trace);
   try {
-    await server.connected();
+    // A component that cannot start (a bad flag or variable) must fail the bench, not hang it.
+    await Promise.race([server.connected(), new Promise((_, reject) => child.once("exit", (code) => reject(new Error(`the component exited (${code}) before connecting`))))]);
     const ticks = clockTicks();
     const perCopy = (from: ReturnType<typeof sampleCpu>, count: number): CopyCpu => {
       const use = cpuUse(from, sampleCpu(child.pid!, ticks));
-      return { userUs: (use.userMs * 1000) / count, sysUs: (use.sysMs * 1000) / count };
+      return { userUs: (use.userMs * 1000) / count, sysUs: (use.sysMs * 1000) / count, mainRun: use.run, mainWait: use.wait };
     };
     const before = sampleCpu(child.pid!, ticks);
     const main = await feed(server, copies(n, `c${n}`));
@@ -205,6 +209,8 @@ async function benchComponent(
       p99: percentile(main.latencies, 99),
       rssMb,
       waits: main.waits,
+      steadyRate: (STEADY_RATE * STEADY_SECONDS) / steady.seconds,
+      steadyMax: Math.max(...steady.latencies),
       steadyP50: percentile(steady.latencies, 50),
       steadyP99: percentile(steady.latencies, 99),
     };
@@ -306,10 +312,10 @@ async function main(): Promise<void> {
       console.log(
         `${String(n).padStart(8)} ${fmt(component.rate)}    ${fmt(lmtp)} ${fmt(disk.rate)} (${String(disk.concurrency).padStart(2)})  ${fmt(vsLmtp, 2)} ${fmt(vsDisk, 2)} ${fmt(component.p50, 1)} ${fmt(component.p99, 1)} ${fmt(component.steadyP99, 1).padStart(16)} ${fmt(component.rssMb)} ${String(component.waits).padStart(6)}`,
       );
-      const us = (c: CopyCpu) => `user ${c.userUs.toFixed(0)} sys ${c.sysUs.toFixed(0)} total ${(c.userUs + c.sysUs).toFixed(0)}`;
+      const us = (c: CopyCpu) => `user ${c.userUs.toFixed(0)} sys ${c.sysUs.toFixed(0)} total ${(c.userUs + c.sysUs).toFixed(0)} (main thread run ${c.mainRun.toFixed(2)} queued ${c.mainWait.toFixed(2)})`;
       console.log(`# component CPU µs/copy (all threads): N ${us(component.cpu)}; steady ${us(component.steadyCpu)}`);
       // The steady rows: the component's and its floor's, each paced at STEADY_RATE with WINDOW in flight.
-      const steadyComponent: FloorRow = { kind: "component", rate: NaN, p50: component.steadyP50, p99: component.steadyP99, max: NaN, userUs: component.steadyCpu.userUs, sysUs: component.steadyCpu.sysUs };
+      const steadyComponent: FloorRow = { kind: "component", rate: component.steadyRate, p50: component.steadyP50, p99: component.steadyP99, max: component.steadyMax, userUs: component.steadyCpu.userUs, sysUs: component.steadyCpu.sysUs };
       console.log(FLOOR_HEADER);
       for (const row of [steadyComponent, ...floors]) console.log(`#   ${floorLine(row)}`);
       for (const line of component.stages) console.log(line);

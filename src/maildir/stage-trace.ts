@@ -1,5 +1,5 @@
 // Where a live copy's time goes, for `npm run bench` (docs/performance.md, "helper floor8"): with
-// XMPP_MAILDIR_STAGE_TRACE=<file> set, every live delivery appends one JSON line with the wall
+// XMD_STAGE_TRACE=<file> set, every live delivery appends one JSON line with the wall
 // time (ms since the epoch, sub-ms) at which it reached each stage of the write path, and every
 // garbage collection one line with its start and length, so slow copies can be lined up with
 // pauses. Unset (the default, and in production), nothing is recorded and nothing is loaded.
@@ -7,7 +7,7 @@
 import { appendFileSync } from "node:fs";
 import { PerformanceObserver } from "node:perf_hooks";
 
-const FILE = process.env.XMPP_MAILDIR_STAGE_TRACE;
+const FILE = process.env.XMD_STAGE_TRACE;
 /** Lines kept before one append (a few KB). */
 const FLUSH_EVERY = 256;
 
