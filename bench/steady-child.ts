@@ -57,6 +57,7 @@ async function main(): Promise<void> {
     p50: percentile(run.latencies, 50),
     p99: percentile(run.latencies, 99),
     max: Math.max(...run.latencies),
+    dueP99: percentile(run.dueLatencies, 99),
     userUs: used.user / count,
     sysUs: used.system / count,
   };

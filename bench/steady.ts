@@ -61,6 +61,8 @@ export interface Paced {
   readonly seconds: number;
   /** Per operation, started → settled, ms. */
   readonly latencies: number[];
+  /** Per operation, due (its time in the schedule) → settled, ms: a row that falls behind the rate shows here. */
+  readonly dueLatencies: number[];
 }
 
 /**
@@ -70,6 +72,7 @@ export interface Paced {
  */
 export function pace(count: number, rate: number, window: number, one: (i: number) => Promise<void>): Promise<Paced> {
   const latencies: number[] = [];
+  const dueLatencies: number[] = [];
   const started = performance.now();
   let next = 0;
   let active = 0;
@@ -82,12 +85,15 @@ export function pace(count: number, rate: number, window: number, one: (i: numbe
           return;
         }
         const at = performance.now();
+        const due = started + (next * 1000) / rate;
         active += 1;
         one(next++).then(() => {
-          latencies.push(performance.now() - at);
+          const settledAt = performance.now();
+          latencies.push(settledAt - at);
+          dueLatencies.push(settledAt - due);
           active -= 1;
           settled += 1;
-          if (settled === count) resolve({ seconds: (performance.now() - started) / 1000, latencies });
+          if (settled === count) resolve({ seconds: (performance.now() - started) / 1000, latencies, dueLatencies });
           else pump();
         }, reject);
       }
@@ -105,6 +111,8 @@ export interface FloorRow {
   readonly p50: number;
   readonly p99: number;
   readonly max: number;
+  /** p99 counted from each mail's time in the schedule, not from its start (Paced). */
+  readonly dueP99: number;
   readonly userUs: number;
   readonly sysUs: number;
 }
@@ -131,7 +139,7 @@ export function runFloorRow(kind: FloorKind, dir: string): Promise<FloorRow> {
 }
 
 export function floorLine(row: FloorRow): string {
-  return `${row.kind.padEnd(16)} ${row.rate.toFixed(0).padStart(7)} ${row.p50.toFixed(1).padStart(7)} ${row.p99.toFixed(1).padStart(7)} ${row.max.toFixed(1).padStart(7)} ${row.userUs.toFixed(0).padStart(9)} ${row.sysUs.toFixed(0).padStart(8)}`;
+  return `${row.kind.padEnd(16)} ${row.rate.toFixed(0).padStart(7)} ${row.p50.toFixed(1).padStart(7)} ${row.p99.toFixed(1).padStart(7)} ${row.max.toFixed(1).padStart(7)} ${row.dueP99.toFixed(1).padStart(8)} ${row.userUs.toFixed(0).padStart(9)} ${row.sysUs.toFixed(0).padStart(8)}`;
 }
 
-export const FLOOR_HEADER = "# steady row        rate/s  p50_ms  p99_ms  max_ms  user_µs/mail  sys_µs/mail";
+export const FLOOR_HEADER = "# steady row        rate/s  p50_ms  p99_ms  max_ms  due_p99  user_µs/mail  sys_µs/mail";

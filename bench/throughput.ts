@@ -1,5 +1,5 @@
 // `npm run bench`: the component against its peers, in one run, on one disk.
-//   component  the real CLI, fed copies over a real XEP-0114 stream by a synthetic server that
+//   component  the real CLI (the installed command, dist/src/cli/bin.cjs; BENCH_CLI for another build's), fed copies over a real XEP-0114 stream by a synthetic server that
 //              behaves like the Prosody module (window of 64 unconfirmed, resend on wait)
 //   lmtp       Dovecot's LMTP delivering the same mails into Maildir over 8 connections
 //   disk       create + write + fsync + rename of the same bytes, at the best concurrency
@@ -43,13 +43,17 @@ const LOG_LEVEL = process.env.BENCH_LOG_LEVEL ?? "info";
 interface FeedResult {
   seconds: number;
   latencies: number[];
+  /** With a rate: each copy's due time (its place in the schedule) → its result. */
+  dueLatencies: number[];
   waits: number;
 }
 
 /** Sends every copy with at most WINDOW unconfirmed, optionally paced to `rate` per second. */
 async function feed(server: FakeServer, stanzas: string[], rate?: number, times?: Map<string, SentTimes>): Promise<FeedResult> {
   const sentAt = new Map<string, number>();
+  const dueAt = new Map<string, number>();
   const latencies: number[] = [];
+  const dueLatencies: number[] = [];
   let waits = 0;
   let next = 0;
   let done = 0;
@@ -63,8 +67,10 @@ async function feed(server: FakeServer, stanzas: string[], rate?: number, times?
           setTimeout(pump, 2);
           return;
         }
+        const index = next;
         const stanza = retry.shift() ?? stanzas[next++]!;
         const id = /id='([^']+)'/.exec(stanza)![1]!;
+        if (rate && !dueAt.has(id)) dueAt.set(id, started + (index * 1000) / rate);
         sentAt.set(id, performance.now());
         server.send(stanza);
       }
@@ -77,11 +83,12 @@ async function feed(server: FakeServer, stanzas: string[], rate?: number, times?
       if (el.attrs.type === "result") {
         const received = performance.now();
         latencies.push(received - at);
+        if (rate) dueLatencies.push(received - dueAt.get(id)!);
         times?.set(id, { sent: performance.timeOrigin + at, received: performance.timeOrigin + received });
         done += 1;
         if (done === stanzas.length) {
           server.onElement(undefined);
-          resolve({ seconds: (performance.now() - started) / 1000, latencies, waits });
+          resolve({ seconds: (performance.now() - started) / 1000, latencies, dueLatencies, waits });
           return;
         }
       } else {
@@ -167,7 +174,7 @@ interface CopyCpu {
 async function benchComponent(
   dir: string,
   n: number,
-): Promise<{ rate: number; p50: number; p99: number; rssMb: number; waits: number; steadyRate: number; steadyP50: number; steadyP99: number; steadyMax: number; cpu: CopyCpu; steadyCpu: CopyCpu; stages: string[] }> {
+): Promise<{ rate: number; p50: number; p99: number; rssMb: number; waits: number; steadyRate: number; steadyP50: number; steadyP99: number; steadyMax: number; steadyDueP99: number; cpu: CopyCpu; steadyCpu: CopyCpu; stages: string[] }> {
   const secret = randomBytes(8).toString("hex");
   const server = await startFakeServer({ domain: DOMAIN, secret });
   const root = path.join(dir, `component-${n}`);
@@ -211,6 +218,7 @@ async function benchComponent(
       waits: main.waits,
       steadyRate: (STEADY_RATE * STEADY_SECONDS) / steady.seconds,
       steadyMax: Math.max(...steady.latencies),
+      steadyDueP99: percentile(steady.dueLatencies, 99),
       steadyP50: percentile(steady.latencies, 50),
       steadyP99: percentile(steady.latencies, 99),
     };
@@ -236,13 +244,13 @@ async function steadyLmtp(port: number, masterPid: number, mails: Buffer[]): Pro
     const run = await pace(count, STEADY_RATE, WINDOW, send);
     const after = treeCpuMs(masterPid, ticks);
     const ls = run.latencies;
-    return { kind: "lmtp", rate: count / run.seconds, p50: percentile(ls, 50), p99: percentile(ls, 99), max: Math.max(...ls), userUs: ((after.userMs - before.userMs) * 1000) / count, sysUs: ((after.sysMs - before.sysMs) * 1000) / count };
+    return { kind: "lmtp", rate: count / run.seconds, p50: percentile(ls, 50), p99: percentile(ls, 99), max: Math.max(...ls), dueP99: percentile(run.dueLatencies, 99), userUs: ((after.userMs - before.userMs) * 1000) / count, sysUs: ((after.sysMs - before.sysMs) * 1000) / count };
   } finally {
     transport.close();
   }
 }
 
-async function benchLmtp(dir: string, mails: Buffer[]): Promise<{ rate: number; steady: FloorRow }> {
+async function benchLmtp(dir: string, mails: Buffer[], steady: boolean): Promise<{ rate: number; steady: FloorRow | undefined }> {
   const user = mailUser();
   const dovecot = await startDovecot({ dir: path.join(dir, "dovecot"), maildirTemplate: path.join(dir, "lmtp-mail", "%d", "%n", "Maildir"), users: [], uid: user.uid, gid: user.gid, lmtp: true });
   const transport = nodemailer.createTransport({ host: "127.0.0.1", port: dovecot.lmtpPort!, lmtp: true, secure: false, ignoreTLS: true, pool: true, maxConnections: LMTP_CONNECTIONS, maxMessages: Infinity });
@@ -260,7 +268,7 @@ async function benchLmtp(dir: string, mails: Buffer[]): Promise<{ rate: number; 
     const rate = mails.length / ((performance.now() - started) / 1000);
     transport.close();
     const masterPid = Number(readFileSync(path.join(dir, "dovecot", "run", "master.pid"), "utf8").trim());
-    return { rate, steady: await steadyLmtp(dovecot.lmtpPort!, masterPid, mails) };
+    return { rate, steady: steady ? await steadyLmtp(dovecot.lmtpPort!, masterPid, mails) : undefined };
   } finally {
     transport.close();
     await dovecot.stop();
@@ -301,12 +309,14 @@ async function main(): Promise<void> {
       const component = await benchComponent(dir, n);
       // BENCH_COMPONENT_ONLY=1: no LMTP and disk rows (a short A/B run of the component's CPU).
       const only = process.env.BENCH_COMPONENT_ONLY === "1";
-      const lmtpRows = only ? undefined : await benchLmtp(dir, mails);
+      // BENCH_FLOOR: which steady rows beside the component's (default all; none with BENCH_COMPONENT_ONLY).
+      const floorKinds = (process.env.BENCH_FLOOR ?? (only ? "" : [...FLOOR_KINDS, "lmtp"].join(","))).split(",").filter(Boolean);
+      const lmtpRows = only ? undefined : await benchLmtp(dir, mails, floorKinds.includes("lmtp"));
       const lmtp = lmtpRows?.rate ?? NaN;
       const disk = only ? { rate: NaN, concurrency: 0 } : await benchDisk(dir, mails);
       const floors: FloorRow[] = [];
-      if (!only) for (const kind of FLOOR_KINDS) floors.push(await runFloorRow(kind, path.join(dir, `floor-${kind}`)));
-      if (lmtpRows) floors.push(lmtpRows.steady);
+      for (const kind of FLOOR_KINDS) if (floorKinds.includes(kind)) floors.push(await runFloorRow(kind, path.join(dir, `floor-${kind}`)));
+      if (lmtpRows?.steady) floors.push(lmtpRows.steady);
       const vsLmtp = component.rate / lmtp;
       const vsDisk = component.rate / disk.rate;
       console.log(
@@ -315,7 +325,7 @@ async function main(): Promise<void> {
       const us = (c: CopyCpu) => `user ${c.userUs.toFixed(0)} sys ${c.sysUs.toFixed(0)} total ${(c.userUs + c.sysUs).toFixed(0)} (main thread run ${c.mainRun.toFixed(2)} queued ${c.mainWait.toFixed(2)})`;
       console.log(`# component CPU µs/copy (all threads): N ${us(component.cpu)}; steady ${us(component.steadyCpu)}`);
       // The steady rows: the component's and its floor's, each paced at STEADY_RATE with WINDOW in flight.
-      const steadyComponent: FloorRow = { kind: "component", rate: component.steadyRate, p50: component.steadyP50, p99: component.steadyP99, max: component.steadyMax, userUs: component.steadyCpu.userUs, sysUs: component.steadyCpu.sysUs };
+      const steadyComponent: FloorRow = { kind: "component", rate: component.steadyRate, p50: component.steadyP50, p99: component.steadyP99, max: component.steadyMax, dueP99: component.steadyDueP99, userUs: component.steadyCpu.userUs, sysUs: component.steadyCpu.sysUs };
       console.log(FLOOR_HEADER);
       for (const row of [steadyComponent, ...floors]) console.log(`#   ${floorLine(row)}`);
       for (const line of component.stages) console.log(line);
@@ -323,7 +333,7 @@ async function main(): Promise<void> {
       last =
         `ratio_vs_lmtp=${vsLmtp.toFixed(2)} ratio_vs_disk=${vsDisk.toFixed(2)} p99_ms=${component.steadyP99.toFixed(1)}` +
         ` writer_p99_ms=${p99Of("writer").toFixed(1)} writer_journal_p99_ms=${p99Of("writer+journal").toFixed(1)} bare_p99_ms=${p99Of("bare").toFixed(1)} lmtp_p99_ms=${p99Of("lmtp").toFixed(1)}` +
-        ` p99_vs_bare=${(component.steadyP99 / p99Of("bare")).toFixed(2)}`;
+        ` p99_vs_bare=${(component.steadyP99 / p99Of("bare")).toFixed(2)} due_p99_ms=${component.steadyDueP99.toFixed(1)}`;
       await rm(path.join(dir, `component-${n}`), { recursive: true, force: true });
       await rm(path.join(dir, "lmtp-mail"), { recursive: true, force: true });
       await rm(path.join(dir, "dovecot"), { recursive: true, force: true });
