@@ -111,6 +111,9 @@ export function stageReport(traceFile: string, times: ReadonlyMap<string, SentTi
     const second = Math.floor((times.get(r.id)!.sent - from) / 1000);
     perSecond.set(second, (perSecond.get(second) ?? 0) + 1);
   }
+  // The same percentile without the phase's first second (a diagnostic: is the tail one transient?).
+  const later = rows.filter((r) => times.get(r.id)!.sent - from >= 1000).map((r) => r.total);
+  out.push(`# p99 of the copies sent after the first second: ${percentile(later, 99).toFixed(1)} ms (${later.length} copies)`);
   out.push(`# copies >= p99 by second of the phase: ${[...perSecond].sort((a, b) => a[0] - b[0]).map(([s, n]) => `${s}s ${n}`).join(", ")}`);
   for (const r of [...slow].sort((a, b) => b.total - a.total).slice(0, 5)) {
     out.push(`#   ${r.id.padEnd(34)} ${STAGES.map((s) => fmt(r.stages[s])).join("")}  ${fmt(r.total)} ${fmt(r.gcMs)}`);
