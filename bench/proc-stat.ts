@@ -80,3 +80,37 @@ export function cpuUse(from: CpuSample, to: CpuSample): CpuUse {
   const cpuMs = userMs + sysMs;
   return { wallMs, cpuMs, userMs, sysMs, mainMs, util: cpuMs / wallMs, run: mainMs / wallMs, wait: (to.mainWaitMs - from.mainWaitMs) / wallMs };
 }
+
+/**
+ * User and system time (ms) of a process and all its descendants, living or reaped (a reaped
+ * child's time is in its parent's cutime and cstime): the whole of a multi-process server such as
+ * Dovecot, whose LMTP sessions run in processes its master starts and ends.
+ */
+export function treeCpuMs(rootPid: number, ticksPerSecond: number): { userMs: number; sysMs: number } {
+  const procs = new Map<number, { ppid: number; user: number; sys: number }>();
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${name}/stat`, "utf8");
+    } catch {
+      continue; // exited meanwhile
+    }
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // After the name: state (3), ppid (4), ... utime (14), stime (15), cutime (16), cstime (17).
+    procs.set(Number(name), { ppid: Number(f[1]), user: Number(f[11]) + Number(f[13]), sys: Number(f[12]) + Number(f[14]) });
+  }
+  const inTree = (pid: number): boolean => {
+    for (let p: number | undefined = pid; p !== undefined && p > 1; p = procs.get(p)?.ppid) if (p === rootPid) return true;
+    return false;
+  };
+  let user = 0;
+  let sys = 0;
+  for (const [pid, p] of procs) {
+    if (!inTree(pid)) continue;
+    user += p.user;
+    sys += p.sys;
+  }
+  const ms = (ticks: number) => (ticks * 1000) / ticksPerSecond;
+  return { userMs: ms(user), sysMs: ms(sys) };
+}

@@ -1,10 +1,13 @@
 // `npm run bench`: the component against its peers, in one run, on one disk.
-//   component  the real CLI, fed copies over a real XEP-0114 stream by a synthetic server that
+//   component  the real CLI (the installed command, dist/src/cli/bin.cjs; BENCH_CLI for another build's), fed copies over a real XEP-0114 stream by a synthetic server that
 //              behaves like the Prosody module (window of 64 unconfirmed, resend on wait)
 //   lmtp       Dovecot's LMTP delivering the same mails into Maildir over 8 connections
 //   disk       create + write + fsync + rename of the same bytes, at the best concurrency
 // Under each row: the component's CPU per copy (user and system time of all its threads, from
-// /proc: bench/proc-stat.ts), over the N copies and over the steady phase.
+// /proc: bench/proc-stat.ts), over the N copies and over the steady phase; then the steady
+// 1,000/s rows of the floor beside the component's (./steady.ts: our writer alone, with the
+// journal, a bare durable write with node:fs, Dovecot's LMTP), latency and CPU per mail each.
+// BENCH_STAGES=1 adds where the component's slowest steady copies spent their time (./stages.ts).
 // Shared machines are noisy: compare the ratios, not the absolute numbers.
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -13,59 +16,44 @@ import { mkdir, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import nodemailer from "nodemailer";
-import { captureCopy } from "../src/capture/index.js";
-import { renderMail } from "../src/mail/index.js";
 import { createMaildirWriter } from "../src/maildir/index.js";
 import { cliPath } from "../harness/component.js";
 import { startDovecot } from "../harness/dovecot.js";
 import { mailUser } from "../harness/mail-user.js";
 import { makeTempDir, removeDir } from "../harness/tmp.js";
 import { startFakeServer, type FakeServer } from "../test/support/fake-server.js";
-import { clockTicks, cpuUse, sampleCpu } from "./proc-stat.js";
-import { parseStanza } from "../test/support/stanzas.js";
+import { clockTicks, cpuUse, sampleCpu, treeCpuMs } from "./proc-stat.js";
+import { stageReport, type SentTimes } from "./stages.js";
+import { copies, DOMAIN, FLOOR_HEADER, FLOOR_KINDS, floorLine, pace, percentile, renderAll, runFloorRow, STEADY_RATE, STEADY_SECONDS, USERS, WINDOW, type FloorRow } from "./steady.js";
 
-const DOMAIN = "archive.example.org";
-const USERS = 200;
-/** Like the Prosody module's xmpp_maildir_window. */
-const WINDOW = 64;
 const LMTP_CONNECTIONS = 8;
 const DISK_CONCURRENCIES = [16, 32, 64];
 const SIZES = (process.env.BENCH_SIZES ?? (process.env.BENCH_FULL ? "1000,10000,100000" : "1000,10000")).split(",").map(Number);
-const STEADY_RATE = 1000;
-const STEADY_SECONDS = 5;
 /** The folder-size phase: copies to one user, before and after their INBOX holds FOLDER_PREFILL. */
 const FOLDER_COPIES = Number(process.env.BENCH_FOLDER_COPIES ?? 3000);
 const FOLDER_PREFILL = Number(process.env.BENCH_FOLDER_PREFILL ?? 100_000);
+/**
+ * The installed command (package.json "bin": it sizes libuv's pool before main.js loads), or
+ * BENCH_CLI: another build's, e.g. main's in a second worktree for an A/B in the same slot.
+ */
+const CLI = process.env.BENCH_CLI ?? path.join(path.dirname(cliPath()), "bin.cjs");
 /** What a deployment runs with: one info line per stored message goes to stdout (discarded here). */
 const LOG_LEVEL = process.env.BENCH_LOG_LEVEL ?? "info";
-
-/** `user`: every copy to that one user (the folder-size phase); default spread over USERS. */
-function copies(n: number, tag: string, user?: string): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < n; i++) {
-    // Bodies of 0.2–4 kB, a third of them with non-ASCII text.
-    const unit = i % 3 === 0 ? "Grüße aus Köln ☕ " : "see you at eight, ok? ";
-    const body = unit.repeat(Math.max(1, Math.round((200 + ((i * 7919) % 3800)) / unit.length)));
-    out.push(
-      `<iq type='set' id='${tag}-${i}' from='example.org' to='${DOMAIN}'><copy xmlns='urn:xmpp-maildir:copy:0' reason='offline'>` +
-        `<forwarded xmlns='urn:xmpp:forward:0'><delay xmlns='urn:xmpp:delay' stamp='2026-11-22T10:00:00Z'/>` +
-        `<message xmlns='jabber:client' from='peer${i % 97}@example.net/r' to='${user ?? `u${i % USERS}`}@example.org' type='chat' id='m-${tag}-${i}'>` +
-        `<body>${body}</body></message></forwarded></copy></iq>`,
-    );
-  }
-  return out;
-}
 
 interface FeedResult {
   seconds: number;
   latencies: number[];
+  /** With a rate: each copy's due time (its place in the schedule) → its result. */
+  dueLatencies: number[];
   waits: number;
 }
 
 /** Sends every copy with at most WINDOW unconfirmed, optionally paced to `rate` per second. */
-async function feed(server: FakeServer, stanzas: string[], rate?: number): Promise<FeedResult> {
+async function feed(server: FakeServer, stanzas: string[], rate?: number, times?: Map<string, SentTimes>): Promise<FeedResult> {
   const sentAt = new Map<string, number>();
+  const dueAt = new Map<string, number>();
   const latencies: number[] = [];
+  const dueLatencies: number[] = [];
   let waits = 0;
   let next = 0;
   let done = 0;
@@ -79,8 +67,10 @@ async function feed(server: FakeServer, stanzas: string[], rate?: number): Promi
           setTimeout(pump, 2);
           return;
         }
+        const index = next;
         const stanza = retry.shift() ?? stanzas[next++]!;
         const id = /id='([^']+)'/.exec(stanza)![1]!;
+        if (rate && !dueAt.has(id)) dueAt.set(id, started + (index * 1000) / rate);
         sentAt.set(id, performance.now());
         server.send(stanza);
       }
@@ -91,11 +81,14 @@ async function feed(server: FakeServer, stanzas: string[], rate?: number): Promi
       if (!id || at === undefined) return;
       sentAt.delete(id);
       if (el.attrs.type === "result") {
-        latencies.push(performance.now() - at);
+        const received = performance.now();
+        latencies.push(received - at);
+        if (rate) dueLatencies.push(received - dueAt.get(id)!);
+        times?.set(id, { sent: performance.timeOrigin + at, received: performance.timeOrigin + received });
         done += 1;
         if (done === stanzas.length) {
           server.onElement(undefined);
-          resolve({ seconds: (performance.now() - started) / 1000, latencies, waits });
+          resolve({ seconds: (performance.now() - started) / 1000, latencies, dueLatencies, waits });
           return;
         }
       } else {
@@ -108,26 +101,10 @@ async function feed(server: FakeServer, stanzas: string[], rate?: number): Promi
   });
 }
 
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-}
-
 /** Peak resident set of a process, from the kernel (VmHWM). */
 function peakRssMb(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) / 1024;
-}
-
-async function renderAll(stanzas: string[]): Promise<Buffer[]> {
-  const ctx = { componentDomain: DOMAIN, userDomain: "example.org", now: new Date(), maxStanzaBytes: 1 << 20 };
-  const out: Buffer[] = [];
-  for (const s of stanzas) {
-    const result = captureCopy(parseStanza(s), ctx);
-    if (result.kind !== "archive") throw new Error("bench input must be archivable");
-    out.push((await renderMail(result.record, { domain: DOMAIN })).bytes);
-  }
-  return out;
 }
 
 /**
@@ -170,8 +147,8 @@ async function benchFolder(dir: string): Promise<{ empty: number; full: number; 
   }
 }
 
-function spawnComponent(port: number, root: string, secret: string, prof: string[] = []) {
-  return spawn(process.execPath, [...prof, cliPath(), "run", "--domain", DOMAIN, "--xmpp-port", String(port), "--maildir", path.join(root, "%d", "%n", "Maildir"), "--state-dir", path.join(root, ".state"), "--log-level", LOG_LEVEL], {
+function spawnComponent(port: number, root: string, secret: string, prof: string[] = [], stageTrace?: string) {
+  return spawn(process.execPath, [...prof, CLI, "run", "--domain", DOMAIN, "--xmpp-port", String(port), "--maildir", path.join(root, "%d", "%n", "Maildir"), "--state-dir", path.join(root, ".state"), "--log-level", LOG_LEVEL], {
     // BENCH_NODE_OPTIONS: V8 or Node flags for the component only (heap sizes, --cpu-prof...).
     env: {
       PATH: process.env.PATH ?? "",
@@ -179,6 +156,7 @@ function spawnComponent(port: number, root: string, secret: string, prof: string
       ...(process.env.UV_THREADPOOL_SIZE ? { UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE } : {}),
       ...(process.env.UV_USE_IO_URING ? { UV_USE_IO_URING: process.env.UV_USE_IO_URING } : {}),
       ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}),
+      ...(stageTrace ? { XMD_STAGE_TRACE: stageTrace } : {}),
     },
     stdio: ["ignore", "ignore", "inherit"],
   });
@@ -188,47 +166,91 @@ function spawnComponent(port: number, root: string, secret: string, prof: string
 interface CopyCpu {
   readonly userUs: number;
   readonly sysUs: number;
+  /** The main thread's share of the wall time on a CPU, and runnable but queued for one. */
+  readonly mainRun: number;
+  readonly mainWait: number;
 }
 
-async function benchComponent(dir: string, n: number): Promise<{ rate: number; p50: number; p99: number; rssMb: number; waits: number; steadyP99: number; cpu: CopyCpu; steadyCpu: CopyCpu }> {
+async function benchComponent(
+  dir: string,
+  n: number,
+): Promise<{ rate: number; p50: number; p99: number; rssMb: number; waits: number; steadyRate: number; steadyP50: number; steadyP99: number; steadyMax: number; steadyDueP99: number; cpu: CopyCpu; steadyCpu: CopyCpu; stages: string[] }> {
   const secret = randomBytes(8).toString("hex");
   const server = await startFakeServer({ domain: DOMAIN, secret });
   const root = path.join(dir, `component-${n}`);
   await mkdir(root, { recursive: true });
   // BENCH_CPU_PROF=DIR writes a V8 CPU profile of the component (open it in Chrome DevTools).
   const prof = process.env.BENCH_CPU_PROF ? ["--cpu-prof", "--cpu-prof-dir", process.env.BENCH_CPU_PROF] : [];
-  const child = spawnComponent(server.port, root, secret, prof);
+  // BENCH_STAGES=1: the component records each delivery's stages (src/maildir/stage-trace.ts).
+  const trace = process.env.BENCH_STAGES === "1" ? path.join(root, "stages.ndjson") : undefined;
+  const child = spawnComponent(server.port, root, secret, prof, trace);
   try {
-    await server.connected();
+    // A component that cannot start (a bad flag or variable) must fail the bench, not hang it.
+    await Promise.race([server.connected(), new Promise((_, reject) => child.once("exit", (code) => reject(new Error(`the component exited (${code}) before connecting`))))]);
     const ticks = clockTicks();
     const perCopy = (from: ReturnType<typeof sampleCpu>, count: number): CopyCpu => {
       const use = cpuUse(from, sampleCpu(child.pid!, ticks));
-      return { userUs: (use.userMs * 1000) / count, sysUs: (use.sysMs * 1000) / count };
+      return { userUs: (use.userMs * 1000) / count, sysUs: (use.sysMs * 1000) / count, mainRun: use.run, mainWait: use.wait };
     };
     const before = sampleCpu(child.pid!, ticks);
     const main = await feed(server, copies(n, `c${n}`));
     const cpu = perCopy(before, n);
     const beforeSteady = sampleCpu(child.pid!, ticks);
-    const steady = await feed(server, copies(STEADY_RATE * STEADY_SECONDS, `s${n}`), STEADY_RATE);
+    const times = new Map<string, SentTimes>();
+    const steady = await feed(server, copies(STEADY_RATE * STEADY_SECONDS, `s${n}`), STEADY_RATE, times);
     const steadyCpu = perCopy(beforeSteady, STEADY_RATE * STEADY_SECONDS);
+    const rssMb = peakRssMb(child.pid!);
+    let stages: string[] = [];
+    if (trace) {
+      // The trace is complete once the component has exited (it appends the rest on exit).
+      child.kill("SIGTERM");
+      await new Promise((r) => child.once("exit", r));
+      stages = stageReport(trace, times);
+    }
     return {
+      stages,
       cpu,
       steadyCpu,
       rate: n / main.seconds,
       p50: percentile(main.latencies, 50),
       p99: percentile(main.latencies, 99),
-      rssMb: peakRssMb(child.pid!),
+      rssMb,
       waits: main.waits,
+      steadyRate: (STEADY_RATE * STEADY_SECONDS) / steady.seconds,
+      steadyMax: Math.max(...steady.latencies),
+      steadyDueP99: percentile(steady.dueLatencies, 99),
+      steadyP50: percentile(steady.latencies, 50),
       steadyP99: percentile(steady.latencies, 99),
     };
   } finally {
-    child.kill("SIGTERM");
-    await new Promise((r) => child.once("exit", r));
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill("SIGTERM");
+      await new Promise((r) => child.once("exit", r));
+    }
     await server.close();
   }
 }
 
-async function benchLmtp(dir: string, mails: Buffer[]): Promise<number> {
+/** Dovecot's LMTP paced like the component's steady phase, one connection per mail in flight. */
+async function steadyLmtp(port: number, masterPid: number, mails: Buffer[]): Promise<FloorRow> {
+  const transport = nodemailer.createTransport({ host: "127.0.0.1", port, lmtp: true, secure: false, ignoreTLS: true, pool: true, maxConnections: WINDOW, maxMessages: Infinity });
+  const send = (i: number) => transport.sendMail({ envelope: { from: "peer@example.net", to: `u${i % USERS}@example.org` }, raw: mails[i % mails.length]! }).then(() => undefined);
+  try {
+    // Open the connections (and Dovecot's processes for them) first.
+    await Promise.all(Array.from({ length: WINDOW * 2 }, (_, i) => send(i)));
+    const ticks = clockTicks();
+    const count = STEADY_RATE * STEADY_SECONDS;
+    const before = treeCpuMs(masterPid, ticks);
+    const run = await pace(count, STEADY_RATE, WINDOW, send);
+    const after = treeCpuMs(masterPid, ticks);
+    const ls = run.latencies;
+    return { kind: "lmtp", rate: count / run.seconds, p50: percentile(ls, 50), p99: percentile(ls, 99), max: Math.max(...ls), dueP99: percentile(run.dueLatencies, 99), userUs: ((after.userMs - before.userMs) * 1000) / count, sysUs: ((after.sysMs - before.sysMs) * 1000) / count };
+  } finally {
+    transport.close();
+  }
+}
+
+async function benchLmtp(dir: string, mails: Buffer[], steady: boolean): Promise<{ rate: number; steady: FloorRow | undefined }> {
   const user = mailUser();
   const dovecot = await startDovecot({ dir: path.join(dir, "dovecot"), maildirTemplate: path.join(dir, "lmtp-mail", "%d", "%n", "Maildir"), users: [], uid: user.uid, gid: user.gid, lmtp: true });
   const transport = nodemailer.createTransport({ host: "127.0.0.1", port: dovecot.lmtpPort!, lmtp: true, secure: false, ignoreTLS: true, pool: true, maxConnections: LMTP_CONNECTIONS, maxMessages: Infinity });
@@ -243,7 +265,10 @@ async function benchLmtp(dir: string, mails: Buffer[]): Promise<number> {
         }
       }),
     );
-    return mails.length / ((performance.now() - started) / 1000);
+    const rate = mails.length / ((performance.now() - started) / 1000);
+    transport.close();
+    const masterPid = Number(readFileSync(path.join(dir, "dovecot", "run", "master.pid"), "utf8").trim());
+    return { rate, steady: steady ? await steadyLmtp(dovecot.lmtpPort!, masterPid, mails) : undefined };
   } finally {
     transport.close();
     await dovecot.stop();
@@ -284,19 +309,35 @@ async function main(): Promise<void> {
       const component = await benchComponent(dir, n);
       // BENCH_COMPONENT_ONLY=1: no LMTP and disk rows (a short A/B run of the component's CPU).
       const only = process.env.BENCH_COMPONENT_ONLY === "1";
-      const lmtp = only ? NaN : await benchLmtp(dir, mails);
+      // BENCH_FLOOR: which steady rows beside the component's (default all; none with BENCH_COMPONENT_ONLY).
+      const floorKinds = (process.env.BENCH_FLOOR ?? (only ? "" : [...FLOOR_KINDS, "lmtp"].join(","))).split(",").filter(Boolean);
+      const lmtpRows = only ? undefined : await benchLmtp(dir, mails, floorKinds.includes("lmtp"));
+      const lmtp = lmtpRows?.rate ?? NaN;
       const disk = only ? { rate: NaN, concurrency: 0 } : await benchDisk(dir, mails);
+      const floors: FloorRow[] = [];
+      for (const kind of FLOOR_KINDS) if (floorKinds.includes(kind)) floors.push(await runFloorRow(kind, path.join(dir, `floor-${kind}`)));
+      if (lmtpRows?.steady) floors.push(lmtpRows.steady);
       const vsLmtp = component.rate / lmtp;
       const vsDisk = component.rate / disk.rate;
       console.log(
         `${String(n).padStart(8)} ${fmt(component.rate)}    ${fmt(lmtp)} ${fmt(disk.rate)} (${String(disk.concurrency).padStart(2)})  ${fmt(vsLmtp, 2)} ${fmt(vsDisk, 2)} ${fmt(component.p50, 1)} ${fmt(component.p99, 1)} ${fmt(component.steadyP99, 1).padStart(16)} ${fmt(component.rssMb)} ${String(component.waits).padStart(6)}`,
       );
-      const us = (c: CopyCpu) => `user ${c.userUs.toFixed(0)} sys ${c.sysUs.toFixed(0)} total ${(c.userUs + c.sysUs).toFixed(0)}`;
+      const us = (c: CopyCpu) => `user ${c.userUs.toFixed(0)} sys ${c.sysUs.toFixed(0)} total ${(c.userUs + c.sysUs).toFixed(0)} (main thread run ${c.mainRun.toFixed(2)} queued ${c.mainWait.toFixed(2)})`;
       console.log(`# component CPU µs/copy (all threads): N ${us(component.cpu)}; steady ${us(component.steadyCpu)}`);
-      last = `ratio_vs_lmtp=${vsLmtp.toFixed(2)} ratio_vs_disk=${vsDisk.toFixed(2)} p99_ms=${component.steadyP99.toFixed(1)}`;
+      // The steady rows: the component's and its floor's, each paced at STEADY_RATE with WINDOW in flight.
+      const steadyComponent: FloorRow = { kind: "component", rate: component.steadyRate, p50: component.steadyP50, p99: component.steadyP99, max: component.steadyMax, dueP99: component.steadyDueP99, userUs: component.steadyCpu.userUs, sysUs: component.steadyCpu.sysUs };
+      console.log(FLOOR_HEADER);
+      for (const row of [steadyComponent, ...floors]) console.log(`#   ${floorLine(row)}`);
+      for (const line of component.stages) console.log(line);
+      const p99Of = (kind: string) => floors.find((f) => f.kind === kind)?.p99 ?? NaN;
+      last =
+        `ratio_vs_lmtp=${vsLmtp.toFixed(2)} ratio_vs_disk=${vsDisk.toFixed(2)} p99_ms=${component.steadyP99.toFixed(1)}` +
+        ` writer_p99_ms=${p99Of("writer").toFixed(1)} writer_journal_p99_ms=${p99Of("writer+journal").toFixed(1)} bare_p99_ms=${p99Of("bare").toFixed(1)} lmtp_p99_ms=${p99Of("lmtp").toFixed(1)}` +
+        ` p99_vs_bare=${(component.steadyP99 / p99Of("bare")).toFixed(2)} due_p99_ms=${component.steadyDueP99.toFixed(1)}`;
       await rm(path.join(dir, `component-${n}`), { recursive: true, force: true });
       await rm(path.join(dir, "lmtp-mail"), { recursive: true, force: true });
       await rm(path.join(dir, "dovecot"), { recursive: true, force: true });
+      for (const kind of FLOOR_KINDS) await rm(path.join(dir, `floor-${kind}`), { recursive: true, force: true });
     }
     if (FOLDER_PREFILL > 0) {
       const folder = await benchFolder(dir);

@@ -16,6 +16,7 @@ import { createDirSyncer } from "./dir-sync.js";
 import { ensureFolder, folderDir } from "./folders.js";
 import { createKeywordMap, infoSuffix, type KeywordMap } from "./keywords.js";
 import { createNameSource, type NameSource } from "./name.js";
+import { traceDelivery } from "./stage-trace.js";
 import { fsyncFd, syncAndClose, syncDir, unlinkQuietly, writeTmp, writeTmpSync } from "./sync-io.js";
 
 /** Directories 0700 and files 0600: mail is private to the mail user. */
@@ -126,9 +127,12 @@ export function createMaildirWriter(options: MaildirWriterOptions = {}): Maildir
       return { path: final, size: message.length, folderDir: dir, base: name, droppedKeywords: dropped };
     }
     // The create and the fsync in the thread pool, the write on this thread (./sync-io.ts).
+    const trace = traceDelivery();
     const fd = await writeTmp(tmp, message);
+    trace?.mark("tmp");
     try {
       await syncAndClose(fd, fsync ? fsyncFd : undefined);
+      trace?.mark("fsync");
     } catch (err) {
       unlinkQuietly(tmp);
       throw err;
@@ -140,7 +144,9 @@ export function createMaildirWriter(options: MaildirWriterOptions = {}): Maildir
       // rename happens in the very callback the journal releases it in, so no thread-pool job
       // can reorder two renames released one after the other.
       if (options.beforeRename) await options.beforeRename(final);
+      trace?.mark("journal");
       renameSync(tmp, final);
+      trace?.mark("rename");
     } catch (err) {
       unlinkQuietly(tmp);
       throw err;
@@ -148,6 +154,8 @@ export function createMaildirWriter(options: MaildirWriterOptions = {}): Maildir
     // Without this the rename itself may not survive a power cut, and we would have confirmed
     // a message that is gone. Renames into the same directory share one fsync (./dir-sync.ts).
     if (fsync) await dirSyncer.sync(path.dirname(final));
+    trace?.mark("dir");
+    trace?.done(final, options.arrivedAt);
     return { path: final, size: message.length, folderDir: dir, base: name, droppedKeywords: dropped };
   }
 
