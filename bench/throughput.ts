@@ -36,7 +36,7 @@ const FOLDER_PREFILL = Number(process.env.BENCH_FOLDER_PREFILL ?? 100_000);
  * The installed command (package.json "bin": it sizes libuv's pool before main.js loads), or
  * BENCH_CLI: another build's, e.g. main's in a second worktree for an A/B in the same slot.
  */
-const CLI = process.env.BENCH_CLI ?? path.join(path.dirname(cliPath()), "bin.cjs");
+const CLI = process.env.BENCH_CLI ?? cliPath();
 /** What a deployment runs with: one info line per stored message goes to stdout (discarded here). */
 const LOG_LEVEL = process.env.BENCH_LOG_LEVEL ?? "info";
 

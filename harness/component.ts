@@ -36,8 +36,9 @@ export interface ComponentOptions {
   readonly cli?: string;
 }
 
+/** The installed command (package.json "bin"): it sizes libuv's thread pool, then runs main.js, so tests run what admins run. */
 export function cliPath(): string {
-  return path.join(repoRoot(), "dist", "src", "cli", "main.js");
+  return path.join(repoRoot(), "dist", "src", "cli", "bin.cjs");
 }
 
 /**
