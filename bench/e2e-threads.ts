@@ -10,7 +10,7 @@ export type ThreadSample = Map<number, { user: number; sys: number }>;
 
 export function sampleThreads(pid: number): ThreadSample {
   const out: ThreadSample = new Map();
-  let tids: string[] = [];
+  let tids: string[];
   try {
     tids = readdirSync(`/proc/${pid}/task`);
   } catch {

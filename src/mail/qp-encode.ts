@@ -29,7 +29,9 @@ function escape(ch: string): string {
 
 /** nodemailer's qp.encode(text), for a string. */
 export function encodeQuotedPrintable(text: string): string {
-  let out = "";
+  // Pieces joined once at the end: appending each one to a string would build a rope of
+  // thousands of nodes that the next reader has to flatten.
+  const pieces: string[] = [];
   let run = 0;
   const n = text.length;
   for (let i = 0; i < n; i++) {
@@ -41,11 +43,14 @@ export function encodeQuotedPrintable(text: string): string {
     }
     // a surrogate pair is one character
     const pair = c >= 0xd800 && c <= 0xdbff && i + 1 < n && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00;
-    out += text.slice(run, i) + escape(pair ? text.slice(i, i + 2) : text[i]!);
+    if (i > run) pieces.push(text.slice(run, i));
+    pieces.push(escape(pair ? text.slice(i, i + 2) : text[i]!));
     if (pair) i++;
     run = i + 1;
   }
-  return run === 0 ? text : out + text.slice(run);
+  if (run === 0) return text;
+  pieces.push(text.slice(run));
+  return pieces.join("");
 }
 
 function isHex(c: number): boolean {
