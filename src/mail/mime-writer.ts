@@ -16,7 +16,6 @@ import { randomBytes } from "node:crypto";
 import * as base64 from "nodemailer/lib/base64/index.js";
 import * as qp from "nodemailer/lib/qp/index.js";
 import { XMPP_MEDIA_TYPE } from "../namespaces.js";
-import { encodeQuotedPrintable, wrapQuotedPrintable } from "./qp-encode.js";
 import { addressValue, attachmentTypes, dateValue, field, headerKey, msgId, references, unstructured } from "./mime-fields.js";
 import type { MailAttachment, MailShape, MailSpec } from "./mail-spec.js";
 
@@ -107,15 +106,13 @@ function textPart(contentType: string, content: string | Buffer, extra: readonly
   if (typeof content === "string" && !NOT_PLAIN.test(content) && !(content.length > 128 * 1024 || LONG_LINE.test(content))) {
     return `${head.join("\r\n")}\r\nContent-Transfer-Encoding: 7bit\r\n\r\n${content}`;
   }
-  const encoded = typeof content === "string" ? encodeQuotedPrintable(content) : qp.encode(content);
-  return `${head.join("\r\n")}\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n${content.length > 0 ? wrapQuotedPrintable(encoded, LINE_LENGTH) : ""}`;
+  return `${head.join("\r\n")}\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n${content.length > 0 ? qp.wrap(qp.encode(content), LINE_LENGTH) : ""}`;
 }
 
 function stanzaPart(xml: string): string {
   // Outside text a lone CR or LF is data: encoded, as serialise.ts does (nodemailer's binary mode).
-  let encoded = encodeQuotedPrintable(xml);
-  if (/[\r\n]/.test(encoded)) encoded = encoded.replace(/\r\n|\r|\n/g, (m) => (m === "\r\n" ? m : m === "\r" ? "=0D" : "=0A"));
-  return `Content-Type: ${XMPP_CONTENT_TYPE}\r\nContent-Transfer-Encoding: quoted-printable\r\nContent-Disposition: attachment\r\n\r\n${wrapQuotedPrintable(encoded, LINE_LENGTH)}`;
+  const encoded = qp.encode(xml).replace(/\r\n|\r|\n/g, (m) => (m === "\r\n" ? m : m === "\r" ? "=0D" : "=0A"));
+  return `Content-Type: ${XMPP_CONTENT_TYPE}\r\nContent-Transfer-Encoding: quoted-printable\r\nContent-Disposition: attachment\r\n\r\n${qp.wrap(encoded, LINE_LENGTH)}`;
 }
 
 function attachmentPart(a: MailAttachment): string | undefined {
