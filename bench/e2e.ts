@@ -31,6 +31,7 @@ import { connectSenders, drive, plan } from "./e2e-load.js";
 import { exactlyOnce, offlineCount, outboxSize, storedSubjects } from "./e2e-verify.js";
 import { HEADER, ratioLine, row, summary, whereTheTimeGoes, type Phase } from "./e2e-report.js";
 import { clockTicks } from "./proc-stat.js";
+import { sampleThreads, threadsLine } from "./e2e-threads.js";
 import { measure, POLL_MS, RECIPIENTS, SETTLE_TIMEOUT_MS, sleep, users, waitForStored } from "./e2e-run.js";
 import { runEjabberdAlone, runEjabberdE2e } from "./e2e-ejabberd.js";
 import { PROBING, probeReport, setUpProbes, startProbe, type ProbeResult } from "./e2e-probe.js";
@@ -101,6 +102,23 @@ const OUTBOX_CONFIG: Record<OutboxKind, string[]> = {
 };
 const OUTBOX_LABEL: Record<OutboxKind, string> = { log: "e2e", file: "file-outbox", memory: "mem-outbox", v0: "v0-wire" };
 
+/**
+ * The component's environment: BENCH_UV_THREADPOOL_SIZE; BENCH_NODE_OPTIONS (V8 or Node flags for
+ * the component only, as in bench/throughput.ts); BENCH_CPU_PROF=DIR writes a V8 CPU profile of
+ * the component of each row with the module into DIR (open it in Chrome DevTools).
+ */
+function componentEnv(pool: string | undefined): Record<string, string> {
+  const profDir = process.env.BENCH_CPU_PROF;
+  // Node refuses --cpu-prof in NODE_OPTIONS: a preload starts the profiler instead (./e2e-cpu-prof.ts).
+  const prof = profDir ? `--import=${new URL("./e2e-cpu-prof.js", import.meta.url).href}` : "";
+  const nodeOptions = [process.env.BENCH_NODE_OPTIONS ?? "", prof].filter((o) => o !== "").join(" ");
+  return {
+    ...(pool ? { UV_THREADPOOL_SIZE: pool } : {}),
+    ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}),
+    ...(profDir ? { XMD_BENCH_CPU_PROF_DIR: path.resolve(profDir) } : {}),
+  };
+}
+
 async function runE2e(k: number, ticks: number, options: { outbox?: OutboxKind } = {}): Promise<Phase> {
   const outbox = options.outbox ?? "log";
   const label = OUTBOX_LABEL[outbox];
@@ -115,7 +133,7 @@ async function runE2e(k: number, ticks: number, options: { outbox?: OutboxKind }
     const { senders, recipients } = users(k);
     // BENCH_UV_THREADPOOL_SIZE: libuv's thread pool in the component (every fsync runs in it; default 4).
     const pool = process.env.BENCH_UV_THREADPOOL_SIZE;
-    component = stack.component({ args: ["--log-level", LOG_LEVEL], ...(pool ? { env: { UV_THREADPOOL_SIZE: pool } } : {}) });
+    component = stack.component({ args: ["--log-level", LOG_LEVEL], env: componentEnv(pool) });
     await component.waitForLog((l) => l.msg === "connected to the XMPP server");
     clients = await connectSenders(prosody, stack.password, senders, recipients);
     const { perClient, expected } = plan(`${label}-k${k}`, MESSAGES, k, recipients);
@@ -124,6 +142,7 @@ async function runE2e(k: number, ticks: number, options: { outbox?: OutboxKind }
     const probe = await startProbe(prosodyPid(prosody), label, MESSAGES);
     let sentAt = 0;
     const startedAt = Date.now();
+    const threadsBefore = sampleThreads(running.child.pid!);
     const { seconds, use } = await measure({ server: prosodyPid(prosody), component: running.child.pid!, clients: process.pid }, ticks, async () => {
       const sending = Promise.all(clients.map((c, i) => drive(c, perClient[i]!))).then(() => {
         sentAt = Date.now();
@@ -133,6 +152,7 @@ async function runE2e(k: number, ticks: number, options: { outbox?: OutboxKind }
       await sending;
       return lastStoredAt;
     });
+    const threads = threadsLine(running.child.pid!, threadsBefore, sampleThreads(running.child.pid!), ticks, MESSAGES);
 
     // Correctness: nothing left to re-send, every message in its Maildir once, Prosody's own
     // offline storage as without us, no error in either log.
@@ -158,6 +178,7 @@ async function runE2e(k: number, ticks: number, options: { outbox?: OutboxKind }
     // When Prosody had handled every message (the clients' last ping answered) against the end:
     // the rest is the module's queue draining through its window.
     console.log(`${storeLatency(label, component.logs)}; Prosody done with the clients at ${((sentAt - startedAt) / 1000).toFixed(2)} s of ${seconds.toFixed(2)} s`);
+    console.log(threads);
     return {
       label,
       k,
