@@ -14,6 +14,7 @@
 //   BENCH_RENDER_THREADS=0             the import's render worker threads (default: one per spare core)
 //   BENCH_IMPORT_NO_RENDER=1           the import without the MIME build: every row gets the same
 //                                      3 kB mail (own Message-ID), to see what everything else costs
+//   BENCH_IMPORT_NODE_ARGS="--trace-gc"  node flags for the import's process (its output before the result goes to stderr)
 //   UV_THREADPOOL_SIZE=4               the import's libuv thread pool (default 16, as the installed
 //                                      command gives `import`: src/cli/bin.cts)
 //
@@ -31,6 +32,8 @@ import path from "node:path";
 import { Writable } from "node:stream";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { captureCopy } from "../src/capture/index.js";
+// libuv's thread pool of `xmpp-maildir import`, as src/cli/bin.cts gives it; UV_THREADPOOL_SIZE overrides.
+import { BULK_THREAD_POOL } from "../src/cli/bulk-pool.cjs";
 import { createLogger } from "../src/log/index.js";
 import { renderMail } from "../src/mail/index.js";
 import { listMessages } from "../src/maildir/index.js";
@@ -48,8 +51,6 @@ const PROF_KINDS = new Set((process.env.BENCH_CPU_PROF_KINDS ?? "replay").split(
 /** A measurement not run: rates and ratios print as 0 / NaN. */
 const SKIPPED: Measurement = { ms: NaN, cpuMs: NaN, messages: 0, bytes: 0, rssMb: 0 };
 const DOMAIN = "archive.example.org";
-/** libuv's thread pool of `xmpp-maildir import` (BULK_THREAD_POOL in src/cli/bin.cts); UV_THREADPOOL_SIZE overrides. */
-const IMPORT_THREAD_POOL = "16";
 
 interface Measurement {
   readonly ms: number;
@@ -184,13 +185,17 @@ async function writeCopies(maildir: string, mails: Buffer[], from: number, to: n
 async function measure(kind: "read" | "replay" | "import", maildir: string): Promise<Measurement> {
   const profile = process.env.BENCH_CPU_PROF && PROF_KINDS.has(kind) ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
   // The import runs with the thread pool the installed command gives it (src/cli/bin.cts).
-  const env = kind === "import" ? { ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? IMPORT_THREAD_POOL } : process.env;
-  const proc = spawn(process.execPath, [...profile, fileURLToPath(import.meta.url), "--child", kind, maildir], { stdio: ["ignore", "pipe", "inherit"], env });
+  const env = kind === "import" ? { ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? BULK_THREAD_POOL } : process.env;
+  const nodeArgs = kind === "import" ? (process.env.BENCH_IMPORT_NODE_ARGS ?? "").split(" ").filter(Boolean) : [];
+  const proc = spawn(process.execPath, [...profile, ...nodeArgs, fileURLToPath(import.meta.url), "--child", kind, maildir], { stdio: ["ignore", "pipe", "inherit"], env });
   let out = "";
   proc.stdout.setEncoding("utf8").on("data", (chunk: string) => (out += chunk));
   const code = await new Promise<number | null>((resolve) => proc.on("close", resolve));
   if (code !== 0) throw new Error(`${kind} measurement exited with ${code}`);
-  return JSON.parse(out) as Measurement;
+  // The measurement is the last line; what node's flags printed before it (--trace-gc) goes to stderr.
+  const last = out.lastIndexOf("\n{") + 1;
+  process.stderr.write(out.slice(0, last));
+  return JSON.parse(out.slice(last)) as Measurement;
 }
 
 async function child(kind: string, maildir: string): Promise<void> {
