@@ -14,6 +14,7 @@
 //   BENCH_RENDER_THREADS=0             the import's render worker threads (default: one per spare core)
 //   BENCH_IMPORT_NO_RENDER=1           the import without the MIME build: every row gets the same
 //                                      3 kB mail (own Message-ID), to see what everything else costs
+//   BENCH_IMPORT_NODE_ARGS="--trace-gc"  node flags for the import's process (its output before the result goes to stderr)
 //   UV_THREADPOOL_SIZE=4               the import's libuv thread pool (default 16, as the installed
 //                                      command gives `import`: src/cli/bin.cts)
 //
@@ -24,12 +25,15 @@
 // Shared machines are noisy: compare the ratio to raw reads, not the absolute rates. CPU time per
 // message (all threads of the process) moves less than the rates when other work competes.
 import { spawn } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { Writable } from "node:stream";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { captureCopy } from "../src/capture/index.js";
+// libuv's thread pool of `xmpp-maildir import`, as src/cli/bin.cts gives it; UV_THREADPOOL_SIZE overrides.
+import { THREAD_POOL_SIZE } from "../src/cli/thread-pool.cjs";
 import { createLogger } from "../src/log/index.js";
 import { renderMail } from "../src/mail/index.js";
 import { listMessages } from "../src/maildir/index.js";
@@ -47,8 +51,6 @@ const PROF_KINDS = new Set((process.env.BENCH_CPU_PROF_KINDS ?? "replay").split(
 /** A measurement not run: rates and ratios print as 0 / NaN. */
 const SKIPPED: Measurement = { ms: NaN, cpuMs: NaN, messages: 0, bytes: 0, rssMb: 0 };
 const DOMAIN = "archive.example.org";
-/** libuv's thread pool of `xmpp-maildir import` (BULK_THREAD_POOL in src/cli/bin.cts); UV_THREADPOOL_SIZE overrides. */
-const IMPORT_THREAD_POOL = "16";
 
 interface Measurement {
   readonly ms: number;
@@ -57,6 +59,8 @@ interface Measurement {
   readonly messages: number;
   readonly bytes: number;
   readonly rssMb: number;
+  /** Per thread, from /proc/self/task/<tid>/schedstat: the main thread's ms on a CPU and queued for one, and the busiest other thread's (the render worker) ms on a CPU. */
+  readonly threads?: { readonly mainMs: number; readonly mainWaitMs: number; readonly otherMs: number };
 }
 
 if (process.argv[2] === "--child") await child(process.argv[3]!, process.argv[4]!);
@@ -103,6 +107,12 @@ async function main(): Promise<void> {
       // (each mail is fsync'd before its rename, as live delivery does) or on itself.
       const cpuPerMsg = (last.imported.cpuMs * 1000) / last.imported.messages;
       console.log(`import_per_s=${rate(last.imported)} import_vs_replay=${(rate(last.imported) / rate(last.replay)).toFixed(2)} import_rss_mb=${last.imported.rssMb} import_cpu_us_per_msg=${cpuPerMsg.toFixed(0)}`);
+      // The main thread is the import's limit when its share of the wall time (on a CPU + queued) nears 1.
+      const t = last.imported.threads;
+      if (t) {
+        const per = (ms: number) => ((ms * 1000) / last!.imported.messages).toFixed(0);
+        console.log(`import_main_cpu_us_per_msg=${per(t.mainMs)} import_main_queued_us_per_msg=${per(t.mainWaitMs)} import_main_busy=${((t.mainMs + t.mainWaitMs) / last.imported.ms).toFixed(2)} import_worker_cpu_us_per_msg=${per(t.otherMs)}`);
+      }
     }
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -175,18 +185,24 @@ async function writeCopies(maildir: string, mails: Buffer[], from: number, to: n
 async function measure(kind: "read" | "replay" | "import", maildir: string): Promise<Measurement> {
   const profile = process.env.BENCH_CPU_PROF && PROF_KINDS.has(kind) ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
   // The import runs with the thread pool the installed command gives it (src/cli/bin.cts).
-  const env = kind === "import" ? { ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? IMPORT_THREAD_POOL } : process.env;
-  const proc = spawn(process.execPath, [...profile, fileURLToPath(import.meta.url), "--child", kind, maildir], { stdio: ["ignore", "pipe", "inherit"], env });
+  const env = kind === "import" ? { ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? THREAD_POOL_SIZE } : process.env;
+  const nodeArgs = kind === "import" ? (process.env.BENCH_IMPORT_NODE_ARGS ?? "").split(" ").filter(Boolean) : [];
+  const proc = spawn(process.execPath, [...profile, ...nodeArgs, fileURLToPath(import.meta.url), "--child", kind, maildir], { stdio: ["ignore", "pipe", "inherit"], env });
   let out = "";
   proc.stdout.setEncoding("utf8").on("data", (chunk: string) => (out += chunk));
   const code = await new Promise<number | null>((resolve) => proc.on("close", resolve));
   if (code !== 0) throw new Error(`${kind} measurement exited with ${code}`);
-  return JSON.parse(out) as Measurement;
+  // The measurement is the last line; what node's flags printed before it (--trace-gc) goes to stderr.
+  const last = out.lastIndexOf("\n{") + 1;
+  process.stderr.write(out.slice(0, last));
+  return JSON.parse(out.slice(last)) as Measurement;
 }
 
 async function child(kind: string, maildir: string): Promise<void> {
   const started = performance.now();
   const cpuStarted = process.cpuUsage();
+  const threadsStarted = threadTimes();
+  let threadsEnd: Map<number, { run: number; wait: number }> | undefined;
   let messages = 0;
   let bytes = 0;
   if (kind === "read") {
@@ -211,6 +227,8 @@ async function child(kind: string, maildir: string): Promise<void> {
       selection: lib.parseSelection({}), checkpoint: undefined, progress: lib.NO_PROGRESS, pacer: lib.createPacer(undefined), concurrency: 16,
       logger: createLogger({ level: "silent" }), dryRun: false,
     });
+    // Before the close: the render worker's thread is gone after it.
+    threadsEnd = threadTimes();
     await target.close();
     messages = summary.replayed;
     if (failedTotal(summary.failed) > 0 || messages === 0) throw new Error(`import failed: ${JSON.stringify([...summary.failed])}`);
@@ -236,8 +254,28 @@ async function child(kind: string, maildir: string): Promise<void> {
   }
   const ms = performance.now() - started;
   const cpu = process.cpuUsage(cpuStarted);
-  const measurement: Measurement = { ms, cpuMs: (cpu.user + cpu.system) / 1000, messages, bytes, rssMb: Math.round(process.resourceUsage().maxRSS / 1024) };
+  const threadsNow = threadsEnd ?? threadTimes();
+  const main = threadsNow.get(process.pid)!;
+  const main0 = threadsStarted.get(process.pid)!;
+  let otherMs = 0;
+  for (const [tid, t] of threadsNow) if (tid !== process.pid) otherMs = Math.max(otherMs, t.run - (threadsStarted.get(tid)?.run ?? 0));
+  const threads = { mainMs: main.run - main0.run, mainWaitMs: main.wait - main0.wait, otherMs };
+  const measurement: Measurement = { ms, cpuMs: (cpu.user + cpu.system) / 1000, messages, bytes, rssMb: Math.round(process.resourceUsage().maxRSS / 1024), threads };
   process.stdout.write(JSON.stringify(measurement));
+}
+
+/** Each thread's ms on a CPU and queued for one (schedstat, ns). */
+function threadTimes(): Map<number, { run: number; wait: number }> {
+  const times = new Map<number, { run: number; wait: number }>();
+  for (const tid of readdirSync("/proc/self/task")) {
+    try {
+      const [run, wait] = readFileSync(`/proc/self/task/${tid}/schedstat`, "utf8").trim().split(" ").map(Number);
+      times.set(Number(tid), { run: (run ?? 0) / 1e6, wait: (wait ?? 0) / 1e6 });
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return times;
 }
 
 function failedTotal(failed: ReadonlyMap<string, number>): number {

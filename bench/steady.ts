@@ -12,6 +12,7 @@ import { spawn } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { captureCopy } from "../src/capture/index.js";
+import { THREAD_POOL_SIZE } from "../src/cli/thread-pool.cjs";
 import { renderMail } from "../src/mail/index.js";
 import { parseStanza } from "../test/support/stanzas.js";
 
@@ -21,8 +22,6 @@ export const USERS = 200;
 export const WINDOW = 64;
 export const STEADY_RATE = 1000;
 export const STEADY_SECONDS = Number(process.env.BENCH_STEADY_SECONDS ?? 5);
-/** libuv's pool as the installed command gives `run` (src/cli/bin.cts); UV_THREADPOOL_SIZE overrides. */
-export const RUN_THREAD_POOL = "16";
 
 /** `user`: every copy to that one user (the folder-size phase); default spread over USERS. */
 export function copies(n: number, tag: string, user?: string): string[] {
@@ -123,7 +122,7 @@ export function runFloorRow(kind: FloorKind, dir: string): Promise<FloorRow> {
   const proc = spawn(process.execPath, [child, kind, dir, String(STEADY_RATE * STEADY_SECONDS)], {
     env: {
       PATH: process.env.PATH ?? "",
-      UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? RUN_THREAD_POOL,
+      UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? THREAD_POOL_SIZE,
     },
     stdio: ["ignore", "pipe", "inherit"],
   });

@@ -1,8 +1,6 @@
-// The real render worker, except that a message whose body is "crash" kills the thread before it
-// can answer (render-worker's reply is asynchronous): for test/unit/render-pool.test.ts.
-import { parentPort } from "node:worker_threads";
-import "../../src/replay/targets/render-worker.js";
+// The real render worker, except that a message whose body is "crash" kills the thread while it
+// is being rendered (possibly mid-batch): for test/unit/render-pool.test.ts.
+import { renderMail } from "../../src/mail/index.js";
+import { serveRenders } from "../../src/replay/targets/render-serve.js";
 
-parentPort?.on("message", (request: { record: { body: string } }) => {
-  if (request.record.body === "crash") process.exit(3);
-});
+serveRenders((record, options) => (record.body === "crash" ? process.exit(3) : renderMail(record, options)));

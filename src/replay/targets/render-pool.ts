@@ -3,9 +3,11 @@
 // (docs/performance.md); on a machine with a spare core, workers render while the main thread
 // reads rows, parses stanzas and does the file system calls. (The live component tried this and
 // dropped it: there the second core is busy with the XMPP server. An import has it to itself.)
-// Records go to a worker by structured clone; the mail comes back as bytes, moved, not copied.
+// Records go to a worker by structured clone, in batches (all asked for in one turn of the event
+// loop, up to BATCH: one message each way per batch instead of per mail, ./render-serve.ts); the
+// mails come back as bytes, moved, not copied.
 // A render that throws fails its own mail only; a worker that dies fails the render it was doing
-// (the oldest it had: it renders in order), and its other renders go to a new worker. A failed
+// (its id is in a slot shared with the worker), and its other renders go to a new worker. A failed
 // render is a failed delivery, logged with its row and not checkpointed, so the next run does it
 // again: nothing is lost.
 import os from "node:os";
@@ -13,13 +15,23 @@ import { Worker } from "node:worker_threads";
 import type { ArchiveRecord } from "../../capture/index.js";
 import type { RenderedMail, RenderOptions } from "../../mail/index.js";
 
+/** Renders sent to a worker in one message, at most: enough to share a message's cost, few enough that the worker starts while the main thread reads on. */
+const BATCH = 32;
+
 export interface RenderPool {
   render(record: ArchiveRecord, options: RenderOptions): Promise<RenderedMail>;
   /** Stops the workers; renders still running fail. Idempotent. */
   close(): Promise<void>;
 }
 
-/** What a worker sends back for one request. */
+/** One render asked of a worker; a worker is sent them in arrays. */
+export interface RenderRequest {
+  readonly id: number;
+  readonly record: ArchiveRecord;
+  readonly options: RenderOptions;
+}
+
+/** What a worker sends back for one request; it answers a batch with an array of them. */
 export type RenderReply =
   | { readonly id: number; readonly messageId: string; readonly bytes: Uint8Array }
   | { readonly id: number; readonly error: { readonly name: string; readonly message: string } };
@@ -40,7 +52,7 @@ export function defaultRenderThreads(): number {
 }
 
 interface Pending {
-  readonly request: { readonly id: number; readonly record: ArchiveRecord; readonly options: RenderOptions };
+  readonly request: RenderRequest;
   readonly resolve: (mail: RenderedMail) => void;
   readonly reject: (err: unknown) => void;
   /** Set once the worker answered (or died); settled only when every earlier render is. */
@@ -49,13 +61,19 @@ interface Pending {
 
 interface Slot {
   worker: Worker | undefined;
-  /** Ids of the renders this worker has. */
+  /** Ids of the renders this worker has (sent, or waiting in `outbox`). */
   readonly ids: Set<number>;
+  /** Asked for in this turn of the event loop, not sent yet. */
+  outbox: RenderRequest[];
+  /** The id the worker is rendering (-1: none), written by the worker: whom to blame if it dies. */
+  readonly current: Float64Array;
 }
 
 export function createRenderPool(options: RenderPoolOptions): RenderPool {
   const url = options.workerUrl ?? new URL("./render-worker.js", import.meta.url);
-  const slots: Slot[] = Array.from({ length: Math.max(1, options.size) }, () => ({ worker: undefined, ids: new Set<number>() }));
+  const slots: Slot[] = Array.from({ length: Math.max(1, options.size) }, () => ({
+    worker: undefined, ids: new Set<number>(), outbox: [], current: new Float64Array(new SharedArrayBuffer(8)),
+  }));
   // Renders settle in the order they were asked for, whichever worker finishes first: the writer
   // names files (and Dovecot gives UIDs) in the order deliveries reach it, as with inline renders.
   const waiting = new Map<number, Pending>();
@@ -82,22 +100,34 @@ export function createRenderPool(options: RenderPoolOptions): RenderPool {
   }
 
   function send(slot: Slot, p: Pending): void {
-    const worker = (slot.worker ??= start(slot));
     slot.ids.add(p.request.id);
+    slot.outbox.push(p.request);
+    if (slot.outbox.length >= BATCH) flush(slot);
+    else if (slot.outbox.length === 1) setImmediate(flush, slot);
+  }
+
+  function flush(slot: Slot): void {
+    if (slot.outbox.length === 0 || closed) return;
+    const worker = (slot.worker ??= start(slot));
+    const batch = slot.outbox;
+    slot.outbox = [];
     worker.ref();
-    worker.postMessage(p.request);
+    worker.postMessage(batch);
   }
 
   function start(slot: Slot): Worker {
-    const w = new Worker(url);
-    w.on("message", (reply: RenderReply) => {
-      const p = waiting.get(reply.id);
-      if (!p || !slot.ids.delete(reply.id)) return;
+    slot.current[0] = -1;
+    const w = new Worker(url, { workerData: { current: slot.current.buffer } });
+    w.on("message", (replies: RenderReply[]) => {
+      for (const reply of replies) {
+        const p = waiting.get(reply.id);
+        if (!p || !slot.ids.delete(reply.id)) continue;
+        p.outcome = "error" in reply
+          ? { error: Object.assign(new Error(reply.error.message), { name: reply.error.name }) }
+          : { mail: { messageId: reply.messageId, bytes: Buffer.from(reply.bytes.buffer, reply.bytes.byteOffset, reply.bytes.byteLength) } };
+      }
       // Referenced only while it has work: an idle pool must not keep the process alive.
       if (slot.ids.size === 0) w.unref();
-      p.outcome = "error" in reply
-        ? { error: Object.assign(new Error(reply.error.message), { name: reply.error.name }) }
-        : { mail: { messageId: reply.messageId, bytes: Buffer.from(reply.bytes.buffer, reply.bytes.byteOffset, reply.bytes.byteLength) } };
       settleInOrder();
     });
     // 'error' (an uncaught exception in the worker) is followed by 'exit', handled there.
@@ -105,11 +135,18 @@ export function createRenderPool(options: RenderPoolOptions): RenderPool {
     w.on("exit", (code) => {
       if (slot.worker === w) slot.worker = undefined;
       if (closed) return failAll(slot, new Error("the import is stopping"));
-      const [suspect, ...rest] = [...slot.ids].sort((a, b) => a - b);
+      // The one it was rendering (or, if it died between renders, the oldest it had); the rest,
+      // answered or not yet rendered, go to a new worker, after what is already waiting to go.
+      const queued = new Set(slot.outbox.map((r) => r.id));
+      const sent = [...slot.ids].filter((id) => !queued.has(id)).sort((a, b) => a - b);
+      const suspect = sent.includes(slot.current[0]!) ? slot.current[0]! : sent[0];
       slot.ids.clear();
       const p = suspect === undefined ? undefined : waiting.get(suspect);
       if (p) p.outcome = { error: new Error(`the render worker stopped (exit code ${code}) while rendering this message; it was not written`) };
-      for (const id of rest) send(slot, waiting.get(id)!);
+      const again = sent.filter((id) => id !== suspect).map((id) => waiting.get(id)!.request);
+      slot.outbox = [...again, ...slot.outbox];
+      for (const r of slot.outbox) slot.ids.add(r.id);
+      flush(slot);
       settleInOrder();
     });
     return w;
@@ -134,6 +171,7 @@ export function createRenderPool(options: RenderPoolOptions): RenderPool {
         slots.map(async (slot) => {
           const w = slot.worker;
           slot.worker = undefined;
+          slot.outbox = [];
           if (w) await w.terminate();
           failAll(slot, new Error("the import is stopping"));
         }),

@@ -1,0 +1,41 @@
+// The worker side of ./render-pool.ts: renders the batches it is sent, one mail at a time, in
+// order, and answers each batch with one message (the mails' bytes moved, not copied). Before
+// each render it writes the request's id into the shared slot the pool gave it (workerData), so a
+// thread that dies mid-batch is blamed for the mail it was rendering, not for the first of the
+// batch it had not answered yet.
+import { parentPort, workerData } from "node:worker_threads";
+import type { ArchiveRecord } from "../../capture/index.js";
+import type { RenderedMail, RenderOptions } from "../../mail/index.js";
+import type { RenderReply, RenderRequest } from "./render-pool.js";
+
+export type Render = (record: ArchiveRecord, options: RenderOptions) => Promise<RenderedMail>;
+
+/** Serves the pool's batches with `render` (the real renderMail, or a test's). */
+export function serveRenders(render: Render): void {
+  const port = parentPort;
+  // Loaded any other way (a test runner globbing dist/), it does nothing.
+  if (!port) return;
+  const current = new Float64Array((workerData as { current: SharedArrayBuffer }).current);
+  // One batch at a time, in order: a batch that comes while one renders waits behind it.
+  let queue: Promise<void> = Promise.resolve();
+  port.on("message", (batch: RenderRequest[]) => {
+    queue = queue.then(async () => {
+      const replies: RenderReply[] = [];
+      const moved: ArrayBuffer[] = [];
+      for (const request of batch) {
+        current[0] = request.id;
+        try {
+          const mail = await render(request.record, request.options);
+          // Its own ArrayBuffer (a small Buffer lives in Node's shared pool), so it can be moved.
+          const bytes = new Uint8Array(mail.bytes);
+          replies.push({ id: request.id, messageId: mail.messageId, bytes });
+          moved.push(bytes.buffer);
+        } catch (err) {
+          replies.push({ id: request.id, error: { name: (err as Error).name, message: (err as Error).message } });
+        }
+      }
+      current[0] = -1;
+      port.postMessage(replies, moved);
+    });
+  });
+}
