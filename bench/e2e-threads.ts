@@ -4,7 +4,8 @@
 // told apart by what they do: libuv's pool threads run the fsyncs (mostly system time), V8's
 // platform workers run the garbage collector's parallel and concurrent work and the optimising
 // compiler (user time).
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync } from "node:fs";
+import { statFields } from "./proc-stat.js";
 
 export type ThreadSample = Map<number, { user: number; sys: number }>;
 
@@ -18,9 +19,7 @@ export function sampleThreads(pid: number): ThreadSample {
   }
   for (const tid of tids) {
     try {
-      // Fields after the ")" of comm: state is field 3, utime 14, stime 15 (proc(5)).
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      const fields = statFields(`/proc/${pid}/task/${tid}/stat`);
       out.set(Number(tid), { user: Number(fields[11]), sys: Number(fields[12]) });
     } catch {
       // the thread ended meanwhile

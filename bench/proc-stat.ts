@@ -52,24 +52,38 @@ export function beamSchedulerThreads(pid: number): number[] {
   return tids.map(Number);
 }
 
+/**
+ * The fields of a /proc stat file (/proc/<pid>/stat, /proc/<pid>/task/<tid>/stat) after the command
+ * name: the name (field 2) is in parentheses and may hold spaces or parentheses itself, so fields
+ * are counted from the last ')'. Index 0 is state (field 3): field N of proc(5) is index N - 3, so
+ * ppid (4) is [1], utime (14) [11], stime (15) [12], cutime (16) [13], cstime (17) [14].
+ */
+export function statFields(file: string): string[] {
+  const stat = readFileSync(file, "utf8");
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+}
+
+/** A thread's schedstat (ns on a CPU, ns runnable but waiting for one), in ms. */
+export function schedstatMs(file: string): { run: number; wait: number } {
+  const [run, wait] = readFileSync(file, "utf8").trim().split(" ").map(Number);
+  return { run: (run ?? NaN) / 1e6, wait: (wait ?? NaN) / 1e6 };
+}
+
 /** `threads`: whose schedstat is "the main thread" (averaged); default the process's own thread. */
 export function sampleCpu(pid: number, ticksPerSecond: number, threads: readonly number[] = [pid]): CpuSample {
   const at = performance.now();
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  // The command name (field 2) is in parentheses and may hold spaces or parentheses itself:
-  // fields are counted from the last ')'. After it come state (3), ... utime (14), stime (15).
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const fields = statFields(`/proc/${pid}/stat`);
   const [utime, stime] = [Number(fields[11]), Number(fields[12])];
-  let runNs = 0;
-  let waitNs = 0;
+  let runMs = 0;
+  let waitMs = 0;
   for (const tid of threads) {
-    const [run, wait] = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").trim().split(" ").map(Number);
-    runNs += (run ?? NaN) / threads.length;
-    waitNs += (wait ?? NaN) / threads.length;
+    const t = schedstatMs(`/proc/${pid}/task/${tid}/schedstat`);
+    runMs += t.run / threads.length;
+    waitMs += t.wait / threads.length;
   }
-  if (!Number.isFinite(utime + stime + runNs + waitNs)) throw new Error(`cannot parse /proc/${pid}: ${stat}`);
+  if (!Number.isFinite(utime + stime + runMs + waitMs)) throw new Error(`cannot parse /proc/${pid}/stat: ${fields.join(" ")}`);
   const ms = (ticks: number) => (ticks * 1000) / ticksPerSecond;
-  return { at, userMs: ms(utime), sysMs: ms(stime), mainRunMs: runNs / 1e6, mainWaitMs: waitNs / 1e6 };
+  return { at, userMs: ms(utime), sysMs: ms(stime), mainRunMs: runMs, mainWaitMs: waitMs };
 }
 
 export function cpuUse(from: CpuSample, to: CpuSample): CpuUse {
@@ -90,14 +104,12 @@ export function treeCpuMs(rootPid: number, ticksPerSecond: number): { userMs: nu
   const procs = new Map<number, { ppid: number; user: number; sys: number }>();
   for (const name of readdirSync("/proc")) {
     if (!/^\d+$/.test(name)) continue;
-    let stat: string;
+    let f: string[];
     try {
-      stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      f = statFields(`/proc/${name}/stat`);
     } catch {
       continue; // exited meanwhile
     }
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    // After the name: state (3), ppid (4), ... utime (14), stime (15), cutime (16), cstime (17).
     procs.set(Number(name), { ppid: Number(f[1]), user: Number(f[11]) + Number(f[13]), sys: Number(f[12]) + Number(f[14]) });
   }
   const inTree = (pid: number): boolean => {

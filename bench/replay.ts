@@ -25,7 +25,7 @@
 // Shared machines are noisy: compare the ratio to raw reads, not the absolute rates. CPU time per
 // message (all threads of the process) moves less than the rates when other work competes.
 import { spawn } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -40,6 +40,7 @@ import { listMessages } from "../src/maildir/index.js";
 import { readWhole } from "../src/maildir/files.js";
 import { mapLimit } from "../src/replay/limit.js";
 import { copyIq } from "../test/support/stanzas.js";
+import { schedstatMs } from "./proc-stat.js";
 
 const SIZES = (process.env.BENCH_REPLAY_MESSAGES ?? process.env.BENCH_COUNT ?? "10000,100000").split(",").map(Number);
 /** Distinct mails rendered; the Maildir holds copies of them, so building it costs file writes only. */
@@ -269,8 +270,7 @@ function threadTimes(): Map<number, { run: number; wait: number }> {
   const times = new Map<number, { run: number; wait: number }>();
   for (const tid of readdirSync("/proc/self/task")) {
     try {
-      const [run, wait] = readFileSync(`/proc/self/task/${tid}/schedstat`, "utf8").trim().split(" ").map(Number);
-      times.set(Number(tid), { run: (run ?? 0) / 1e6, wait: (wait ?? 0) / 1e6 });
+      times.set(Number(tid), schedstatMs(`/proc/self/task/${tid}/schedstat`));
     } catch {
       // The thread ended between the listing and the read.
     }
