@@ -37,6 +37,7 @@ const FOLDER_PREFILL = Number(process.env.BENCH_FOLDER_PREFILL ?? 100_000);
  * BENCH_CLI: another build's, e.g. main's in a second worktree for an A/B in the same slot.
  */
 const CLI = process.env.BENCH_CLI ?? cliPath();
+const STEADY_SETTLE_MS = Number(process.env.BENCH_STEADY_SETTLE_MS ?? 0);
 /** What a deployment runs with: one info line per stored message goes to stdout (discarded here). */
 const LOG_LEVEL = process.env.BENCH_LOG_LEVEL ?? "info";
 
@@ -195,9 +196,13 @@ async function benchComponent(
     const before = sampleCpu(child.pid!, ticks);
     const main = await feed(server, copies(n, `c${n}`));
     const cpu = perCopy(before, n);
+    const steadyCopies = copies(STEADY_RATE * STEADY_SECONDS, `s${n}`);
+    // BENCH_STEADY_SETTLE_MS: a pause between the unpaced N copies and the steady phase (default
+    // none), to tell a transient after the burst from the steady state.
+    if (STEADY_SETTLE_MS > 0) await new Promise((r) => setTimeout(r, STEADY_SETTLE_MS));
     const beforeSteady = sampleCpu(child.pid!, ticks);
     const times = new Map<string, SentTimes>();
-    const steady = await feed(server, copies(STEADY_RATE * STEADY_SECONDS, `s${n}`), STEADY_RATE, times);
+    const steady = await feed(server, steadyCopies, STEADY_RATE, times);
     const steadyCpu = perCopy(beforeSteady, STEADY_RATE * STEADY_SECONDS);
     const rssMb = peakRssMb(child.pid!);
     let stages: string[] = [];
