@@ -36,6 +36,7 @@ import { measure, POLL_MS, RECIPIENTS, SETTLE_TIMEOUT_MS, sleep, users, waitForS
 import { runEjabberdAlone, runEjabberdE2e } from "./e2e-ejabberd.js";
 import { PROBING, probeReport, setUpProbes, startProbe, type ProbeResult } from "./e2e-probe.js";
 import { startPerfStat } from "./perf-stat.js";
+import { createCostLine } from "./create-cost.js";
 
 // BENCH_E2E_CALLGRIND=1 / BENCH_E2E_STRACE=1 (e2e-probe.ts): only the e2e and prosody-alone rows at
 // the largest K, 300 messages unless told otherwise, counted in instructions or system calls.
@@ -158,6 +159,8 @@ async function runE2e(k: number, ticks: number, options: { outbox?: OutboxKind }
     const probe = await startProbe(prosodyPid(prosody), label, MESSAGES);
     let sentAt = 0;
     const startedAt = Date.now();
+    // The component creates one file per copy; what that costs now (./create-cost.ts).
+    const createCost = createCostLine();
     const threadsBefore = sampleThreads(running.child.pid!);
     const perfStat = startPerfStat(running.child.pid!, `${label} component`);
     const { seconds, use } = await measure({ server: prosodyPid(prosody), component: running.child.pid!, clients: process.pid }, ticks, async () => {
@@ -197,6 +200,7 @@ async function runE2e(k: number, ticks: number, options: { outbox?: OutboxKind }
     // the rest is the module's queue draining through its window.
     console.log(`${storeLatency(label, component.logs)}; Prosody done with the clients at ${((sentAt - startedAt) / 1000).toFixed(2)} s of ${seconds.toFixed(2)} s`);
     console.log(threads);
+    console.log(createCost);
     if (perfLine) console.log(perfLine);
     console.log(batchSizes(component.logs, MESSAGES));
     return {
