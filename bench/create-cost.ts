@@ -4,7 +4,7 @@
 // the last 60 s (360 s while its inode table block is dirty): `recently_deleted()` in
 // fs/ext4/ialloc.c, checked only when there is no journal. Every test and bench of every session
 // makes and removes its temp directories under /tmp, so a create there scanned up to a whole
-// group: 150-215 µs of system time against 7-12 µs a few minutes later or in a quiet directory
+// group: 130-290 µs of CPU against 7-12 µs a few minutes later or in a quiet directory
 // (docs/performance.md, helper e2e9). The component creates one file per copy, so its CPU per copy
 // moves by that much with what else ran on the machine in the last minutes.
 import { closeSync, mkdtempSync, openSync, rmSync } from "node:fs";
@@ -29,5 +29,5 @@ export function createCostUs(base: string = os.tmpdir()): number {
 
 /** The header line: `# file create in /tmp: 11.9 µs CPU (...)`. */
 export function createCostLine(base: string = os.tmpdir()): string {
-  return `# file create in ${base}: ${createCostUs(base).toFixed(1)} µs CPU (ext4 without a journal: 150-215 µs when many inodes there were deleted in the last minutes, see bench/create-cost.ts)`;
+  return `# file create in ${base}: ${createCostUs(base).toFixed(1)} µs CPU (7-12 when quiet; ext4 without a journal: 130-290 after many deletions there in the last minutes, bench/create-cost.ts)`;
 }
