@@ -148,7 +148,8 @@ async function runE2e(k: number, ticks: number, options: { outbox?: OutboxKind }
     stack = await startStack({ dir, users: [], prosodyLogLevel: PROSODY_LOG_LEVEL, ...(hostConfig.length > 0 ? { prosodyHostConfig: hostConfig } : {}) });
     const { prosody } = stack;
     const { senders, recipients } = users(k);
-    // BENCH_UV_THREADPOOL_SIZE: libuv's thread pool in the component (every fsync runs in it; default 4).
+    // BENCH_UV_THREADPOOL_SIZE: libuv's thread pool in the component (every fsync runs in it; default
+    // src/cli/thread-pool.cts's THREAD_POOL_SIZE, set by bin.cts).
     const pool = process.env.BENCH_UV_THREADPOOL_SIZE;
     component = stack.component({ args: ["--log-level", LOG_LEVEL], env: componentEnv(pool) });
     await component.waitForLog((l) => l.msg === "connected to the XMPP server");
