@@ -35,6 +35,8 @@ import { sampleThreads, threadsLine } from "./e2e-threads.js";
 import { measure, POLL_MS, RECIPIENTS, SETTLE_TIMEOUT_MS, sleep, users, waitForStored } from "./e2e-run.js";
 import { runEjabberdAlone, runEjabberdE2e } from "./e2e-ejabberd.js";
 import { PROBING, probeReport, setUpProbes, startProbe, type ProbeResult } from "./e2e-probe.js";
+import { startPerfStat } from "./perf-stat.js";
+import { createCostLine } from "./create-cost.js";
 
 // BENCH_E2E_CALLGRIND=1 / BENCH_E2E_STRACE=1 (e2e-probe.ts): only the e2e and prosody-alone rows at
 // the largest K, 300 messages unless told otherwise, counted in instructions or system calls.
@@ -71,6 +73,21 @@ function storeLatency(label: string, logs: ReadonlyArray<{ msg?: unknown; ms?: u
   const mean = ms.reduce((a, b) => a + b, 0) / ms.length;
   const window = WINDOW === undefined ? 256 : Number(WINDOW); // the Prosody module's default
   return `# ${label}: component store ms p50 ${at(0.5).toFixed(1)} p90 ${at(0.9).toFixed(1)} p99 ${at(0.99).toFixed(1)} mean ${mean.toFixed(1)}; window ${window} ÷ mean ≈ ${Math.round((window * 1000) / mean)}/s`;
+}
+
+/**
+ * How the copies reached the component: IQs of one copy (v0) against batches (v1), from the
+ * component's "batch of copies" lines, which it writes at debug level only (BENCH_LOG_LEVEL=debug).
+ */
+function batchSizes(logs: ReadonlyArray<{ msg?: unknown; copies?: unknown }>, copies: number): string {
+  const batches = logs.filter((l) => l.msg === "batch of copies" && typeof l.copies === "number").map((l) => l.copies as number);
+  if (batches.length === 0) return "# batches: none logged (they are logged at BENCH_LOG_LEVEL=debug)";
+  const inBatches = batches.reduce((a, b) => a + b, 0);
+  const sizes = new Map<number, number>();
+  for (const b of batches) sizes.set(b, (sizes.get(b) ?? 0) + 1);
+  const histogram = [...sizes].sort((a, b) => a[0] - b[0]).map(([size, n]) => `${size}:${n}`).join(" ");
+  const iqs = batches.length + (copies - inBatches);
+  return `# batches: ${copies - inBatches} single copies + ${batches.length} batches (sizes ${histogram}); ${(copies / iqs).toFixed(2)} copies per IQ`;
 }
 
 async function waitForEmptyOutbox(dataDir: string): Promise<void> {
@@ -131,7 +148,8 @@ async function runE2e(k: number, ticks: number, options: { outbox?: OutboxKind }
     stack = await startStack({ dir, users: [], prosodyLogLevel: PROSODY_LOG_LEVEL, ...(hostConfig.length > 0 ? { prosodyHostConfig: hostConfig } : {}) });
     const { prosody } = stack;
     const { senders, recipients } = users(k);
-    // BENCH_UV_THREADPOOL_SIZE: libuv's thread pool in the component (every fsync runs in it; default 4).
+    // BENCH_UV_THREADPOOL_SIZE: libuv's thread pool in the component (every fsync runs in it; default
+    // src/cli/thread-pool.cts's THREAD_POOL_SIZE, set by bin.cts).
     const pool = process.env.BENCH_UV_THREADPOOL_SIZE;
     component = stack.component({ args: ["--log-level", LOG_LEVEL], env: componentEnv(pool) });
     await component.waitForLog((l) => l.msg === "connected to the XMPP server");
@@ -142,7 +160,10 @@ async function runE2e(k: number, ticks: number, options: { outbox?: OutboxKind }
     const probe = await startProbe(prosodyPid(prosody), label, MESSAGES);
     let sentAt = 0;
     const startedAt = Date.now();
+    // The component creates one file per copy; what that costs now (./create-cost.ts).
+    const createCost = createCostLine();
     const threadsBefore = sampleThreads(running.child.pid!);
+    const perfStat = startPerfStat(running.child.pid!, `${label} component`);
     const { seconds, use } = await measure({ server: prosodyPid(prosody), component: running.child.pid!, clients: process.pid }, ticks, async () => {
       const sending = Promise.all(clients.map((c, i) => drive(c, perClient[i]!))).then(() => {
         sentAt = Date.now();
@@ -153,6 +174,7 @@ async function runE2e(k: number, ticks: number, options: { outbox?: OutboxKind }
       return lastStoredAt;
     });
     const threads = threadsLine(running.child.pid!, threadsBefore, sampleThreads(running.child.pid!), ticks, MESSAGES);
+    const perfLine = await perfStat.stop(MESSAGES);
 
     // Correctness: nothing left to re-send, every message in its Maildir once, Prosody's own
     // offline storage as without us, no error in either log.
@@ -179,6 +201,9 @@ async function runE2e(k: number, ticks: number, options: { outbox?: OutboxKind }
     // the rest is the module's queue draining through its window.
     console.log(`${storeLatency(label, component.logs)}; Prosody done with the clients at ${((sentAt - startedAt) / 1000).toFixed(2)} s of ${seconds.toFixed(2)} s`);
     console.log(threads);
+    console.log(createCost);
+    if (perfLine) console.log(perfLine);
+    console.log(batchSizes(component.logs, MESSAGES));
     return {
       label,
       k,

@@ -23,6 +23,8 @@ import { mailUser } from "../harness/mail-user.js";
 import { makeTempDir, removeDir } from "../harness/tmp.js";
 import { startFakeServer, type FakeServer } from "../test/support/fake-server.js";
 import { clockTicks, cpuUse, sampleCpu, treeCpuMs } from "./proc-stat.js";
+import { startPerfStat } from "./perf-stat.js";
+import { createCostLine } from "./create-cost.js";
 import { stageReport, type SentTimes } from "./stages.js";
 import { copies, DOMAIN, FLOOR_HEADER, FLOOR_KINDS, floorLine, pace, percentile, renderAll, runFloorRow, STEADY_RATE, STEADY_SECONDS, USERS, WINDOW, type FloorRow } from "./steady.js";
 
@@ -197,9 +199,13 @@ async function benchComponent(
       const use = cpuUse(from, sampleCpu(child.pid!, ticks));
       return { userUs: (use.userMs * 1000) / count, sysUs: (use.sysMs * 1000) / count, mainRun: use.run, mainWait: use.wait };
     };
+    console.log(createCostLine());
     const before = sampleCpu(child.pid!, ticks);
+    const perfStat = startPerfStat(child.pid!, `component N=${n}`);
     const main = await feed(server, copies(n, `c${n}`));
     const cpu = perCopy(before, n);
+    const perfLine = await perfStat.stop(n);
+    if (perfLine) console.log(perfLine);
     const steadyCopies = copies(STEADY_RATE * STEADY_SECONDS, `s${n}`);
     // BENCH_STEADY_SETTLE_MS: a pause between the unpaced N copies and the steady phase (default
     // none), to tell a transient after the burst from the steady state.
