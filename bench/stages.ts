@@ -14,6 +14,8 @@
 import { readFileSync } from "node:fs";
 import { percentile } from "./steady.js";
 
+/** src/maildir/stage-trace.ts ELD_EVERY_MS. */
+const ELD_WINDOW_MS = 100;
 const STAGES = ["recv", "pre", "tmp", "fsync", "journal", "rename", "dir", "result"] as const;
 type StageName = (typeof STAGES)[number];
 
@@ -32,6 +34,13 @@ interface Gc {
   gc: number;
   at: number;
   ms: number;
+}
+
+/** The main thread's event-loop delay over the window that ended at `eld` (ms, 1 ms step included). */
+interface Eld {
+  eld: number;
+  max: number;
+  p50: number;
 }
 
 /** When the bench sent a copy and when its result came back (wall ms). */
@@ -54,10 +63,12 @@ function copyIdOf(file: string): string | undefined {
 export function stageReport(traceFile: string, times: ReadonlyMap<string, SentTimes>): string[] {
   const deliveries = new Map<string, Delivery>();
   const gcs: Gc[] = [];
+  const elds: Eld[] = [];
   for (const line of readFileSync(traceFile, "utf8").split("\n")) {
     if (!line) continue;
-    const entry = JSON.parse(line) as Delivery | Gc;
+    const entry = JSON.parse(line) as Delivery | Gc | Eld;
     if ("gc" in entry) gcs.push(entry);
+    else if ("eld" in entry) elds.push(entry);
     else {
       const id = copyIdOf(entry.path);
       if (id && times.has(id)) deliveries.set(id, entry);
@@ -67,7 +78,10 @@ export function stageReport(traceFile: string, times: ReadonlyMap<string, SentTi
   const from = Math.min(...[...times.values()].map((t) => t.sent));
   const to = Math.max(...[...times.values()].map((t) => t.received));
   const inPhase = gcs.filter((g) => g.at + g.ms >= from && g.at <= to);
-  const rows: Array<{ id: string; total: number; stages: Record<StageName, number>; gcMs: number }> = [];
+  const eldInPhase = elds.filter((e) => e.eld >= from && e.eld <= to);
+  /** The longest event-loop delay in the windows that overlap [a, b] (a window ends at `eld`). */
+  const eldMax = (a: number, b: number) => Math.max(0, ...eldInPhase.filter((e) => e.eld >= a && e.eld - ELD_WINDOW_MS <= b).map((e) => e.max));
+  const rows: Array<{ id: string; total: number; stages: Record<StageName, number>; gcMs: number; eldMs: number }> = [];
   for (const [id, d] of deliveries) {
     const t = times.get(id)!;
     const journal = d.journal ?? d.fsync;
@@ -84,7 +98,7 @@ export function stageReport(traceFile: string, times: ReadonlyMap<string, SentTi
     // GC time inside this copy's life (a pause stops everything on the main thread).
     let gcMs = 0;
     for (const g of inPhase) gcMs += Math.max(0, Math.min(g.at + g.ms, t.received) - Math.max(g.at, t.sent));
-    rows.push({ id, total: t.received - t.sent, stages, gcMs });
+    rows.push({ id, total: t.received - t.sent, stages, gcMs, eldMs: eldMax(t.sent, t.received) });
   }
   if (rows.length === 0) return ["# stages: no traced copy matched the steady phase"];
   const p99 = percentile(rows.map((r) => r.total), 99);
@@ -105,6 +119,23 @@ export function stageReport(traceFile: string, times: ReadonlyMap<string, SentTi
     `# largest stage of those: ${[...largest].sort((a, b) => b[1] - a[1]).map(([s, n]) => `${s} ${n}`).join(", ")}`,
     `# gc during the steady phase: ${inPhase.length} pauses, p50 ${percentile(gcPauses, 50).toFixed(2)} ms, max ${Math.max(0, ...gcPauses).toFixed(2)} ms, total ${gcPauses.reduce((a, b) => a + b, 0).toFixed(0)} ms`,
   ];
+  if (eldInPhase.length > 0) {
+    const maxes = eldInPhase.map((e) => e.max);
+    out.push(
+      `# event-loop delay (${ELD_WINDOW_MS} ms windows, 1 ms step included): window max p50 ${percentile(maxes, 50).toFixed(1)}, p99 ${percentile(maxes, 99).toFixed(1)}, max ${Math.max(...maxes).toFixed(1)} ms;` +
+        ` longest delay in the life of a copy >= p99: mean ${mean(slow, (r) => r.eldMs).toFixed(1)} ms, of all copies p50 ${percentile(rows.map((r) => r.eldMs), 50).toFixed(1)} ms`,
+    );
+  }
+  // The phase's first second by tenths: a start-up transient shows here (copies >= p99, the median
+  // copy, the longest event-loop delay).
+  const tenths: string[] = [];
+  for (let t = 0; t < 10; t++) {
+    const inTenth = rows.filter((r) => Math.floor((times.get(r.id)!.sent - from) / 100) === t);
+    if (inTenth.length === 0) continue;
+    const slowHere = inTenth.filter((r) => r.total >= p99).length;
+    tenths.push(`${t / 10}s ${slowHere}/${percentile(inTenth.map((r) => r.total), 50).toFixed(1)}/${eldMax(from + t * 100, from + (t + 1) * 100).toFixed(1)}`);
+  }
+  out.push(`# first second by 0.1 s (copies >= p99 / median ms / longest event-loop delay ms): ${tenths.join(", ")}`);
   // When in the phase the slow copies were sent (a warm-up effect shows as a cluster at the start).
   const perSecond = new Map<number, number>();
   for (const r of slow) {
@@ -116,7 +147,7 @@ export function stageReport(traceFile: string, times: ReadonlyMap<string, SentTi
   out.push(`# p99 of the copies sent after the first second: ${percentile(later, 99).toFixed(1)} ms (${later.length} copies)`);
   out.push(`# copies >= p99 by second of the phase: ${[...perSecond].sort((a, b) => a[0] - b[0]).map(([s, n]) => `${s}s ${n}`).join(", ")}`);
   for (const r of [...slow].sort((a, b) => b.total - a.total).slice(0, 5)) {
-    out.push(`#   ${r.id.padEnd(34)} ${STAGES.map((s) => fmt(r.stages[s])).join("")}  ${fmt(r.total)} ${fmt(r.gcMs)}`);
+    out.push(`#   ${r.id.padEnd(34)} ${STAGES.map((s) => fmt(r.stages[s])).join("")}  ${fmt(r.total)} ${fmt(r.gcMs)} eld ${r.eldMs.toFixed(1)}`);
   }
   return out;
 }
