@@ -33,7 +33,7 @@ export async function runReplay(job: ReplayJob): Promise<ReplayResult> {
   const loads = new Map<number, Promise<LoadResult>>();
   let nextLoad = 0;
   const prefetch = (upTo: number) => {
-    for (; nextLoad < Math.min(upTo, todo.length); nextLoad++) loads.set(nextLoad, settle(todo[nextLoad]!));
+    for (; nextLoad < Math.min(upTo, todo.length); nextLoad++) loads.set(nextLoad, settle(todo[nextLoad]!, target));
   };
 
   async function handle(index: number): Promise<void> {

@@ -6,12 +6,13 @@ import { ReplayError, XmppAuthError } from "../errors.js";
 import type { ReplayJob } from "./job.js";
 import { recordSelected } from "./selection.js";
 import { failureReason, type Tally } from "./summary.js";
-import type { Loaded, SourceEntry } from "./types.js";
+import type { Loaded, ReplayOutcome, SourceEntry, Target } from "./types.js";
 
 export type LoadResult = { ok: true; value: Loaded } | { ok: false; error: unknown };
 
-export function settle(entry: SourceEntry): Promise<LoadResult> {
-  return entry.load().then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error }));
+/** Loads the entry: on the target's render worker (loaded and rendered there) where it can, else here. */
+export function settle(entry: SourceEntry, target: Target): Promise<LoadResult> {
+  return (target.prerender?.load(entry) ?? entry.load()).then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error }));
 }
 
 export interface EntryHandler {
@@ -43,13 +44,16 @@ export function createEntryHandler(job: ReplayJob, tally: Tally): EntryHandler {
           await markDone(entry);
           return;
         }
-        const { record } = loaded.value;
-        if (!recordSelected(job.selection, record)) {
+        const value = loaded.value;
+        if (!recordSelected(job.selection, value.kind === "record" ? value.record : value.facts)) {
           deselected += 1;
           return;
         }
         await job.pacer.wait(job.signal);
-        const delivery = await job.target.deliver(record, entry, { messageIdDomain: loaded.value.messageIdDomain });
+        let delivery: ReplayOutcome;
+        if (value.kind === "record") delivery = await job.target.deliver(value.record, entry, { messageIdDomain: value.messageIdDomain });
+        else if (job.target.prerender) delivery = await job.target.prerender.deliver(value, entry);
+        else throw new Error("a rendered entry for a target that does not prerender");
         if (delivery.status === "replayed") {
           tally.replayed();
           if (job.dryRun) job.onPlan?.(entry, delivery.where);

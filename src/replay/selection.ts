@@ -45,7 +45,7 @@ export function entrySelected(sel: Selection, entry: SourceEntry): boolean {
   return true;
 }
 
-export function recordSelected(sel: Selection, record: ArchiveRecord): boolean {
+export function recordSelected(sel: Selection, record: Pick<ArchiveRecord, "owner" | "from" | "to" | "type" | "time">): boolean {
   const owner = bare(record.owner);
   if (sel.user && owner !== sel.user) return false;
   if (sel.peer) {

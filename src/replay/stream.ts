@@ -48,7 +48,7 @@ export async function runStream(job: ReplayJob, source: StreamSource): Promise<R
           alreadyDone += 1;
           continue;
         }
-        await handler.handle(item, await settle(item));
+        await handler.handle(item, await settle(item, job.target));
       }
     };
     job.progress.start(stream.total);

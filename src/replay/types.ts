@@ -1,6 +1,8 @@
 // Plain data passed between replay's sources, engine and targets.
 import type { ArchiveRecord } from "../capture/index.js";
 import type { Jid } from "../jid.js";
+import type { RenderedMail } from "../mail/index.js";
+import type { Domains } from "./owner.js";
 
 /** One message a source can produce, known cheaply (from a file name, a header, a store's index). */
 export interface SourceEntry {
@@ -18,7 +20,42 @@ export interface SourceEntry {
   readonly location: string;
   /** Reads and parses the message. Throws MalformedError for what cannot be read. */
   load(): Promise<Loaded>;
+  /**
+   * What `load()` does, as plain data another thread can run (a database row and the function's
+   * name): a target that renders on worker threads parses and renders it there in one go, so the
+   * main thread, an import's limit, does neither (docs/performance.md, issue #16 item 7).
+   */
+  readonly portable?: PortableLoad;
 }
+
+/** A row of a server's archive or offline store, as the SQL and Mnesia sources read it (sources/sql/archived.ts). */
+export interface ArchivedRow {
+  /** The checkpoint key: stable across runs (server, table, row id). */
+  readonly key: string;
+  /** Where to find the row: the database and the row id. */
+  readonly location: string;
+  readonly owner: Jid;
+  readonly time: Date;
+  readonly xml: string;
+  readonly store: "archive" | "offline";
+  /**
+   * The server's MAM id for this message. Live, the server adds it to what the owner receives as
+   * a XEP-0359 <stanza-id by=owner/>, which our live capture hashes; the stored row has no
+   * such element, so it is put back and the Message-ID comes out the same.
+   */
+  readonly archiveId: string | undefined;
+  readonly tiebreak: number;
+}
+
+/** A database row's load, runnable on a render worker: sources/sql/archived.ts `loadArchived`. */
+export interface PortableLoad {
+  readonly loader: "archived";
+  readonly row: ArchivedRow;
+  readonly domains: Domains;
+}
+
+/** What selection (selection.ts) and filing (the chats folder, \Seen) need of a record. */
+export type RecordSummary = Pick<ArchiveRecord, "owner" | "from" | "to" | "type" | "time" | "placement">;
 
 export type Loaded =
   | {
@@ -27,7 +64,15 @@ export type Loaded =
       /** The right-hand side of the Message-ID the source mail already has (a Maildir source). */
       readonly messageIdDomain?: string | undefined;
     }
-  | { readonly kind: "skip"; readonly reason: string };
+  | { readonly kind: "skip"; readonly reason: string }
+  /** Loaded and rendered in one go on a worker (Target.prerender): the record itself stayed there. */
+  | Prerendered;
+
+export interface Prerendered {
+  readonly kind: "rendered";
+  readonly facts: RecordSummary;
+  readonly mail: RenderedMail;
+}
 
 export interface Scan {
   readonly entries: SourceEntry[];
@@ -86,5 +131,14 @@ export interface Target {
    */
   readonly minInFlight?: number;
   deliver(record: ArchiveRecord, entry: SourceEntry, hints?: DeliveryHints): Promise<ReplayOutcome>;
+  /**
+   * A target that renders on worker threads: `load` loads and renders an entry with a portable
+   * load there (undefined for one without: it is loaded as usual), and `deliver` stores what it
+   * gave, exactly as `Target.deliver` would have stored the record.
+   */
+  readonly prerender?: {
+    load(entry: SourceEntry): Promise<Loaded> | undefined;
+    deliver(rendered: Prerendered, entry: SourceEntry): Promise<ReplayOutcome>;
+  };
   close(): Promise<void>;
 }

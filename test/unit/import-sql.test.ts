@@ -2,14 +2,18 @@
 // schemas (the integration suite has the real servers write them): bad rows logged with their row
 // id and skipped, a user outside the domain refused, a wrong source or missing table in one line
 // with exit 2, passwords never printed, the file left unchanged (read-only), filters, dry run and
-// checkpoint resume.
+// checkpoint resume. Rows parsed and rendered on the render worker file the same mails, under the
+// same Message-IDs, as rows parsed and rendered on the main thread.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import Database from "better-sqlite3";
 import { runCli } from "../support/cli.js";
+import { createLogger } from "../../src/log/index.js";
+import { peekHeaders } from "../../src/mail/index.js";
+import * as replay from "../../src/replay/index.js";
 
 const COMPONENT = "archive.example.org";
 const msg = (from: string, to: string, body: string, id: string, type = "chat") =>
@@ -103,6 +107,30 @@ describe("import from SQL stores (SQLite files in the servers' schemas)", () => 
     assert.match(r.stderr, /prosodyarchive sort_id 3: the stanza is not well-formed XML/);
     const written = (await files(out)).map((f) => path.relative(out, f));
     assert.deepEqual(written.map((f) => f.split("/").slice(0, -1).join("/")).sort(), ["example.org/alice/.Chats/cur", "example.org/alice/new"]);
+  });
+
+  test("rows loaded and rendered on the render worker give the same mails, folders, flags and Message-IDs as on the main thread", async () => {
+    const run = async (renderThreads: number) => {
+      const out = path.join(dir, `threads-${renderThreads}`);
+      const target = replay.createMaildirTarget({ template: path.join(out, "%d", "%n"), domain: COMPONENT, dryRun: false, renderThreads });
+      assert.equal(target.prerender !== undefined, renderThreads > 0, "rows go to the worker exactly when there is one");
+      const { summary } = await replay.runReplay({
+        source: replay.createEjabberdSqlSource({ dsn: replay.parseDsn(`sqlite:${ejabberdDb}`, "source"), stores: ["offline", "archive"], domains: { componentDomain: COMPONENT, userDomain: "example.org" } }),
+        target,
+        selection: replay.parseSelection({}), checkpoint: undefined, progress: replay.NO_PROGRESS, pacer: replay.createPacer(undefined), concurrency: 4,
+        logger: createLogger({ level: "silent" }), dryRun: false,
+      });
+      await target.close();
+      const mails = await Promise.all((await files(out)).map(async (f) => {
+        const where = path.relative(out, f).replace(/\/[^/]*?(:2,[A-Z]*)?$/, "/$1");
+        return `${where} ${peekHeaders(await readFile(f))?.get("message-id")?.trim()}`;
+      }));
+      return { summary: { replayed: summary.replayed, skipped: [...summary.skipped], failed: [...summary.failed] }, mails: mails.sort() };
+    };
+    const inline = await run(0);
+    const worker = await run(1);
+    assert.equal(inline.mails.length, 4, inline.mails.join("\n"));
+    assert.deepEqual(worker, inline);
   });
 
   test("a missing file, a missing table or a wrong DSN: one line naming the source and the fix, exit 2, no password", async () => {

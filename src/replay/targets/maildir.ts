@@ -4,10 +4,10 @@
 // folder's Message-IDs are read once, on first use (the header block of every file in its new/ and
 // cur/: one small read per existing message), and kept in a Set for the rest of the run.
 import type { ArchiveRecord } from "../../capture/index.js";
-import { peekHeaders, renderMail } from "../../mail/index.js";
+import { peekHeaders, renderMail, type RenderedMail } from "../../mail/index.js";
 import { compileTemplate, createMaildirWriter, folderDir, folderPath, listMessages, type MaildirWriter, readHeaderBytes } from "../../maildir/index.js";
 import { mapLimit } from "../limit.js";
-import type { DeliveryHints, SourceEntry, Target } from "../types.js";
+import type { DeliveryHints, Prerendered, RecordSummary, ReplayOutcome, SourceEntry, Target } from "../types.js";
 import { ConfigError } from "../../errors.js";
 import { createRenderPool, defaultRenderThreads, type RenderPool } from "./render-pool.js";
 
@@ -48,6 +48,8 @@ export function createMaildirTarget(options: MaildirTargetOptions): Target {
   const known = new Map<string, Promise<Set<string>>>();
   const threads = options.renderThreads ?? (options.writer ? 0 : defaultRenderThreads());
   const pool = options.renderPool ?? (threads > 0 ? createRenderPool({ size: threads }) : undefined);
+  const prerenderRow = pool?.prerender;
+  const { domain } = options;
 
   function idsIn(folder: string): Promise<Set<string>> {
     let ids = known.get(folder);
@@ -58,38 +60,53 @@ export function createMaildirTarget(options: MaildirTargetOptions): Target {
     return ids;
   }
 
+  /** The mail of `record` into its folder, unless that folder has its Message-ID already. */
+  async function store(record: Pick<RecordSummary, "owner" | "placement">, entry: SourceEntry, mail: RenderedMail): Promise<ReplayOutcome> {
+    // A record that capture placed (import from a server's archive: the chats folder, \Seen) goes
+    // where live capture would put it; one from a Maildir keeps the folder it came from.
+    const { placement } = record;
+    const placed = placement.folder.length > 0 || placement.seen || placement.keywords.length > 0;
+    const maildir = resolve(record.owner);
+    const folder = placed ? folderDir(maildir, placement.folder) : folderPath(maildir, entry.folder);
+    const ids = await idsIn(folder);
+    if (ids.has(mail.messageId)) return { status: "skipped", reason: "already in the target folder (same Message-ID)" };
+    if (options.dryRun) {
+      ids.add(mail.messageId);
+      return { status: "replayed", where: folder };
+    }
+    // Reserved before the write, so two copies of one stanza in flight cannot both be written.
+    ids.add(mail.messageId);
+    try {
+      const delivered = placed
+        ? await writer.deliver(maildir, mail.bytes, { folder: placement.folder, seen: placement.seen, keywords: placement.keywords })
+        : await writer.deliver(folder, mail.bytes);
+      return { status: "replayed", where: delivered.path };
+    } catch (err) {
+      ids.delete(mail.messageId);
+      throw err;
+    }
+  }
+
   return {
     description: `maildir:${options.template}`,
     ordered: false,
     ...(options.writer ? {} : { minInFlight: BATCH.size * 2 }),
     async deliver(record: ArchiveRecord, entry: SourceEntry, hints?: DeliveryHints) {
-      const domain = options.domain ?? hints?.messageIdDomain;
-      if (!domain) throw new ConfigError("domain", "is needed for a message whose source has no Message-ID of ours: pass --domain <component domain> (the right-hand side of the Message-IDs written)");
-      // A record that capture placed (import from a server's archive: the chats folder, \Seen) goes
-      // where live capture would put it; one from a Maildir keeps the folder it came from.
-      const { placement } = record;
-      const placed = placement.folder.length > 0 || placement.seen || placement.keywords.length > 0;
-      const maildir = resolve(record.owner);
-      const folder = placed ? folderDir(maildir, placement.folder) : folderPath(maildir, entry.folder);
-      const mail = pool ? await pool.render(record, { domain }) : await renderMail(record, { domain });
-      const ids = await idsIn(folder);
-      if (ids.has(mail.messageId)) return { status: "skipped", reason: "already in the target folder (same Message-ID)" };
-      if (options.dryRun) {
-        ids.add(mail.messageId);
-        return { status: "replayed", where: folder };
-      }
-      // Reserved before the write, so two copies of one stanza in flight cannot both be written.
-      ids.add(mail.messageId);
-      try {
-        const delivered = placed
-          ? await writer.deliver(maildir, mail.bytes, { folder: placement.folder, seen: placement.seen, keywords: placement.keywords })
-          : await writer.deliver(folder, mail.bytes);
-        return { status: "replayed", where: delivered.path };
-      } catch (err) {
-        ids.delete(mail.messageId);
-        throw err;
-      }
+      const idDomain = domain ?? hints?.messageIdDomain;
+      if (!idDomain) throw new ConfigError("domain", "is needed for a message whose source has no Message-ID of ours: pass --domain <component domain> (the right-hand side of the Message-IDs written)");
+      const mail = pool ? await pool.render(record, { domain: idDomain }) : await renderMail(record, { domain: idDomain });
+      return store(record, entry, mail);
     },
+    // A database row is parsed and rendered on a render worker in one go. Only with --domain: a
+    // row has no Message-ID of its own, and without it `deliver` fails the row with the fix named.
+    ...(prerenderRow && domain !== undefined
+      ? {
+          prerender: {
+            load: (entry: SourceEntry) => (entry.portable ? prerenderRow(entry.portable, { domain }) : undefined),
+            deliver: (rendered: Prerendered, entry: SourceEntry) => store(rendered.facts, entry, rendered.mail),
+          },
+        }
+      : {}),
     async close() {
       await pool?.close();
     },

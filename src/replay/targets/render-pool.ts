@@ -6,6 +6,12 @@
 // Records go to a worker by structured clone, in batches (all asked for in one turn of the event
 // loop, up to BATCH: one message each way per batch instead of per mail, ./render-serve.ts); the
 // mails come back as bytes, moved, not copied.
+// A database row's entry can also be sent as the row itself (SourceEntry.portable): the worker
+// parses it into the record and renders it, and answers with the mail and the few facts of the
+// record that selection and filing need (RecordSummary), so the stanza parse, capture's
+// recordFromMessage and the record's structured clone leave the main thread, which is an import's
+// limit (docs/performance.md, issue #16 item 7). A row that cannot be read comes back as the same
+// MalformedError (its row id named) that loading it on the main thread gives.
 // A render that throws fails its own mail only; a worker that dies fails the render it was doing
 // (its id is in a slot shared with the worker), and its other renders go to a new worker. A failed
 // render is a failed delivery, logged with its row and not checkpointed, so the next run does it
@@ -13,27 +19,36 @@
 import os from "node:os";
 import { Worker } from "node:worker_threads";
 import type { ArchiveRecord } from "../../capture/index.js";
+import { MalformedError } from "../../errors.js";
 import type { RenderedMail, RenderOptions } from "../../mail/index.js";
+import type { Loaded, PortableLoad, RecordSummary } from "../types.js";
 
 /** Renders sent to a worker in one message, at most: enough to share a message's cost, few enough that the worker starts while the main thread reads on. */
 const BATCH = 32;
 
 export interface RenderPool {
   render(record: ArchiveRecord, options: RenderOptions): Promise<RenderedMail>;
+  /**
+   * Loads a portable entry on a worker and renders its record there: a skip, or the mail and its
+   * record's facts. Optional: a pool without it (a test's, the bench's) gets records only.
+   */
+  prerender?(load: PortableLoad, options: RenderOptions): Promise<Loaded>;
   /** Stops the workers; renders still running fail. Idempotent. */
   close(): Promise<void>;
 }
 
-/** One render asked of a worker; a worker is sent them in arrays. */
-export interface RenderRequest {
-  readonly id: number;
-  readonly record: ArchiveRecord;
-  readonly options: RenderOptions;
-}
+/** One render asked of a worker (of a record, or of a row it loads first); a worker is sent them in arrays. */
+export type RenderRequest =
+  | { readonly id: number; readonly record: ArchiveRecord; readonly options: RenderOptions }
+  | { readonly id: number; readonly load: PortableLoad; readonly options: RenderOptions };
 
 /** What a worker sends back for one request; it answers a batch with an array of them. */
 export type RenderReply =
-  | { readonly id: number; readonly messageId: string; readonly bytes: Uint8Array }
+  /** `facts` only for a request with `load`. */
+  | { readonly id: number; readonly messageId: string; readonly bytes: Uint8Array; readonly facts?: RecordSummary }
+  /** A loaded row that is not archived (Loaded's skip). */
+  | { readonly id: number; readonly skip: string }
+  | { readonly id: number; readonly malformed: { readonly location: string; readonly reason: string } }
   | { readonly id: number; readonly error: { readonly name: string; readonly message: string } };
 
 export interface RenderPoolOptions {
@@ -53,10 +68,10 @@ export function defaultRenderThreads(): number {
 
 interface Pending {
   readonly request: RenderRequest;
-  readonly resolve: (mail: RenderedMail) => void;
+  readonly resolve: (value: RenderedMail | Loaded) => void;
   readonly reject: (err: unknown) => void;
   /** Set once the worker answered (or died); settled only when every earlier render is. */
-  outcome?: { readonly mail: RenderedMail } | { readonly error: Error };
+  outcome?: { readonly value: RenderedMail | Loaded } | { readonly error: Error };
 }
 
 interface Slot {
@@ -85,7 +100,7 @@ export function createRenderPool(options: RenderPoolOptions): RenderPool {
     for (let p = waiting.get(head); p?.outcome; p = waiting.get(head)) {
       waiting.delete(head);
       head += 1;
-      if ("mail" in p.outcome) p.resolve(p.outcome.mail);
+      if ("value" in p.outcome) p.resolve(p.outcome.value);
       else p.reject(p.outcome.error);
     }
   }
@@ -122,9 +137,7 @@ export function createRenderPool(options: RenderPoolOptions): RenderPool {
       for (const reply of replies) {
         const p = waiting.get(reply.id);
         if (!p || !slot.ids.delete(reply.id)) continue;
-        p.outcome = "error" in reply
-          ? { error: Object.assign(new Error(reply.error.message), { name: reply.error.name }) }
-          : { mail: { messageId: reply.messageId, bytes: Buffer.from(reply.bytes.buffer, reply.bytes.byteOffset, reply.bytes.byteLength) } };
+        p.outcome = outcomeOf(reply);
       }
       // Referenced only while it has work: an idle pool must not keep the process alive.
       if (slot.ids.size === 0) w.unref();
@@ -152,19 +165,22 @@ export function createRenderPool(options: RenderPoolOptions): RenderPool {
     return w;
   }
 
+  function ask(request: { readonly record: ArchiveRecord } | { readonly load: PortableLoad }, renderOptions: RenderOptions): Promise<RenderedMail | Loaded> {
+    if (closed) return Promise.reject(new Error("the render pool is closed"));
+    // The worker with the fewest renders waiting: records of very different sizes stay balanced.
+    let slot = slots[0]!;
+    for (const s of slots) if (s.ids.size < slot.ids.size) slot = s;
+    const id = nextId++;
+    return new Promise((resolve, reject) => {
+      const p: Pending = { request: { id, ...request, options: renderOptions }, resolve, reject };
+      waiting.set(id, p);
+      send(slot, p);
+    });
+  }
+
   return {
-    render(record, renderOptions) {
-      if (closed) return Promise.reject(new Error("the render pool is closed"));
-      // The worker with the fewest renders waiting: records of very different sizes stay balanced.
-      let slot = slots[0]!;
-      for (const s of slots) if (s.ids.size < slot.ids.size) slot = s;
-      const id = nextId++;
-      return new Promise<RenderedMail>((resolve, reject) => {
-        const p: Pending = { request: { id, record, options: renderOptions }, resolve, reject };
-        waiting.set(id, p);
-        send(slot, p);
-      });
-    },
+    render: (record, renderOptions) => ask({ record }, renderOptions) as Promise<RenderedMail>,
+    prerender: (load, renderOptions) => ask({ load }, renderOptions) as Promise<Loaded>,
     async close() {
       closed = true;
       await Promise.all(
@@ -178,4 +194,12 @@ export function createRenderPool(options: RenderPoolOptions): RenderPool {
       );
     },
   };
+}
+
+function outcomeOf(reply: RenderReply): NonNullable<Pending["outcome"]> {
+  if ("error" in reply) return { error: Object.assign(new Error(reply.error.message), { name: reply.error.name }) };
+  if ("malformed" in reply) return { error: new MalformedError(reply.malformed.location, reply.malformed.reason) };
+  if ("skip" in reply) return { value: { kind: "skip", reason: reply.skip } };
+  const mail: RenderedMail = { messageId: reply.messageId, bytes: Buffer.from(reply.bytes.buffer, reply.bytes.byteOffset, reply.bytes.byteLength) };
+  return { value: reply.facts ? { kind: "rendered", facts: reply.facts, mail } : mail };
 }

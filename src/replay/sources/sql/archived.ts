@@ -13,28 +13,12 @@ import { parseStanzaXml } from "../../../mail/index.js";
 import { NS_SID } from "../../../namespaces.js";
 import type { Domains } from "../../owner.js";
 import { REPLAY_MAX_STANZA_BYTES } from "../../records.js";
-import type { Loaded, SourceEntry } from "../../types.js";
+import type { ArchivedRow, Loaded, SourceEntry } from "../../types.js";
+
+export type { ArchivedRow } from "../../types.js";
 
 /** The chats folder of live chat history (--chats-folder's default). */
 export const CHATS_FOLDER = "Chats";
-
-export interface ArchivedRow {
-  /** The checkpoint key: stable across runs (server, table, row id). */
-  readonly key: string;
-  /** Where to find the row: the database and the row id. */
-  readonly location: string;
-  readonly owner: Jid;
-  readonly time: Date;
-  readonly xml: string;
-  readonly store: "archive" | "offline";
-  /**
-   * The server's MAM id for this message. Live, the server adds it to what the owner receives as
-   * a XEP-0359 <stanza-id by=owner/>, which our live capture hashes; the stored row has no
-   * such element, so it is put back and the Message-ID comes out the same.
-   */
-  readonly archiveId: string | undefined;
-  readonly tiebreak: number;
-}
 
 export function archivedEntry(row: ArchivedRow, domains: Domains): SourceEntry {
   return {
@@ -45,10 +29,13 @@ export function archivedEntry(row: ArchivedRow, domains: Domains): SourceEntry {
     owner: row.owner,
     location: row.location,
     load: async () => loadArchived(row, domains),
+    // The row is plain data: a render worker can run loadArchived itself (replay/targets/render-pool.ts).
+    portable: { loader: "archived", row, domains },
   };
 }
 
-function loadArchived(row: ArchivedRow, domains: Domains): Loaded {
+/** The row's message as live capture would archive it; run on the main thread or a render worker. */
+export function loadArchived(row: ArchivedRow, domains: Domains): Loaded {
   const { owner, location } = row;
   if (domains.userDomain && owner.domain !== domains.userDomain.toLowerCase()) {
     throw new MalformedError(location, `user ${bare(owner)} is outside the user domain ${domains.userDomain} (--user-domain)`);
