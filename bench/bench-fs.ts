@@ -10,7 +10,7 @@
 // this parent unmounts and deletes the image whatever happens: failure, SIGINT, SIGTERM. It cannot
 // after a SIGKILL: then `umount <tmp>/xmd-benchfs-*/mnt` and remove the directory by hand.
 import { spawn, spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, truncateSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readFileSync, realpathSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 
@@ -29,6 +29,8 @@ const SIZE_UNITS: Readonly<Record<string, number>> = { "": 1, K: 2 ** 10, M: 2 *
 /** A bench's servers are stopped before it exits; a busy mount after that is a leak worth a line, not a wait. */
 const UMOUNT_TRIES = 5;
 const UMOUNT_RETRY_MS = 200;
+/** How long what the bench left running gets to stop after SIGTERM (servers flush and exit well within it). */
+const GROUP_GRACE_MS = 500;
 
 export class BenchFsError extends Error {
   override readonly name = "BenchFsError";
@@ -79,6 +81,14 @@ function run(command: string, args: string[]): void {
   }
 }
 
+/** What is left of the bench's process group after it exited: TERM, a grace period, KILL. */
+async function endGroup(signalGroup: (signal: NodeJS.Signals | 0) => boolean): Promise<void> {
+  if (!signalGroup(0)) return;
+  signalGroup("SIGTERM");
+  await new Promise((resolve) => setTimeout(resolve, GROUP_GRACE_MS));
+  signalGroup("SIGKILL");
+}
+
 async function unmount(mnt: string): Promise<string | undefined> {
   let last = "";
   for (let i = 0; i < UMOUNT_TRIES; i++) {
@@ -115,16 +125,32 @@ export async function runOnBenchFs(): Promise<boolean> {
   const mnt = path.join(work, "mnt");
   let signalled: NodeJS.Signals | undefined;
   let child: ReturnType<typeof spawn> | undefined;
+  // The bench runs in its own process group, so a signal and the clean-up reach what it started
+  // too (replay's import child, the servers): an orphan left writing would hold the mount, and
+  // after a lazy unmount would write into the directory under it.
+  const signalGroup = (signal: NodeJS.Signals | 0): boolean => {
+    try {
+      if (child?.pid) process.kill(-child.pid, signal);
+      return child?.pid !== undefined;
+    } catch {
+      return false; // ESRCH: the group is gone already.
+    }
+  };
   const onSignal = (signal: NodeJS.Signals) => {
     signalled = signal;
-    child?.kill(signal);
+    signalGroup(signal);
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
   let mounted = false;
   try {
     mkdirSync(mnt);
-    truncateSync(image, plan.sizeBytes);
+    const fd = openSync(image, "wx", 0o600);
+    try {
+      ftruncateSync(fd, plan.sizeBytes);
+    } finally {
+      closeSync(fd);
+    }
     // mkfs's defaults (has_journal, data=ordered when mounted), but the inode tables and the
     // journal written now: lazy init would zero them from a kernel thread during the bench.
     run("mkfs.ext4", ["-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0", image]);
@@ -137,6 +163,7 @@ export async function runOnBenchFs(): Promise<boolean> {
     const description = `BENCH_FS=ext4, fresh ${(plan.sizeBytes / 2 ** 30).toFixed(1)} GiB sparse image ${image}`;
     child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
       stdio: "inherit",
+      detached: true,
       env: { ...process.env, TMPDIR: tmp, [MOUNTED_ENV]: description },
     });
     const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
@@ -149,6 +176,7 @@ export async function runOnBenchFs(): Promise<boolean> {
     console.error(err.message);
     process.exitCode = 2;
   } finally {
+    await endGroup(signalGroup);
     const busy = mounted ? await unmount(mnt) : undefined;
     if (busy !== undefined) console.error(`${BENCH_FS_ENV}=ext4: ${mnt} was still busy after the bench (${busy}); detached it lazily`);
     rmSync(work, { recursive: true, force: true });
