@@ -8,9 +8,9 @@
 // The bench re-runs itself as a child with TMPDIR on the mount (one process tree, so every
 // os.tmpdir() and the debian13 root's bind mount of it, harness/generation.ts, see the mount), and
 // this parent unmounts and deletes the image whatever happens: failure, SIGINT, SIGTERM. It cannot
-// after a SIGKILL: then `umount <tmp>/xmd-benchfs-*/mnt` and remove the directory by hand.
+// after a SIGKILL: then `umount <tmp>/xfs-*` and remove it and <tmp>/xmd-benchfs-* by hand.
 import { spawn, spawnSync } from "node:child_process";
-import { chmodSync, closeSync, existsSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readFileSync, realpathSync, rmSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, ftruncateSync, mkdtempSync, openSync, readFileSync, realpathSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 
@@ -122,7 +122,9 @@ export async function runOnBenchFs(): Promise<boolean> {
   const work = mkdtempSync(path.join(os.tmpdir(), "xmd-benchfs-"));
   chmodSync(work, 0o755);
   const image = path.join(work, "ext4.img");
-  const mnt = path.join(work, "mnt");
+  // The mount's root is the child's TMPDIR, at a path as short as /tmp's neighbours allow: Dovecot's
+  // sockets go under it, and a unix socket path has 108 bytes (harness/dovecot-config.ts).
+  const mnt = mkdtempSync(path.join(os.tmpdir(), "xfs-"));
   let signalled: NodeJS.Signals | undefined;
   let child: ReturnType<typeof spawn> | undefined;
   // The bench runs in its own process group, so a signal and the clean-up reach what it started
@@ -144,7 +146,6 @@ export async function runOnBenchFs(): Promise<boolean> {
   process.on("SIGTERM", onSignal);
   let mounted = false;
   try {
-    mkdirSync(mnt);
     const fd = openSync(image, "wx", 0o600);
     try {
       ftruncateSync(fd, plan.sizeBytes);
@@ -156,15 +157,14 @@ export async function runOnBenchFs(): Promise<boolean> {
     run("mkfs.ext4", ["-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0", image]);
     run("mount", ["-o", "loop", image, mnt]);
     mounted = true;
-    const tmp = path.join(mnt, "tmp");
-    mkdirSync(tmp);
-    chmodSync(tmp, 0o1777);
+    // Like /tmp: everyone may create, only owners remove (Dovecot's and Prosody's users write there).
+    chmodSync(mnt, 0o1777);
     if (signalled) return true;
     const description = `BENCH_FS=ext4, fresh ${(plan.sizeBytes / 2 ** 30).toFixed(1)} GiB sparse image ${image}`;
     child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
       stdio: "inherit",
       detached: true,
-      env: { ...process.env, TMPDIR: tmp, [MOUNTED_ENV]: description },
+      env: { ...process.env, TMPDIR: mnt, [MOUNTED_ENV]: description },
     });
     const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
       child!.once("error", reject);
@@ -178,8 +178,10 @@ export async function runOnBenchFs(): Promise<boolean> {
   } finally {
     await endGroup(signalGroup);
     const busy = mounted ? await unmount(mnt) : undefined;
-    if (busy !== undefined) console.error(`${BENCH_FS_ENV}=ext4: ${mnt} was still busy after the bench (${busy}); detached it lazily`);
+    if (busy !== undefined) console.error(`${BENCH_FS_ENV}=ext4: ${mnt} was still busy after the bench (${busy}); detached it lazily and left the directory`);
     rmSync(work, { recursive: true, force: true });
+    // Only the empty mount point once it is unmounted; never what a failed unmount left there.
+    if (!mounted || busy === undefined) rmSync(mnt, { recursive: true, force: true });
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
     if (signalled && !process.exitCode) process.exitCode = 128 + os.constants.signals[signalled];
