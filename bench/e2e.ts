@@ -37,6 +37,7 @@ import { runEjabberdAlone, runEjabberdE2e } from "./e2e-ejabberd.js";
 import { PROBING, probeReport, setUpProbes, startProbe, type ProbeResult } from "./e2e-probe.js";
 import { startPerfStat } from "./perf-stat.js";
 import { createCostLine } from "./create-cost.js";
+import { fileSystemLine, runOnBenchFs } from "./bench-fs.js";
 
 // BENCH_E2E_CALLGRIND=1 / BENCH_E2E_STRACE=1 (e2e-probe.ts): only the e2e and prosody-alone rows at
 // the largest K, 300 messages unless told otherwise, counted in instructions or system calls.
@@ -271,6 +272,7 @@ async function main(): Promise<void> {
   const ticks = clockTicks();
   await setUpProbes();
   console.log(`# machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? "?"}, node ${process.version}, CLK_TCK ${ticks}, load ${os.loadavg().map((x) => x.toFixed(2)).join(" ")}`);
+  console.log(fileSystemLine());
   console.log(`# ${MESSAGES} chats per K to ${RECIPIENTS} offline users, 0.2–4 kB bodies; log level: component ${LOG_LEVEL}, Prosody ${PROSODY_LOG_LEVEL}`);
   for (const line of HEADER) console.log(line);
   const phases: Phase[] = [];
@@ -308,4 +310,5 @@ async function main(): Promise<void> {
   for (const line of probeReport(probed.get(last.label), probed.get("prosody-alone"))) console.log(line);
 }
 
-await main();
+// BENCH_FS=ext4: the same run on a fresh journaled ext4 (./bench-fs.ts).
+if (!(await runOnBenchFs())) await main();

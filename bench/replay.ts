@@ -41,6 +41,7 @@ import { readWhole } from "../src/maildir/files.js";
 import { mapLimit } from "../src/replay/limit.js";
 import { copyIq } from "../test/support/stanzas.js";
 import { schedstatMs } from "./proc-stat.js";
+import { fileSystemLine, runOnBenchFs } from "./bench-fs.js";
 
 const SIZES = (process.env.BENCH_REPLAY_MESSAGES ?? process.env.BENCH_COUNT ?? "10000,100000").split(",").map(Number);
 /** Distinct mails rendered; the Maildir holds copies of them, so building it costs file writes only. */
@@ -65,13 +66,15 @@ interface Measurement {
 }
 
 if (process.argv[2] === "--child") await child(process.argv[3]!, process.argv[4]!);
-else await main();
+// BENCH_FS=ext4: the same run on a fresh journaled ext4 (./bench-fs.ts).
+else if (!(await runOnBenchFs())) await main();
 
 async function main(): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "xmd-bench-replay-"));
   try {
     const maildir = path.join(dir, "Maildir");
     const mails = await distinctMails();
+    console.log(fileSystemLine());
     console.log(`${DISTINCT} distinct mails, ${Math.round(mails.reduce((n, m) => n + m.length, 0) / mails.length)} bytes on average (one in six with HTML and an attachment)`);
     console.log("       N    raw_read/s    replay/s   ratio   cpu_µs/msg(read)  cpu_µs/msg(replay)   rss_MB(read)   rss_MB(replay)   import/s  import/replay  rss_MB(import)");
     let written = 0;

@@ -25,6 +25,7 @@ import { startFakeServer, type FakeServer } from "../test/support/fake-server.js
 import { clockTicks, cpuUse, sampleCpu, treeCpuMs } from "./proc-stat.js";
 import { startPerfStat } from "./perf-stat.js";
 import { createCostLine } from "./create-cost.js";
+import { fileSystemLine, runOnBenchFs } from "./bench-fs.js";
 import { stageReport, type SentTimes } from "./stages.js";
 import { copies, DOMAIN, FLOOR_HEADER, FLOOR_KINDS, floorLine, pace, percentile, renderAll, runFloorRow, STEADY_RATE, STEADY_SECONDS, USERS, WINDOW, type FloorRow } from "./steady.js";
 
@@ -316,6 +317,7 @@ async function main(): Promise<void> {
   const dir = await makeTempDir("xmd-bench-");
   const fmt = (x: number, d = 0) => x.toFixed(d).padStart(8);
   console.log(`# machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? "?"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}, tmp ${os.tmpdir()}`);
+  console.log(fileSystemLine());
   console.log("       N  component/s    lmtp/s    disk/s (conc)  vs_lmtp  vs_disk  p50_ms  p99_ms  steady1k_p99_ms  rss_MB  waits");
   let last = "";
   try {
@@ -365,4 +367,5 @@ async function main(): Promise<void> {
   console.log(last);
 }
 
-await main();
+// BENCH_FS=ext4: the same run on a fresh journaled ext4 (./bench-fs.ts).
+if (!(await runOnBenchFs())) await main();
