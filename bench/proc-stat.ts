@@ -45,7 +45,8 @@ export function clockTicks(): number {
 /**
  * The threads that do an Erlang VM's work: its normal schedulers, named "1_scheduler", … up to
  * OTP 25 (ejabberd 23.01, Debian 12) and "erts_sched_1", … in OTP 27 (ejabberd 24.12, Debian 13; read
- * off its /proc/<pid>/task/<tid>/comm); the main thread of beam.smp only waits. Their average stands in for "the main thread" there.
+ * off its /proc/<pid>/task/<tid>/comm); the main thread of beam.smp only waits. Their average
+ * stands in for "the main thread" there.
  */
 export function beamSchedulerThreads(pid: number): number[] {
   const tids = readdirSync(`/proc/${pid}/task`).filter((tid) => /^(?:\d+_scheduler|erts_sched_\d+)$/.test(readFileSync(`/proc/${pid}/task/${tid}/comm`, "utf8").trim()));
