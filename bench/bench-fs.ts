@@ -13,6 +13,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { chmodSync, closeSync, existsSync, ftruncateSync, mkdtempSync, openSync, readFileSync, realpathSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { setTimeout as delay } from "node:timers/promises";
 
 export const BENCH_FS_ENV = "BENCH_FS";
 export const BENCH_FS_SIZE_ENV = "BENCH_FS_SIZE";
@@ -85,7 +86,7 @@ function run(command: string, args: string[]): void {
 async function endGroup(signalGroup: (signal: NodeJS.Signals | 0) => boolean): Promise<void> {
   if (!signalGroup(0)) return;
   signalGroup("SIGTERM");
-  await new Promise((resolve) => setTimeout(resolve, GROUP_GRACE_MS));
+  await delay(GROUP_GRACE_MS);
   signalGroup("SIGKILL");
 }
 
@@ -95,7 +96,7 @@ async function unmount(mnt: string): Promise<string | undefined> {
     const result = spawnSync("umount", [mnt], { encoding: "utf8" });
     if (result.status === 0) return undefined;
     last = (result.stderr || result.error?.message || "").trim();
-    await new Promise((resolve) => setTimeout(resolve, UMOUNT_RETRY_MS));
+    await delay(UMOUNT_RETRY_MS);
   }
   // Something the bench started still holds a file there: detach it so the image can go.
   spawnSync("umount", ["-l", mnt]);

@@ -130,9 +130,12 @@ export class XmppAuthError extends XmppMaildirError {
 /** A file or line that cannot be read as an archived message; `location` is its path (and line or item). */
 export class MalformedError extends XmppMaildirError {
   readonly location: string;
-  constructor(location: string, message: string, options?: { cause?: unknown }) {
-    super(ErrorCodes.MALFORMED, `${location}: ${message}`, options);
+  /** What is wrong, without the location (the message is "<location>: <reason>"). */
+  readonly reason: string;
+  constructor(location: string, reason: string, options?: { cause?: unknown }) {
+    super(ErrorCodes.MALFORMED, `${location}: ${reason}`, options);
     this.location = location;
+    this.reason = reason;
   }
 }
 

@@ -33,9 +33,7 @@ export function serveRenders(render: Render): void {
           if ("bytes" in reply) moved.push(reply.bytes.buffer as ArrayBuffer);
         } catch (err) {
           if (err instanceof MalformedError) {
-            // Without the "<location>: " prefix, which the main thread's MalformedError adds again.
-            const reason = err.message.startsWith(`${err.location}: `) ? err.message.slice(err.location.length + 2) : err.message;
-            replies.push({ id: request.id, malformed: { location: err.location, reason } });
+            replies.push({ id: request.id, malformed: { location: err.location, reason: err.reason } });
           } else {
             replies.push({ id: request.id, error: { name: (err as Error).name, message: (err as Error).message } });
           }
