@@ -6,9 +6,17 @@
 //                          executed in user space per message, repeatable whatever else runs.
 //   BENCH_E2E_STRACE=1     `strace -f -c` is attached to a native Prosody for the load: system calls
 //                          per message (callgrind does not see the kernel's side).
+//   BENCH_E2E_PERF=1       `perf record` (a timer sample every ~1 ms of CPU, no ptrace, so the rates
+//                          stay comparable) is attached to Prosody for the load: where its CPU time
+//                          goes, per message, by library and function, kernel included; the two rows
+//                          side by side. Lua functions are not seen by name, only the interpreter's
+//                          C (luaV_execute, the collector, tables, strings), expat, libc and the kernel.
+//                          BENCH_E2E_PERF_DIR=DIR keeps each row's perf.data there, recorded with
+//                          call graphs (-g), for `perf report -i DIR/<row>.data -g caller`.
 // Host servers only (debian12): the wrapper is found through PATH, which a generation root ignores.
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { chmod, mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
+import { chmod, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { setTimeout as delay } from "node:timers/promises";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -18,7 +26,12 @@ const execFileAsync = promisify(execFile);
 
 export const CALLGRIND = process.env.BENCH_E2E_CALLGRIND === "1";
 export const STRACE = process.env.BENCH_E2E_STRACE === "1";
+export const PERF = process.env.BENCH_E2E_PERF === "1";
+/** Callgrind and strace slow Prosody down many times, so their rows' rates are not the bench's; perf does not. */
 export const PROBING = CALLGRIND || STRACE;
+/** perf record's sampling frequency (Hz of CPU time, per thread). */
+const PERF_HZ = 997;
+const PERF_DIR = process.env.BENCH_E2E_PERF_DIR;
 /** callgrind_control talks to valgrind through vgdb; a slow VM can take seconds. */
 const CONTROL_TIMEOUT_MS = 60_000;
 
@@ -32,14 +45,23 @@ export interface ProbeResult {
   /** System calls while the load ran, and strace's table of them. */
   readonly syscalls?: number;
   readonly syscallTable?: string;
+  /** perf samples while the load ran, by "dso symbol", and in all. */
+  readonly samples?: Map<string, number>;
+  readonly sampleTotal?: number;
 }
 
 let callgrindDir: string | undefined;
 
 /** Before the first Prosody starts: puts a `prosody` that runs the real one under callgrind first in PATH. */
 export async function setUpProbes(): Promise<void> {
-  if (!PROBING) return;
-  if (CALLGRIND && STRACE) throw new Error("BENCH_E2E_CALLGRIND and BENCH_E2E_STRACE: one at a time (both use ptrace)");
+  if (!PROBING && !PERF) return;
+  if ([CALLGRIND, STRACE, PERF].filter(Boolean).length > 1) throw new Error("BENCH_E2E_CALLGRIND, BENCH_E2E_STRACE and BENCH_E2E_PERF: one at a time");
+  if (PERF) {
+    await execFileAsync("perf", ["--version"]).catch(() => {
+      throw new Error("BENCH_E2E_PERF=1 needs perf (Debian: apt-get install linux-perf)");
+    });
+    return;
+  }
   if (currentGeneration().root !== undefined) throw new Error("BENCH_E2E_CALLGRIND/STRACE run the host's Prosody only (XMPP_MAILDIR_SERVERS=debian12)");
   if (!CALLGRIND) return;
   const { stdout } = await execFileAsync("sh", ["-c", "command -v prosody"]);
@@ -104,7 +126,83 @@ export async function startProbe(pid: number, label: string, messages: number): 
       },
     };
   }
+  if (PERF) {
+    const out = PERF_DIR ? path.resolve(PERF_DIR, `${label}.data`) : path.join(await mkdtemp(path.join(os.tmpdir(), "xmd-bench-perf-")), "perf.data");
+    const child: ChildProcess = spawn("perf", ["record", "-q", ...(PERF_DIR ? ["-g"] : []), "-F", String(PERF_HZ), "-p", String(pid), "-o", out], { stdio: ["ignore", "ignore", "pipe"] });
+    let err = "";
+    child.stderr!.on("data", (chunk: Buffer) => (err += chunk.toString()));
+    const exited = new Promise<number | null>((r) => child.once("exit", r));
+    // perf writes its header once it is attached.
+    for (let waited = 0; ; waited += 50) {
+      const size = await stat(out).then((s) => s.size, () => 0);
+      if (size > 0) break;
+      if (child.exitCode !== null || waited > 10_000) throw new Error(`perf record did not start on ${pid}: ${err}`);
+      await delay(50);
+    }
+    return {
+      async stop() {
+        child.kill("SIGINT");
+        await exited;
+        const { stdout } = await execFileAsync("perf", ["report", "-i", out, "--stdio", "-q", "--no-children", "--sort", "dso,sym", "-F", "sample,dso,sym"], { maxBuffer: 64 * 1024 * 1024 });
+        const samples = new Map<string, number>();
+        let sampleTotal = 0;
+        for (const line of stdout.split("\n")) {
+          const m = line.match(/^\s*(\d+)\s+(\S+(?: tid \d+)?)\s+\[[.k]\]\s+(.*?)\s*$/);
+          if (!m) continue;
+          const n = Number(m[1]);
+          const key = `${m[2]} ${m[3]}`;
+          samples.set(key, (samples.get(key) ?? 0) + n);
+          sampleTotal += n;
+        }
+        if (sampleTotal === 0) throw new Error(`perf recorded no samples of ${pid} (${out}): ${err}`);
+        if (!PERF_DIR) await rm(path.dirname(out), { recursive: true, force: true });
+        return { label, messages, samples, sampleTotal };
+      },
+    };
+  }
   return { stop: async () => undefined };
+}
+
+/** A perf sample's library, shortened: liblua5.4.so.0 -> liblua, [kernel.kallsyms] -> kernel. */
+function dsoGroup(dso: string): string {
+  if (dso === "[kernel.kallsyms]") return "kernel";
+  const m = dso.match(/^(lib[a-z]+)/);
+  return m ? m[1]! : dso;
+}
+
+/** Each row's CPU per message by library, then the functions that grew most, in µs per message. */
+function perfReport(withModule: ProbeResult, alone: ProbeResult): string[] {
+  const us = (n: number, r: ProbeResult) => (n / r.messages / PERF_HZ) * 1e6;
+  const byGroup = (r: ProbeResult) => {
+    const m = new Map<string, number>();
+    for (const [key, n] of r.samples!) m.set(dsoGroup(key.split(" ")[0]!), (m.get(dsoGroup(key.split(" ")[0]!)) ?? 0) + n);
+    return m;
+  };
+  const gw = byGroup(withModule);
+  const ga = byGroup(alone);
+  const groups = [...new Set([...gw.keys(), ...ga.keys()])].sort((a, b) => (gw.get(b) ?? 0) - (gw.get(a) ?? 0));
+  const lines = [`# perf: Prosody's CPU in µs per message (samples at ${PERF_HZ} Hz ÷ messages), ${withModule.label} | prosody-alone | difference`];
+  const fmt = (x: number) => x.toFixed(1).padStart(7);
+  lines.push(`#   ${"all".padEnd(24)} ${fmt(us(withModule.sampleTotal!, withModule))} ${fmt(us(alone.sampleTotal!, alone))} ${fmt(us(withModule.sampleTotal!, withModule) - us(alone.sampleTotal!, alone))}`);
+  for (const g of groups) {
+    const w = us(gw.get(g) ?? 0, withModule);
+    const a = us(ga.get(g) ?? 0, alone);
+    if (w < 1 && a < 1) continue;
+    lines.push(`#   ${g.padEnd(24)} ${fmt(w)} ${fmt(a)} ${fmt(w - a)}`);
+  }
+  const keys = [...new Set([...withModule.samples!.keys(), ...alone.samples!.keys()])];
+  const diff = keys
+    .map((k) => ({ k, w: us(withModule.samples!.get(k) ?? 0, withModule), a: us(alone.samples!.get(k) ?? 0, alone) }))
+    .sort((x, y) => y.w - y.a - (x.w - x.a));
+  lines.push("#   the 25 functions that grew most (µs/msg with | alone | difference):");
+  for (const d of diff.slice(0, 25)) {
+    const [dso, ...sym] = d.k.split(" ");
+    lines.push(`#     ${`${dsoGroup(dso!)} ${sym.join(" ")}`.slice(0, 52).padEnd(52)} ${fmt(d.w)} ${fmt(d.a)} ${fmt(d.w - d.a)}`);
+  }
+  const share = (x: number) => `${((100 * x) / us(withModule.sampleTotal!, withModule)).toFixed(0)} %`;
+  const total = us(withModule.sampleTotal!, withModule) - us(alone.sampleTotal!, alone);
+  lines.push(`prosody_perf_us_per_msg=${us(withModule.sampleTotal!, withModule).toFixed(0)} prosody_alone_perf_us_per_msg=${us(alone.sampleTotal!, alone).toFixed(0)} prosody_perf_ratio=${(us(withModule.sampleTotal!, withModule) / us(alone.sampleTotal!, alone)).toFixed(3)} (the module's share of Prosody's CPU ${share(total)})`);
+  return lines;
 }
 
 const perMessage = (n: number | undefined, messages: number) => (n === undefined ? undefined : n / messages);
@@ -118,6 +216,7 @@ export function probeReport(withModule: ProbeResult | undefined, alone: ProbeRes
     if (r.syscalls !== undefined) lines.push(`# strace ${r.label}: ${r.syscalls} system calls over ${r.messages} messages = ${(r.syscalls / r.messages).toFixed(2)}/msg\n${r.syscallTable!.split("\n").slice(0, 14).map((l) => `#   ${l}`).join("\n")}`);
   }
   if (!withModule || !alone) return lines;
+  if (withModule.samples && alone.samples) lines.push(...perfReport(withModule, alone));
   const ir = [perMessage(withModule.instructions, withModule.messages), perMessage(alone.instructions, alone.messages)];
   const sc = [perMessage(withModule.syscalls, withModule.messages), perMessage(alone.syscalls, alone.messages)];
   if (ir[0] !== undefined && ir[1] !== undefined) {

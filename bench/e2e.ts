@@ -39,6 +39,8 @@ import { startPerfStat } from "./perf-stat.js";
 import { createCostLine } from "./create-cost.js";
 import { fileSystemLine, runOnBenchFs } from "./bench-fs.js";
 
+// BENCH_E2E_PERF=1 (e2e-probe.ts): perf record on Prosody in every row; its CPU per message by library
+// and function, with the module against alone, at the end.
 // BENCH_E2E_CALLGRIND=1 / BENCH_E2E_STRACE=1 (e2e-probe.ts): only the e2e and prosody-alone rows at
 // the largest K, 300 messages unless told otherwise, counted in instructions or system calls.
 const KS = (process.env.BENCH_E2E_K ?? "1,4,16").split(",").map(Number).slice(PROBING ? -1 : 0);
