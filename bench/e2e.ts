@@ -17,6 +17,7 @@
 //   prosody-alone  the same load through a Prosody without our module: c2s and mod_offline alone
 // Then the same load at the largest K through ejabberd, with and without our module
 // (e2e-ejabberd.ts; BENCH_E2E_EJABBERD=0 skips them). The last line has both servers' ratios.
+import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import os from "node:os";
@@ -29,16 +30,21 @@ import { makeTempDir, removeDir } from "../harness/tmp.js";
 import type { TestClient } from "../harness/xmpp-client.js";
 import { connectSenders, drive, plan } from "./e2e-load.js";
 import { exactlyOnce, offlineCount, outboxSize, storedSubjects } from "./e2e-verify.js";
-import { HEADER, ratioLine, row, summary, whereTheTimeGoes, type Phase } from "./e2e-report.js";
+import { HEADER, rate, ratioLine, row, summary, whereTheTimeGoes, type Phase } from "./e2e-report.js";
 import { clockTicks } from "./proc-stat.js";
 import { sampleThreads, threadsLine } from "./e2e-threads.js";
 import { measure, POLL_MS, RECIPIENTS, SETTLE_TIMEOUT_MS, sleep, users, waitForStored } from "./e2e-run.js";
 import { runEjabberdAlone, runEjabberdE2e } from "./e2e-ejabberd.js";
 import { PROBING, probeReport, setUpProbes, startProbe, type ProbeResult } from "./e2e-probe.js";
 import { startPerfStat } from "./perf-stat.js";
+import { luaProfileModule, luaProfileReport, setUpLuaProfile, startLuaProfile, type LuaProfile } from "./e2e-lua-profile.js";
 import { createCostLine } from "./create-cost.js";
 import { fileSystemLine, runOnBenchFs } from "./bench-fs.js";
 
+// BENCH_E2E_ROUNDS=N: N pairs of e2e and prosody-alone rows, and the median ratios (see ROUNDS).
+// BENCH_E2E_PIN=1: Prosody on a CPU of its own, the rest on the other (see pin()).
+// BENCH_E2E_LUA_PROFILE=1 (e2e-lua-profile.ts): the Lua functions Prosody runs per message, with the
+// module and alone, at the end.
 // BENCH_E2E_PERF=1 (e2e-probe.ts): perf record on Prosody in every row; its CPU per message by library
 // and function, with the module against alone, at the end.
 // BENCH_E2E_CALLGRIND=1 / BENCH_E2E_STRACE=1 (e2e-probe.ts): only the e2e and prosody-alone rows at
@@ -60,6 +66,27 @@ const PROSODY = process.env.BENCH_E2E_PROSODY !== "0";
 const EJABBERD = !PROBING && process.env.BENCH_E2E_EJABBERD !== "0";
 /** What the probe counted in each Prosody row (BENCH_E2E_CALLGRIND / BENCH_E2E_STRACE). */
 const probed = new Map<string, ProbeResult>();
+/** BENCH_E2E_LUA_PROFILE: each Prosody row's Lua profile. */
+const luaProfiles = new Map<string, LuaProfile>();
+/**
+ * BENCH_E2E_PIN=1: Prosody on CPU 0, everything else of the row (the component, this process and its
+ * clients) on CPU 1, with taskset, in every row: Prosody then never shares its core with the
+ * component, which shows what of Prosody's extra cost with the module is the two sharing caches and
+ * cores (reschedules, the component's disk interrupts, cold caches) rather than the module's work.
+ * Interrupts still go where the kernel sends them.
+ */
+const PIN = process.env.BENCH_E2E_PIN === "1";
+function pin(pid: number, cpu: number): void {
+  if (!PIN) return;
+  execFileSync("taskset", ["-a", "-p", "-c", String(cpu), String(pid)], { stdio: "ignore" });
+}
+/**
+ * BENCH_E2E_ROUNDS=N (default 1): after the table, N − 1 more pairs of the e2e and prosody-alone
+ * rows at the largest K, alternating which goes first, then each pair's ratios and their medians.
+ * This machine's speed drifts by ±40 % within minutes, so one pair can land on either side of a
+ * target; the median of pairs run back to back is the figure to compare.
+ */
+const ROUNDS = Number(process.env.BENCH_E2E_ROUNDS ?? 1);
 /** BENCH_E2E_WINDOW=N sets the Prosody module's xmpp_maildir_window in every run with the module (default: the module's). */
 const WINDOW = process.env.BENCH_E2E_WINDOW;
 /** Lines of Prosody host config for every run with the module. */
@@ -147,8 +174,15 @@ async function runE2e(k: number, ticks: number, options: { outbox?: OutboxKind }
   let component: ComponentProcess | undefined;
   let clients: TestClient[] = [];
   try {
-    const hostConfig = [...MODULE_CONFIG, ...OUTBOX_CONFIG[outbox]];
-    stack = await startStack({ dir, users: [], prosodyLogLevel: PROSODY_LOG_LEVEL, ...(hostConfig.length > 0 ? { prosodyHostConfig: hostConfig } : {}) });
+    const luaProfile = luaProfileModule();
+    const hostConfig = [...MODULE_CONFIG, ...OUTBOX_CONFIG[outbox], ...(luaProfile?.hostConfig ?? [])];
+    stack = await startStack({
+      dir,
+      users: [],
+      prosodyLogLevel: PROSODY_LOG_LEVEL,
+      ...(hostConfig.length > 0 ? { prosodyHostConfig: hostConfig } : {}),
+      ...(luaProfile ? { prosodyExtraModules: luaProfile } : {}),
+    });
     const { prosody } = stack;
     const { senders, recipients } = users(k);
     // BENCH_UV_THREADPOOL_SIZE: libuv's thread pool in the component (every fsync runs in it; default
@@ -160,7 +194,11 @@ async function runE2e(k: number, ticks: number, options: { outbox?: OutboxKind }
     const { perClient, expected } = plan(`${label}-k${k}`, MESSAGES, k, recipients);
     const running = component;
     const dataDir = prosodyPaths(prosody.dir).data;
+    pin(prosodyPid(prosody), 0);
+    pin(running.child.pid!, 1);
+    pin(process.pid, 1);
     const probe = await startProbe(prosodyPid(prosody), label, MESSAGES);
+    const luaProfiler = await startLuaProfile(prosodyPid(prosody), label, MESSAGES);
     let sentAt = 0;
     const startedAt = Date.now();
     // The component creates one file per copy; what that costs now (./create-cost.ts).
@@ -185,6 +223,8 @@ async function runE2e(k: number, ticks: number, options: { outbox?: OutboxKind }
     // Counted until the last confirmation is in the outbox: the results are the module's work too.
     const counted = await probe.stop();
     if (counted) probed.set(label, counted);
+    const profiled = await luaProfiler.stop();
+    if (profiled) luaProfiles.set(label, profiled);
     const seen = await storedSubjects((user) => path.join(stack!.mailRoot, DOMAIN, user, "Maildir"), recipients);
     const problems = exactlyOnce(expected, seen);
     const storedLines = component.logs.filter((l) => l.msg === "stored").length;
@@ -226,24 +266,72 @@ async function runE2e(k: number, ticks: number, options: { outbox?: OutboxKind }
   }
 }
 
+/** BENCH_E2E_ROUNDS: more e2e/prosody-alone pairs, then every pair's ratios and the medians. */
+async function moreRounds(first: Phase, firstAlone: Phase, ticks: number): Promise<void> {
+  const pairs = [{ e2e: first, alone: firstAlone }];
+  for (let r = 2; r <= ROUNDS; r++) {
+    let e2e: Phase;
+    let alone: Phase;
+    if (r % 2 === 0) {
+      alone = await runProsodyAlone(first.k, ticks);
+      console.log(row(alone));
+      e2e = await runE2e(first.k, ticks);
+      console.log(row(e2e));
+    } else {
+      e2e = await runE2e(first.k, ticks);
+      console.log(row(e2e));
+      alone = await runProsodyAlone(first.k, ticks);
+      console.log(row(alone));
+    }
+    pairs.push({ e2e, alone });
+  }
+  const cpu = (p: Phase) => (p.use.server?.cpuMs ?? NaN) / p.messages;
+  const median = (xs: number[]) => {
+    const s = [...xs].sort((a, b) => a - b);
+    return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+  };
+  const rates = pairs.map((p) => rate(p.e2e) / rate(p.alone));
+  const cpus = pairs.map((p) => cpu(p.e2e) / cpu(p.alone));
+  pairs.forEach((p, i) => {
+    console.log(
+      `# round ${i + 1}: e2e ${rate(p.e2e).toFixed(0)}/s, Prosody ${cpu(p.e2e).toFixed(3)} ms/msg; alone ${rate(p.alone).toFixed(0)}/s, ${cpu(p.alone).toFixed(3)} ms/msg; rate ${rates[i]!.toFixed(2)}×, Prosody CPU ${cpus[i]!.toFixed(2)}×`,
+    );
+  });
+  console.log(`prosody_ratio_median=${median(rates).toFixed(2)} prosody_cpu_ratio_median=${median(cpus).toFixed(2)} rounds=${pairs.length} prosody_ratios=${rates.map((x) => x.toFixed(2)).join(",")} prosody_cpu_ratios=${cpus.map((x) => x.toFixed(2)).join(",")}`);
+}
+
 /** The same load through a Prosody without our module: done when the last ping is answered. */
 async function runProsodyAlone(k: number, ticks: number): Promise<Phase> {
   const dir = await makeTempDir(`xmd-bench-alone-k${k}-`);
   let prosody: ProsodyServer | undefined;
   let clients: TestClient[] = [];
   try {
-    prosody = await startProsody({ dir, domain: DOMAIN, componentDomain: COMPONENT, componentSecret: "unused", users: [], logLevel: PROSODY_LOG_LEVEL });
+    const luaProfile = luaProfileModule();
+    prosody = await startProsody({
+      dir,
+      domain: DOMAIN,
+      componentDomain: COMPONENT,
+      componentSecret: "unused",
+      users: [],
+      logLevel: PROSODY_LOG_LEVEL,
+      ...(luaProfile ? { pluginPath: luaProfile.dir, modules: luaProfile.modules, extraHostConfig: luaProfile.hostConfig.join("\n") } : {}),
+    });
     const { senders, recipients } = users(k);
     const password = "pw-bench";
     clients = await connectSenders(prosody, password, senders, recipients);
     const { perClient } = plan(`alone-k${k}`, MESSAGES, k, recipients);
+    pin(prosodyPid(prosody), 0);
+    pin(process.pid, 1);
     const probe = await startProbe(prosodyPid(prosody), "prosody-alone", MESSAGES);
+    const luaProfiler = await startLuaProfile(prosodyPid(prosody), "prosody-alone", MESSAGES);
     const { seconds, use } = await measure({ server: prosodyPid(prosody), clients: process.pid }, ticks, async () => {
       await Promise.all(clients.map((c, i) => drive(c, perClient[i]!)));
       return Date.now();
     });
     const counted = await probe.stop();
     if (counted) probed.set("prosody-alone", counted);
+    const profiled = await luaProfiler.stop();
+    if (profiled) luaProfiles.set("prosody-alone", profiled);
     const offline = await offlineCount(prosodyPaths(prosody.dir).data);
     if (offline !== MESSAGES) throw new Error(`prosody alone, K=${k}: mod_offline holds ${offline} of ${MESSAGES}`);
     return { label: "prosody-alone", k, messages: MESSAGES, seconds, use, duplicates: 0, pauses: 0, timeouts: 0 };
@@ -272,7 +360,11 @@ async function main(): Promise<void> {
   }
   if (PINO_LEVELS[LOG_LEVEL] === undefined) throw new Error(`BENCH_LOG_LEVEL: one of ${Object.keys(PINO_LEVELS).join(", ")}`);
   const ticks = clockTicks();
+  if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error("BENCH_E2E_ROUNDS takes a positive integer (pairs of e2e and prosody-alone rows)");
+  if (PIN && os.cpus().length < 2) throw new Error("BENCH_E2E_PIN=1 needs two CPUs or more");
+  if (PIN) console.log("# pinned: Prosody on CPU 0; the component, the clients and this process on CPU 1 (BENCH_E2E_PIN=1)");
   await setUpProbes();
+  await setUpLuaProfile();
   console.log(`# machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? "?"}, node ${process.version}, CLK_TCK ${ticks}, load ${os.loadavg().map((x) => x.toFixed(2)).join(" ")}`);
   console.log(fileSystemLine());
   console.log(`# ${MESSAGES} chats per K to ${RECIPIENTS} offline users, 0.2–4 kB bodies; log level: component ${LOG_LEVEL}, Prosody ${PROSODY_LOG_LEVEL}`);
@@ -307,9 +399,11 @@ async function main(): Promise<void> {
     for (const line of whereTheTimeGoes(ejabberdE2e, undefined, undefined)) console.log(line);
     console.log(`# ejabberd with the module (Mnesia outbox): ${ratioLine(ejabberdE2e, ejabberdAlone)}`);
   }
+  if (ROUNDS > 1 && alone) await moreRounds(last, alone, ticks);
   console.log(`# load after: ${os.loadavg().map((x) => x.toFixed(2)).join(" ")}`);
   console.log(summary(last, alone, ejabberdE2e && ejabberdAlone ? { e2e: ejabberdE2e, alone: ejabberdAlone } : undefined));
   for (const line of probeReport(probed.get(last.label), probed.get("prosody-alone"))) console.log(line);
+  for (const line of luaProfileReport(luaProfiles.get(last.label), luaProfiles.get("prosody-alone"))) console.log(line);
 }
 
 // BENCH_FS=ext4: the same run on a fresh journaled ext4 (./bench-fs.ts).

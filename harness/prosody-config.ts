@@ -42,7 +42,7 @@ export interface ProsodyConfigInput {
   domain: string;
   componentDomain: string;
   componentSecret: string;
-  pluginPath?: string | undefined;
+  pluginPath?: string | readonly string[] | undefined;
   modules?: readonly string[] | undefined;
   extraHostConfig?: string | undefined;
   /**
@@ -84,7 +84,7 @@ export function prosodyConfig(input: ProsodyConfigInput): string {
     // Test clients log in with SCRAM-SHA-1, as real ones do. This needs sasl-scram-sha-1 pinned
     // to 1.3.0 (package.json overrides): 1.4 made it async, and @xmpp/sasl 0.13 then sends an
     // empty response that Prosody rejects as malformed-request (xmpp.js issue #1127).
-    ...(input.pluginPath === undefined ? [] : [`plugin_paths = ${luaStringList([input.pluginPath])}`]),
+    ...(input.pluginPath === undefined ? [] : [`plugin_paths = ${luaStringList(typeof input.pluginPath === "string" ? [input.pluginPath] : input.pluginPath)}`]),
     `modules_enabled = ${luaStringList(modules)}`,
     `modules_disabled = { "s2s" }`,
     "",

@@ -33,8 +33,8 @@ export interface ProsodyOptions {
   componentDomain: string;
   componentSecret: string;
   users: ProsodyUser[];
-  /** Directory with extra Prosody modules, e.g. prosodyPluginDir(). */
-  pluginPath?: string;
+  /** Directory (or directories) with extra Prosody modules, e.g. prosodyPluginDir(). */
+  pluginPath?: string | readonly string[];
   /** Modules to enable besides BASE_MODULES. */
   modules?: string[];
   /** Lua lines placed inside the VirtualHost section. */

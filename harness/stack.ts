@@ -114,6 +114,8 @@ export interface StackOptions {
   readonly module?: ModuleOptions;
   /** Where Prosody finds mod_xmpp_maildir.lua; default server/prosody (the rolling-upgrade test swaps the file in its own). Prosody only. */
   readonly pluginPath?: string;
+  /** More Prosody modules to load beside mod_xmpp_maildir, from their own directory (the benches' probes). Prosody only. */
+  readonly prosodyExtraModules?: { readonly dir: string; readonly modules: readonly string[] };
   /** Run the server's own XEP-0363 upload service (Prosody mod_http_file_share, ejabberd mod_http_upload) on a free loopback port. */
   readonly upload?: {
     readonly maxSize?: number;
@@ -247,8 +249,8 @@ export async function startStack(options: StackOptions): Promise<AnyStack> {
       componentDomain: COMPONENT,
       componentSecret: secret,
       users: options.users.map((username) => ({ username, password })),
-      pluginPath: options.pluginPath ?? path.join(repoRoot(), "server", "prosody"),
-      modules: ["xmpp_maildir"],
+      pluginPath: [options.pluginPath ?? path.join(repoRoot(), "server", "prosody"), ...(options.prosodyExtraModules ? [options.prosodyExtraModules.dir] : [])],
+      modules: ["xmpp_maildir", ...(options.prosodyExtraModules?.modules ?? [])],
       extraHostConfig: [
         `xmpp_maildir_component = "${COMPONENT}"`,
         ...prosodyModuleLines(options.module),
