@@ -87,6 +87,13 @@ function pin(pid: number, cpu: number): void {
  * target; the median of pairs run back to back is the figure to compare.
  */
 const ROUNDS = Number(process.env.BENCH_E2E_ROUNDS ?? 1);
+/**
+ * BENCH_PROSODY_GC: Prosody's `gc` option (https://prosody.im/doc/advanced_gc) for every Prosody
+ * row, as Lua, e.g. '{ mode = "generational" }' or '{ threshold = 200 }'. Default: Prosody's own
+ * (incremental, threshold 105, speed 500 in 0.12 and 13).
+ */
+const PROSODY_GC = process.env.BENCH_PROSODY_GC;
+const GLOBAL_CONFIG = PROSODY_GC ? [`gc = ${PROSODY_GC}`] : undefined;
 /** BENCH_E2E_WINDOW=N sets the Prosody module's xmpp_maildir_window in every run with the module (default: the module's). */
 const WINDOW = process.env.BENCH_E2E_WINDOW;
 /** Lines of Prosody host config for every run with the module. */
@@ -182,6 +189,7 @@ async function runE2e(k: number, ticks: number, options: { outbox?: OutboxKind }
       prosodyLogLevel: PROSODY_LOG_LEVEL,
       ...(hostConfig.length > 0 ? { prosodyHostConfig: hostConfig } : {}),
       ...(luaProfile ? { prosodyExtraModules: luaProfile } : {}),
+      ...(GLOBAL_CONFIG ? { prosodyGlobalConfig: GLOBAL_CONFIG } : {}),
     });
     const { prosody } = stack;
     const { senders, recipients } = users(k);
@@ -315,6 +323,7 @@ async function runProsodyAlone(k: number, ticks: number): Promise<Phase> {
       users: [],
       logLevel: PROSODY_LOG_LEVEL,
       ...(luaProfile ? { pluginPath: luaProfile.dir, modules: luaProfile.modules, extraHostConfig: luaProfile.hostConfig.join("\n") } : {}),
+      ...(GLOBAL_CONFIG ? { extraGlobalConfig: GLOBAL_CONFIG } : {}),
     });
     const { senders, recipients } = users(k);
     const password = "pw-bench";
@@ -362,6 +371,7 @@ async function main(): Promise<void> {
   const ticks = clockTicks();
   if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error("BENCH_E2E_ROUNDS takes a positive integer (pairs of e2e and prosody-alone rows)");
   if (PIN && os.cpus().length < 2) throw new Error("BENCH_E2E_PIN=1 needs two CPUs or more");
+  if (PROSODY_GC) console.log(`# Prosody's garbage collector: gc = ${PROSODY_GC} (BENCH_PROSODY_GC)`);
   if (PIN) console.log("# pinned: Prosody on CPU 0; the component, the clients and this process on CPU 1 (BENCH_E2E_PIN=1)");
   await setUpProbes();
   await setUpLuaProfile();

@@ -45,6 +45,8 @@ export interface ProsodyConfigInput {
   pluginPath?: string | readonly string[] | undefined;
   modules?: readonly string[] | undefined;
   extraHostConfig?: string | undefined;
+  /** Lua lines for the global section (e.g. a bench's `gc = { ... }`). */
+  extraGlobalConfig?: readonly string[] | undefined;
   /**
    * Prosody's bundled XEP-0363 service (mod_http_file_share, in 0.12 and 13) as the component
    * `upload.<domain>`, on an HTTP port of its own on loopback; URLs are http://127.0.0.1:<port>/file_share/….
@@ -87,6 +89,7 @@ export function prosodyConfig(input: ProsodyConfigInput): string {
     ...(input.pluginPath === undefined ? [] : [`plugin_paths = ${luaStringList(typeof input.pluginPath === "string" ? [input.pluginPath] : input.pluginPath)}`]),
     `modules_enabled = ${luaStringList(modules)}`,
     `modules_disabled = { "s2s" }`,
+    ...(input.extraGlobalConfig ?? []),
     "",
     `VirtualHost ${luaString(input.domain)}`,
     ...(input.extraHostConfig === undefined ? [] : [input.extraHostConfig]),

@@ -39,6 +39,8 @@ export interface ProsodyOptions {
   modules?: string[];
   /** Lua lines placed inside the VirtualHost section. */
   extraHostConfig?: string;
+  /** Lua lines for the global section, before any host. */
+  extraGlobalConfig?: readonly string[];
   /**
    * Default "debug". Startup checks need only info lines ("Activated service"); a benchmark runs
    * at "info" as a deployment does, since debug writes several lines per stanza.
@@ -182,6 +184,7 @@ export async function startProsody(opts: ProsodyOptions): Promise<ProsodyServer>
       componentSecret: opts.componentSecret,
       pluginPath: opts.pluginPath,
       modules: opts.modules,
+      extraGlobalConfig: opts.extraGlobalConfig,
       extraHostConfig: opts.extraHostConfig,
       logLevel: opts.logLevel,
       httpFileShare,

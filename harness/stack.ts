@@ -116,6 +116,8 @@ export interface StackOptions {
   readonly pluginPath?: string;
   /** More Prosody modules to load beside mod_xmpp_maildir, from their own directory (the benches' probes). Prosody only. */
   readonly prosodyExtraModules?: { readonly dir: string; readonly modules: readonly string[] };
+  /** Lua lines for Prosody's global section (the benches' BENCH_PROSODY_GC). Prosody only. */
+  readonly prosodyGlobalConfig?: readonly string[];
   /** Run the server's own XEP-0363 upload service (Prosody mod_http_file_share, ejabberd mod_http_upload) on a free loopback port. */
   readonly upload?: {
     readonly maxSize?: number;
@@ -251,6 +253,7 @@ export async function startStack(options: StackOptions): Promise<AnyStack> {
       users: options.users.map((username) => ({ username, password })),
       pluginPath: [options.pluginPath ?? path.join(repoRoot(), "server", "prosody"), ...(options.prosodyExtraModules ? [options.prosodyExtraModules.dir] : [])],
       modules: ["xmpp_maildir", ...(options.prosodyExtraModules?.modules ?? [])],
+      ...(options.prosodyGlobalConfig ? { extraGlobalConfig: options.prosodyGlobalConfig } : {}),
       extraHostConfig: [
         `xmpp_maildir_component = "${COMPONENT}"`,
         ...prosodyModuleLines(options.module),
