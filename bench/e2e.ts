@@ -157,7 +157,8 @@ const OUTBOX_CONFIG: Record<OutboxKind, string[]> = {
 const OUTBOX_LABEL: Record<OutboxKind, string> = { log: "e2e", file: "file-outbox", memory: "mem-outbox", v0: "v0-wire" };
 
 /**
- * The component's environment: BENCH_UV_THREADPOOL_SIZE; BENCH_NODE_OPTIONS (V8 or Node flags for
+ * The component's environment: BENCH_UV_THREADPOOL_SIZE; BENCH_UV_USE_IO_URING (libuv's UV_USE_IO_URING:
+ * 1 sends the fs calls through io_uring instead of the thread pool); BENCH_NODE_OPTIONS (V8 or Node flags for
  * the component only, as in bench/throughput.ts); BENCH_CPU_PROF=DIR writes a V8 CPU profile of
  * the component of each row with the module into DIR (open it in Chrome DevTools).
  */
@@ -168,6 +169,7 @@ function componentEnv(pool: string | undefined): Record<string, string> {
   const nodeOptions = [process.env.BENCH_NODE_OPTIONS ?? "", prof].filter((o) => o !== "").join(" ");
   return {
     ...(pool ? { UV_THREADPOOL_SIZE: pool } : {}),
+    ...(process.env.BENCH_UV_USE_IO_URING !== undefined ? { UV_USE_IO_URING: process.env.BENCH_UV_USE_IO_URING } : {}),
     ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}),
     ...(profDir ? { XMD_BENCH_CPU_PROF_DIR: path.resolve(profDir) } : {}),
   };

@@ -57,7 +57,8 @@ export function startComponent(options: ComponentOptions): ComponentProcess {
   if (options.uid !== undefined && options.uid !== process.getuid?.()) assertReadableAs(options.uid, options.gid ?? options.uid, cli);
   const child = spawn(
     process.execPath,
-    [cli, "run", "--xmpp-port", String(options.xmppPort), "--domain", options.domain, "--maildir", options.maildir, "--log-level", "debug", ...(options.args ?? [])],
+    // BENCH_COMPONENT_NODE_ARGS: V8 flags that NODE_OPTIONS refuses (--single-threaded-gc), for an A/B.
+    [...(process.env.BENCH_COMPONENT_NODE_ARGS?.split(" ").filter((a) => a !== "") ?? []), cli, "run", "--xmpp-port", String(options.xmppPort), "--domain", options.domain, "--maildir", options.maildir, "--log-level", "debug", ...(options.args ?? [])],
     {
       env: { PATH: process.env.PATH ?? "/usr/bin:/bin", XMPP_MAILDIR_SECRET: options.secret, ...options.env },
       stdio: ["ignore", "pipe", "pipe"],
