@@ -275,14 +275,11 @@ local function copy_attrs(entry)
 end
 -- The v0 IQ: what the outbox keeps (the same text as tostring() of the IQ, so older and newer
 -- modules read each other's outbox) and what is sent for a single copy. entry.xid: the id escaped.
-local function v0_xml(entry)
-	return iq_head .. entry.xid .. "'><copy xmlns='" .. xmlns_copy .. "'" .. copy_attrs(entry) .. entry.fwd .. "</copy></iq>";
-end
--- The payload of the copy's outbox record, "<id> <seq> <the v0 IQ>", made in one concatenation (one
--- string of the copy's size, not three: each string the module makes is garbage Prosody's collector
--- must pay for, docs/performance.md).
-local function record_payload(id, entry)
-	return id .. " " .. entry.seq .. " " .. iq_head .. entry.xid .. "'><copy xmlns='" .. xmlns_copy .. "'" .. copy_attrs(entry) .. entry.fwd .. "</copy></iq>";
+-- `prefix` (the outbox record's "<id> <seq> ") goes in front in the same concatenation: one string
+-- of the copy's size, not two; each string the module makes is garbage Prosody's collector must
+-- pay for (docs/performance.md).
+local function v0_xml(entry, prefix)
+	return (prefix or "") .. iq_head .. entry.xid .. "'><copy xmlns='" .. xmlns_copy .. "'" .. copy_attrs(entry) .. entry.fwd .. "</copy></iq>";
 end
 
 local function remember(id, entry)
@@ -432,7 +429,7 @@ end
 local log_outbox = {};
 
 function log_outbox.add(id, entry)
-	local record = log_record("+", record_payload(id, entry));
+	local record = log_record("+", v0_xml(entry, id .. " " .. entry.seq .. " "));
 	-- Counted before the write: a compaction it triggers keeps this copy.
 	record_bytes[id] = #record;
 	live_bytes = live_bytes + #record;
