@@ -13,7 +13,8 @@
 //                          C (luaV_execute, the collector, tables, strings), expat, libc and the kernel.
 //                          BENCH_E2E_PERF_DIR=DIR keeps each row's perf.data there, recorded with
 //                          call graphs (-g), for `perf report -i DIR/<row>.data -g caller`.
-// Host servers only (debian12): the wrapper is found through PATH, which a generation root ignores.
+// Callgrind and strace: host servers only (debian12): the wrapper is found through PATH, which a
+// generation root ignores. perf attaches by pid and runs on either generation.
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { chmod, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { setTimeout as delay } from "node:timers/promises";
