@@ -86,14 +86,13 @@ const isModule = (source: string) => source.endsWith("mod_xmpp_maildir.lua");
 
 export async function startLuaProfile(pid: number, label: string, messages: number): Promise<LuaProfiler> {
   if (!dir) return { stop: async () => undefined };
-  const before = new Set(await readdir(dir));
   process.kill(pid, "SIGUSR1");
   return {
     async stop() {
       process.kill(pid, "SIGUSR2");
       let file: string | undefined;
       for (let waited = 0; !file; waited += 50) {
-        file = (await readdir(dir!)).find((f) => f.startsWith("profile-") && f.endsWith(".txt") && !before.has(f));
+        file = (await readdir(dir!)).find((f) => f.startsWith("profile-") && f.endsWith(".txt"));
         if (!file && waited > 10_000) throw new Error(`Prosody wrote no Lua profile into ${dir} within 10 s of SIGUSR2 (is mod_posix loaded?)`);
         if (!file) await delay(50);
       }
@@ -109,13 +108,17 @@ export async function startLuaProfile(pid: number, label: string, messages: numb
         functions.set(fn, (functions.get(fn) ?? 0) + count);
         if (isModule(source)) moduleLines.set(`${source}\t${current}`, (moduleLines.get(`${source}\t${current}`) ?? 0) + count);
       }
-      // Each Prosody numbers its dumps from 1: the next row's would have this one's name.
+      // Each Prosody numbers its dumps from 1, so the next row's would have this one's name; and with
+      // none left here, the next stop finds its own.
       await rm(path.join(dir!, file));
       if (total === 0) throw new Error(`the Lua profile of ${label} counted nothing`);
       return { label, messages, functions, moduleLines, total };
     },
   };
 }
+
+/** Source files read for the report, by path (each read once). */
+const sourceLines = new Map<string, string[]>();
 
 /** The text of line `n` of `source` (short_src: a path, or "...tail" when Lua cut it), trimmed. */
 function lineText(source: string, n: number): string {
@@ -124,8 +127,12 @@ function lineText(source: string, n: number): string {
     const tail = file.slice(3);
     file = ["/usr/lib/prosody", path.resolve(new URL("../../server/prosody", import.meta.url).pathname)].map((d) => d + tail.slice(tail.indexOf("/"))).find((f) => existsSync(f)) ?? file;
   }
-  if (!existsSync(file)) return "";
-  const text = readFileSync(file, "utf8").split("\n")[n - 1] ?? "";
+  let lines = sourceLines.get(file);
+  if (!lines) {
+    lines = existsSync(file) ? readFileSync(file, "utf8").split("\n") : [];
+    sourceLines.set(file, lines);
+  }
+  const text = lines[n - 1] ?? "";
   return text.trim().replace(/\s+/g, " ").slice(0, 60);
 }
 

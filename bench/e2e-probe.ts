@@ -176,7 +176,10 @@ function perfReport(withModule: ProbeResult, alone: ProbeResult): string[] {
   const us = (n: number, r: ProbeResult) => (n / r.messages / PERF_HZ) * 1e6;
   const byGroup = (r: ProbeResult) => {
     const m = new Map<string, number>();
-    for (const [key, n] of r.samples!) m.set(dsoGroup(key.split(" ")[0]!), (m.get(dsoGroup(key.split(" ")[0]!)) ?? 0) + n);
+    for (const [key, n] of r.samples!) {
+      const group = dsoGroup(key.split(" ")[0]!);
+      m.set(group, (m.get(group) ?? 0) + n);
+    }
     return m;
   };
   const gw = byGroup(withModule);

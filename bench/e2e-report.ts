@@ -29,6 +29,8 @@ export interface Phase {
 }
 
 export const rate = (p: Phase) => p.messages / p.seconds;
+/** A part's CPU per message in ms (NaN when the row did not measure that part). */
+export const cpuPerMessage = (p: Phase, part: Part) => (p.use[part]?.cpuMs ?? NaN) / p.messages;
 
 /** The part whose main thread was never idle (on a CPU or queued for one), if any. */
 export function limitOf(p: Phase): "prosody" | "ejabberd" | "component" | "clients" | "none" {
@@ -63,7 +65,7 @@ function split(u: CpuUse, messages: number): string {
 /** CPU per message of each part at the largest K, and Prosody's split out of the other two runs. */
 export function whereTheTimeGoes(e2e: Phase, memOutbox: Phase | undefined, alone: Phase | undefined): string[] {
   const lines = [`# where the time goes at K=${e2e.k}, CPU per message:`];
-  const per = (p: Phase, part: Part) => (p.use[part]?.cpuMs ?? NaN) / p.messages;
+  const per = cpuPerMessage;
   const { server, component, clients } = e2e.use;
   if (server) lines.push(`#   ${(e2e.server ?? "prosody").padEnd(10)} ${split(server, e2e.messages)}`);
   if (server && memOutbox && alone) {
@@ -81,7 +83,7 @@ export function whereTheTimeGoes(e2e: Phase, memOutbox: Phase | undefined, alone
 /** With the module ÷ without it: the rate, and the server's CPU per message. */
 export function ratioLine(withModule: Phase, alone: Phase | undefined): string {
   if (!alone) return "rate n/a";
-  const cpu = (p: Phase) => (p.use.server?.cpuMs ?? NaN) / p.messages;
+  const cpu = (p: Phase) => cpuPerMessage(p, "server");
   return `rate ${(rate(withModule) / rate(alone)).toFixed(2)}× alone, server CPU/msg ${(cpu(withModule) / cpu(alone)).toFixed(2)}× alone`;
 }
 
@@ -94,6 +96,6 @@ export function summary(p: Phase, alone?: Phase, ejabberd?: { e2e: Phase; alone:
   const prosodyLine = `e2e_rate=${rate(p).toFixed(0)} limit=${limitOf(p)} prosody_ratio=${ratio} prosody_cpu_ms_per_msg=${ms("server")} component_cpu_ms_per_msg=${ms("component")} clients_cpu_ms_per_msg=${ms("clients")}`;
   if (!ejabberd) return prosodyLine;
   const { e2e, alone: bare } = ejabberd;
-  const cpuRatio = (e2e.use.server?.cpuMs ?? NaN) / e2e.messages / ((bare.use.server?.cpuMs ?? NaN) / bare.messages);
+  const cpuRatio = cpuPerMessage(e2e, "server") / cpuPerMessage(bare, "server");
   return `${prosodyLine} ejabberd_ratio=${(rate(e2e) / rate(bare)).toFixed(2)} ejabberd_e2e_rate=${rate(e2e).toFixed(0)} ejabberd_cpu_ms_per_msg=${msPerMsg(e2e, "server")} ejabberd_alone_cpu_ms_per_msg=${msPerMsg(bare, "server")} ejabberd_cpu_ratio=${cpuRatio.toFixed(2)}`;
 }

@@ -30,7 +30,7 @@ import { makeTempDir, removeDir } from "../harness/tmp.js";
 import type { TestClient } from "../harness/xmpp-client.js";
 import { connectSenders, drive, plan } from "./e2e-load.js";
 import { exactlyOnce, offlineCount, outboxSize, storedSubjects } from "./e2e-verify.js";
-import { HEADER, rate, ratioLine, row, summary, whereTheTimeGoes, type Phase } from "./e2e-report.js";
+import { cpuPerMessage, HEADER, rate, ratioLine, row, summary, whereTheTimeGoes, type Phase } from "./e2e-report.js";
 import { clockTicks } from "./proc-stat.js";
 import { sampleThreads, threadsLine } from "./e2e-threads.js";
 import { measure, POLL_MS, RECIPIENTS, SETTLE_TIMEOUT_MS, sleep, users, waitForStored } from "./e2e-run.js";
@@ -204,18 +204,19 @@ async function runE2e(k: number, ticks: number, options: { outbox?: OutboxKind }
     const { perClient, expected } = plan(`${label}-k${k}`, MESSAGES, k, recipients);
     const running = component;
     const dataDir = prosodyPaths(prosody.dir).data;
-    pin(prosodyPid(prosody), 0);
+    const serverPid = prosodyPid(prosody);
+    pin(serverPid, 0);
     pin(running.child.pid!, 1);
     pin(process.pid, 1);
-    const probe = await startProbe(prosodyPid(prosody), label, MESSAGES);
-    const luaProfiler = await startLuaProfile(prosodyPid(prosody), label, MESSAGES);
+    const probe = await startProbe(serverPid, label, MESSAGES);
+    const luaProfiler = await startLuaProfile(serverPid, label, MESSAGES);
     let sentAt = 0;
     const startedAt = Date.now();
     // The component creates one file per copy; what that costs now (./create-cost.ts).
     const createCost = createCostLine();
     const threadsBefore = sampleThreads(running.child.pid!);
     const perfStat = startPerfStat(running.child.pid!, `${label} component`);
-    const { seconds, use } = await measure({ server: prosodyPid(prosody), component: running.child.pid!, clients: process.pid }, ticks, async () => {
+    const { seconds, use } = await measure({ server: serverPid, component: running.child.pid!, clients: process.pid }, ticks, async () => {
       const sending = Promise.all(clients.map((c, i) => drive(c, perClient[i]!))).then(() => {
         sentAt = Date.now();
       });
@@ -295,7 +296,7 @@ async function moreRounds(first: Phase, firstAlone: Phase, ticks: number): Promi
     }
     pairs.push({ e2e, alone });
   }
-  const cpu = (p: Phase) => (p.use.server?.cpuMs ?? NaN) / p.messages;
+  const cpu = (p: Phase) => cpuPerMessage(p, "server");
   const median = (xs: number[]) => {
     const s = [...xs].sort((a, b) => a - b);
     return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
@@ -331,11 +332,12 @@ async function runProsodyAlone(k: number, ticks: number): Promise<Phase> {
     const password = "pw-bench";
     clients = await connectSenders(prosody, password, senders, recipients);
     const { perClient } = plan(`alone-k${k}`, MESSAGES, k, recipients);
-    pin(prosodyPid(prosody), 0);
+    const serverPid = prosodyPid(prosody);
+    pin(serverPid, 0);
     pin(process.pid, 1);
-    const probe = await startProbe(prosodyPid(prosody), "prosody-alone", MESSAGES);
-    const luaProfiler = await startLuaProfile(prosodyPid(prosody), "prosody-alone", MESSAGES);
-    const { seconds, use } = await measure({ server: prosodyPid(prosody), clients: process.pid }, ticks, async () => {
+    const probe = await startProbe(serverPid, "prosody-alone", MESSAGES);
+    const luaProfiler = await startLuaProfile(serverPid, "prosody-alone", MESSAGES);
+    const { seconds, use } = await measure({ server: serverPid, clients: process.pid }, ticks, async () => {
       await Promise.all(clients.map((c, i) => drive(c, perClient[i]!)));
       return Date.now();
     });
